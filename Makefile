@@ -1,0 +1,73 @@
+# lambda-manifest: `make synth` (the main job) and `make test`; both install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export NODE_NO_WARNINGS := 1
+
+# Stamps are named after a hash of the files that define the install, so a second run with nothing
+# changed skips the installs, and any edit to a requirement file re-installs.
+PY_HASH := $(shell cat requirements.txt requirements-dev.txt 2>/dev/null | sha256sum | cut -c1-16)
+NPM_HASH := $(shell cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+PY_STAMP := $(STAMPS)/python-$(PY_HASH)
+NPM_STAMP := $(STAMPS)/npm-$(NPM_HASH)
+
+.PHONY: all install synth test lint typecheck unit deploy deploy-local local bench wheel docs clean distclean
+
+all: synth
+
+$(PY_STAMP):
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(STAMPS)/python-* && touch $@
+
+$(NPM_STAMP):
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@rm -f $(STAMPS)/npm-* && touch $@
+
+install: $(PY_STAMP) $(NPM_STAMP)
+
+## synth: synthesize every example stack with all five cdk-nag packs, then summarize cdk.out
+synth: install
+	npx cdk synth --quiet --no-notices
+	@$(PY) -m lambda_manifest.assembly cdk.out
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy lambda_manifest
+	$(VENV)/bin/mypy app.py stacks
+
+unit: install
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+## test: lint, type-check and the whole pytest suite (CI runs this)
+test: lint typecheck unit
+
+deploy: install
+	npx cdk deploy --all --no-notices
+
+bench: install
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+## docs: regenerate the README's defaults reference from lambda_manifest/_defaults.py
+docs: install
+	$(PY) -c 'from lambda_manifest import _defaults; print("README.md updated" if _defaults.update_readme() else "README.md up to date")'
+
+wheel: install
+	$(PY) -m build --wheel --outdir dist .
+
+clean:
+	rm -rf cdk.out dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -not -path './node_modules/*' -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) node_modules $(STAMPS)

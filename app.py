@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""The CDK app: every example stack, checked by all five cdk-nag packs.
+
+Set ``LAMBDA_MANIFEST_PACKS=none`` to synthesize without the compliance gate (never in CI).
+"""
+
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+
+from lambda_manifest import ALL_PACKS, apply_compliance_packs
+from stacks.nightly_report import NightlyReportStack
+
+# Every example stack, by construct id; the tests snapshot and compliance-check each one.
+EXAMPLE_STACKS = ["NightlyReportStack"]
+
+
+def build_app(app: cdk.App | None = None) -> cdk.App:
+    app = app or cdk.App()
+    NightlyReportStack(app, "NightlyReportStack", description="lambda-manifest example: nightly batch job")
+    if os.environ.get("LAMBDA_MANIFEST_PACKS", "all") != "none":
+        apply_compliance_packs(app, packs=ALL_PACKS)
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

@@ -1,0 +1,122 @@
+"""Synth cost of N ObservedFunctions against N hand-written aws_lambda.Functions with the same settings.
+
+Both variants build the same resources (function, encrypted log group, role with a customer-managed policy,
+three alarms with an SNS action, a dashboard row) so the ratio measures what the library adds, not what it
+builds. Each variant is synthesized in a fresh subprocess (median of several runs) so jsii start-up is paid
+equally; the fixed start-up cost is reported separately and subtracted.
+
+Run: ``.venv/bin/python bench/bench_synth.py [--runs 3] [--sizes 1,10,50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROGRAM = r"""
+import sys, time
+t0 = time.perf_counter()
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_, aws_logs as logs, aws_iam as iam, aws_kms as kms, aws_sns as sns
+from aws_cdk import aws_cloudwatch as cw, aws_cloudwatch_actions as cwa
+from lambda_manifest import ObservedFunction
+t_import = time.perf_counter()
+
+
+def build(variant, n, outdir):
+    app = cdk.App(outdir=outdir)
+    stack = cdk.Stack(app, "Bench")
+    code = lambda_.Code.from_inline("def main(e, c):\n    return e\n")
+    _add(variant, n, stack, code)
+    app.synth()
+
+
+def _add(variant, n, stack, code):
+    if variant == "library":
+        for i in range(n):
+            ObservedFunction(stack, f"Fn{i}", handler="index.main", code=code, powertools=False)
+    elif variant == "handwritten":
+        key = kms.Key(stack, "Key", enable_key_rotation=True)
+        topic = sns.Topic(stack, "Alarms", master_key=key, enforce_ssl=True)
+        dash = cw.Dashboard(stack, "Dash")
+        for i in range(n):
+            group = logs.LogGroup(stack, f"Logs{i}", retention=logs.RetentionDays.ONE_YEAR, encryption_key=key)
+            role = iam.Role(stack, f"Role{i}", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+            policy = iam.ManagedPolicy(stack, f"Policy{i}", statements=[iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[group.log_group_arn])])
+            role.add_managed_policy(policy)
+            fn = lambda_.Function(stack, f"Fn{i}", handler="index.main", code=code, runtime=lambda_.Runtime.PYTHON_3_14,
+                architecture=lambda_.Architecture.ARM_64, memory_size=256, timeout=cdk.Duration.seconds(30),
+                role=role, tracing=lambda_.Tracing.ACTIVE, logging_format=lambda_.LoggingFormat.JSON,
+                application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+                system_log_level_v2=lambda_.SystemLogLevel.WARN, log_group=group,
+                environment={"POWERTOOLS_SERVICE_NAME": f"Fn{i}"})
+            for name, metric, threshold in (("Errors", fn.metric_errors(), 1), ("Throttles", fn.metric_throttles(), 1),
+                                            ("Duration", fn.metric_duration(statistic="p99"), 24000)):
+                alarm = cw.Alarm(stack, f"{name}{i}", metric=metric, threshold=threshold, evaluation_periods=1,
+                                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
+                alarm.add_alarm_action(cwa.SnsAction(topic))
+                alarm.add_ok_action(cwa.SnsAction(topic))
+            dash.add_widgets(cw.GraphWidget(title=f"Fn{i}", left=[fn.metric_invocations(), fn.metric_errors()]))
+variant, n, outdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# Warm-up: jsii loads aws-cdk-lib lazily on the first construct, and each L2 module on first use. Both
+# variants are built once, unmeasured, so neither pays a start-up cost the other does not.
+build("library", 1, outdir + "-warm-lib")
+build("handwritten", 1, outdir + "-warm-hand")
+t_build = time.perf_counter()
+build(variant, n, outdir)
+t_synth = time.perf_counter()
+print(f"{t_import - t0:.4f} 0 {t_synth - t_build:.4f}")
+"""
+
+
+def run(variant: str, n: int, runs: int, out: Path) -> tuple[float, float]:
+    """Median (import, build+synth) seconds over ``runs`` fresh processes."""
+    imports, work = [], []
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONPATH": str(ROOT)}
+    for _ in range(runs):
+        result = subprocess.run(
+            [sys.executable, "-c", PROGRAM, variant, str(n), str(out / f"{variant}{n}")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        t_import, t_build, t_synth = (float(x) for x in result.stdout.split())
+        imports.append(t_import)
+        work.append(t_build + t_synth)
+    return statistics.median(imports), statistics.median(work)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="1,10,50")
+    args = parser.parse_args()
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-synth-{os.getpid()}"
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    print(
+        "| N | hand-written build+synth (s) | ObservedFunction build+synth (s) | ratio | per function (ms) |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for n in (int(s) for s in args.sizes.split(",")):
+        _, hand = run("handwritten", n, args.runs, out)
+        _, lib = run("library", n, args.runs, out)
+        print(f"| {n} | {hand:.2f} | {lib:.2f} | {lib / hand:.2f} | {lib / n * 1000:.0f} |")
+    print(
+        f"\n({args.runs} runs per cell, median; jsii start-up and imports excluded; "
+        f"total {time.perf_counter() - started:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

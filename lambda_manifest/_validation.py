@@ -1,0 +1,51 @@
+"""Synth-time validation helpers: collect every problem, then raise once with all of them.
+
+Messages follow one shape: ``<prop> must be <allowed>, got <value>; <how to fix>``. Values that are
+unresolved CDK tokens are skipped, because their value is only known at deploy time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+
+
+class PropsError(ValueError):
+    """Raised at synth time when construct props are invalid. The message lists every problem found."""
+
+
+class Problems:
+    """Collects validation problems for one construct instance."""
+
+    def __init__(self, construct: str, id: str) -> None:
+        self._where = f"{construct} '{id}'"
+        self._items: list[str] = []
+
+    def add(self, prop: str, allowed: str, got: Any, fix: str) -> None:
+        self._items.append(f"{prop} must be {allowed}, got {got!r}; {fix}")
+
+    def note(self, message: str) -> None:
+        self._items.append(message)
+
+    def check_range(self, prop: str, value: float | None, low: float, high: float, unit: str, fix: str) -> None:
+        if value is None or is_token(value):
+            return
+        if not low <= value <= high:
+            self.add(prop, f"between {low:g} and {high:g} {unit}".rstrip(), value, fix)
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            lines = "\n".join(f"  - {item}" for item in self._items)
+            raise PropsError(f"{self._where} has invalid props:\n{lines}")
+
+
+def is_token(value: Any) -> bool:
+    return bool(cdk.Token.is_unresolved(value))
+
+
+def seconds(duration: cdk.Duration | None) -> float | None:
+    """A duration in seconds, or None when it is unset or a token."""
+    if duration is None or is_token(duration.to_string()):
+        return None
+    return float(duration.to_seconds())

@@ -1,0 +1,110 @@
+"""Read a synthesized cloud assembly (``cdk.out``): stacks, templates, resources and acknowledgements.
+
+``python -m lambda_manifest.assembly cdk.out`` prints the summary ``make synth`` ends with. It reads only the
+files the CDK CLI wrote, never the Python constructs, so it works on any app's assembly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ACKNOWLEDGED_RULES = "aws:cdk:acknowledged-rules"
+
+
+@dataclass
+class StackArtifact:
+    """One stack of the assembly."""
+
+    name: str
+    template_path: Path
+    template: dict[str, Any]
+    metadata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        resources: dict[str, dict[str, Any]] = self.template.get("Resources", {})
+        return resources
+
+    def resource_types(self) -> Counter[str]:
+        return Counter(str(resource["Type"]) for resource in self.resources.values())
+
+    def acknowledgements(self) -> dict[str, dict[str, str]]:
+        """Construct path -> {rule id: reason} for every acknowledged finding in this stack."""
+        found: dict[str, dict[str, str]] = {}
+        for path, entries in self.metadata.items():
+            for entry in entries:
+                if entry.get("type") == ACKNOWLEDGED_RULES:
+                    found.setdefault(path, {}).update(entry.get("data", {}))
+        return found
+
+
+@dataclass
+class Assembly:
+    directory: Path
+    stacks: list[StackArtifact]
+
+    def stack(self, name: str) -> StackArtifact:
+        for stack in self.stacks:
+            if stack.name == name:
+                return stack
+        raise KeyError(f"no stack named {name!r} in {self.directory}; found {[s.name for s in self.stacks]}")
+
+    def unacknowledged_findings(self) -> list[dict[str, Any]]:
+        """Violations left in validation-report.json (present only when synth failed the gate)."""
+        report = self.directory / "validation-report.json"
+        if not report.exists():
+            return []
+        data = json.loads(report.read_text())
+        return [v for plugin in data.get("pluginReports", []) for v in plugin.get("violations", [])]
+
+
+def load_assembly(directory: str | Path) -> Assembly:
+    """Load every CloudFormation stack listed in ``manifest.json``, nested assemblies included."""
+    root = Path(directory)
+    manifest = json.loads((root / "manifest.json").read_text())
+    stacks: list[StackArtifact] = []
+    for name, artifact in manifest.get("artifacts", {}).items():
+        kind = artifact.get("type")
+        if kind == "cdk:cloud-assembly":
+            nested = artifact.get("properties", {}).get("directoryName")
+            if nested:
+                stacks.extend(load_assembly(root / nested).stacks)
+        if kind != "aws:cloudformation:stack":
+            continue
+        props = artifact.get("properties", {})
+        template_path = root / props["templateFile"]
+        metadata: dict[str, list[dict[str, Any]]] = dict(artifact.get("metadata", {}))
+        for extra in artifact.get("additionalMetadataFile", []) if isinstance(
+                artifact.get("additionalMetadataFile"), list) else [artifact.get("additionalMetadataFile")]:
+            if extra and (root / extra).exists():
+                metadata.update(json.loads((root / extra).read_text()))
+        stacks.append(StackArtifact(name=name, template_path=template_path,
+                                    template=json.loads(template_path.read_text()), metadata=metadata))
+    return Assembly(directory=root, stacks=stacks)
+
+
+def summary(assembly: Assembly) -> str:
+    findings = assembly.unacknowledged_findings()
+    lines = [f"{'stack':<32} {'resources':>9} {'acknowledged':>12}", "-" * 55]
+    for stack in assembly.stacks:
+        acknowledged = sum(len(rules) for rules in stack.acknowledgements().values())
+        lines.append(f"{stack.name:<32} {len(stack.resources):>9} {acknowledged:>12}")
+    lines.append("-" * 55)
+    lines.append(f"stacks: {len(assembly.stacks)}   unacknowledged findings: {len(findings)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    assembly = load_assembly(args[0] if args else "cdk.out")
+    print(summary(assembly))
+    return 1 if assembly.unacknowledged_findings() else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
