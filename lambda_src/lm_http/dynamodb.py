@@ -1,0 +1,68 @@
+"""DynamoDB plumbing for API handlers: a lazily created client and attribute-value conversion.
+
+boto3 is imported on first use only: it costs ~150 ms, and routes that fail validation never need it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from decimal import Context, Decimal, Inexact, Rounded
+from typing import Any
+
+# DynamoDB numbers carry at most 38 significant digits; the trap makes a longer one an error rather than
+# a silently rounded value.
+_NUMBER_CONTEXT = Context(prec=38, traps=[Inexact, Rounded])
+
+
+@functools.cache
+def client() -> Any:
+    """The container's DynamoDB client (tests call ``client.cache_clear()`` between mocks)."""
+    import boto3
+    from botocore.config import Config
+
+    # API Gateway gives up after 29 s (HTTP APIs: 30 s); bounded timeouts leave room for a clean 500.
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("dynamodb", config=config)
+
+
+def table_name(env_var: str) -> str:
+    """The table name from ``env_var``; a missing variable is a deployment bug, so it is a 500."""
+    name = os.environ.get(env_var, "").strip()
+    if not name:
+        raise RuntimeError(f"environment variable {env_var} is not set")
+    return name
+
+
+def to_decimal(number: int | float | Decimal) -> Decimal:
+    """A DynamoDB-safe Decimal; ``str(float)`` keeps what the client wrote (0.1 stays 0.1)."""
+    return _NUMBER_CONTEXT.create_decimal(str(number))
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values to DynamoDB attribute values; ``None`` values are left out."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    return {
+        key: serializer.serialize(to_decimal(value) if isinstance(value, float) else value)
+        for key, value in item.items()
+        if value is not None
+    }
+
+
+def deserialize(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in attributes.items()}
+
+
+def error_code(error: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (without importing botocore), else ``None``."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
+    return None
