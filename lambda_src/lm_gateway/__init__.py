@@ -1,0 +1,1 @@
+"""lm_gateway: a serverless, OpenAI-compatible LLM gateway that runs inside AWS Lambda (stdlib + boto3)."""

@@ -1,0 +1,112 @@
+"""Tokens, cost, CloudWatch EMF metrics and the audit line."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from decimal import Decimal
+
+from .config import Price
+
+TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
+if TYPE_CHECKING:
+    from typing import Any
+
+MESSAGE_OVERHEAD_TOKENS = 4  # role + separators, as the OpenAI tokenizer guidance counts them
+_MILLION = Decimal(1_000_000)
+
+
+def estimate_text_tokens(text: str) -> int:
+    """~4 characters per token, rounded up."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        text = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    else:
+        text = ""
+    for tc in message.get("tool_calls") or []:
+        if isinstance(tc, dict):
+            fn = tc.get("function") or {}
+            text += str(fn.get("name", "")) + str(fn.get("arguments", ""))
+    return text
+
+
+def estimate_message_tokens(message: dict[str, Any]) -> int:
+    return MESSAGE_OVERHEAD_TOKENS + estimate_text_tokens(message_text(message))
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(estimate_message_tokens(m) for m in messages)
+
+
+def cost_usd(price: Price | None, prompt_tokens: int, completion_tokens: int) -> Decimal:
+    """USD, exact (Decimal): tokens * price-per-1M / 1M."""
+    if price is None:
+        return Decimal(0)
+    return (price.input * prompt_tokens + price.output * completion_tokens) / _MILLION
+
+
+def emit(line: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(line, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
+
+
+def emf(
+    namespace: str,
+    tenant: str,
+    model: str,
+    provider: str,
+    *,
+    requests: int = 1,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cost: Decimal = Decimal(0),
+    latency_ms: float = 0.0,
+    fallbacks: int = 0,
+    cache_hit: bool = False,
+    quota_rejected: bool = False,
+    error: bool = False,
+) -> dict[str, Any]:
+    """One CloudWatch Embedded Metric Format record, aggregated by Tenant, by Model and by Provider."""
+    metrics = [
+        ("Requests", "Count"),
+        ("PromptTokens", "Count"),
+        ("CompletionTokens", "Count"),
+        ("CostUSD", "None"),
+        ("LatencyMs", "Milliseconds"),
+        ("Fallbacks", "Count"),
+        ("CacheHits", "Count"),
+        ("QuotaRejections", "Count"),
+        ("Errors", "Count"),
+    ]
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [["Tenant"], ["Model"], ["Provider"], ["Tenant", "Model"]],
+                    "Metrics": [{"Name": n, "Unit": u} for n, u in metrics],
+                }
+            ],
+        },
+        "Tenant": tenant or "unknown",
+        "Model": model or "unknown",
+        "Provider": provider or "none",
+        "Requests": requests,
+        "PromptTokens": prompt_tokens,
+        "CompletionTokens": completion_tokens,
+        "CostUSD": float(cost),
+        "LatencyMs": round(latency_ms, 3),
+        "Fallbacks": fallbacks,
+        "CacheHits": 1 if cache_hit else 0,
+        "QuotaRejections": 1 if quota_rejected else 0,
+        "Errors": 1 if error else 0,
+    }

@@ -1,0 +1,559 @@
+"""Test helpers for the AI gateway: real loopback HTTP fake providers, a moto-backed environment, and an
+HTTP adapter that serves the Lambda handler to real HTTP clients (the official ``openai`` library).
+
+Fake providers are ``ThreadingHTTPServer``s on 127.0.0.1 ephemeral ports that speak the OpenAI
+(``POST .../chat/completions``) or Anthropic (``POST /v1/messages``) wire format. Faults are queued per
+request with ``push()``; when the queue is empty, ``default`` applies (``None`` = answer normally):
+
+* ``429`` / ``500`` / ``503`` / ``400`` / ``401`` / ``404``: that status with a JSON error body
+* ``"timeout"``: hold the request without answering (until ``hang_s`` or the server closes)
+* ``("delay", seconds)``: answer normally after a delay
+* ``"malformed"``: 200 with a body that is not JSON
+* ``"reset"``: TCP reset (SO_LINGER 0) without a response
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+from moto import mock_aws
+
+TABLE = "lm-gateway-test"
+OPENAI_KEY = "sk-test-openai-0123456789abcdef"
+ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
+
+
+class FakeProvider:
+    def __init__(
+        self,
+        kind: str = "openai",
+        name: str = "fake",
+        *,
+        api_key: str | None = None,
+        auth_header: str | None = None,
+        prompt_tokens: int = 11,
+        completion_tokens: int = 7,
+        usage: bool = True,
+        reply: str | None = None,
+        hang_s: float = 10.0,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.api_key = api_key
+        self.auth_header = auth_header or ("x-api-key" if kind == "anthropic" else "authorization")
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.usage = usage
+        self.reply = reply
+        self.hang_s = hang_s
+        self.default: Any = None
+        self.tool_call: dict[str, Any] | None = None
+        self.requests: list[dict[str, Any]] = []
+        self._faults: list[Any] = []
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def push(self, *faults: Any) -> FakeProvider:
+        with self._lock:
+            self._faults.extend(faults)
+        return self
+
+    def next_fault(self) -> Any:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else self.default
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    def close(self) -> None:
+        self._closing.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- wire formats --------------------------------------------------------------------------------------
+
+    def _answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.kind == "anthropic":
+            msgs = body.get("messages", [])
+            last = msgs[-1]["content"][-1].get("text", "") if msgs and msgs[-1].get("content") else ""
+            text = self.reply if self.reply is not None else f"{self.name}: {last}"
+            content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+            stop = "end_turn"
+            if self.tool_call is not None and body.get("tools"):
+                content.append({"type": "tool_use", "id": "toolu_1", **self.tool_call})
+                stop = "tool_use"
+            doc: dict[str, Any] = {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model"),
+                "content": content,
+                "stop_reason": stop,
+            }
+            if self.usage:
+                doc["usage"] = {"input_tokens": self.prompt_tokens, "output_tokens": self.completion_tokens}
+            return doc
+        msgs = body.get("messages", [])
+        last = msgs[-1].get("content", "") if msgs else ""
+        text = self.reply if self.reply is not None else f"{self.name}: {last}"
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish = "stop"
+        if self.tool_call is not None and body.get("tools"):
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {
+                            "name": self.tool_call["name"],
+                            "arguments": json.dumps(self.tool_call["input"]),
+                        },
+                    }
+                ],
+            }
+            finish = "tool_calls"
+        doc = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        }
+        if self.usage:
+            doc["usage"] = {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens,
+            }
+        return doc
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes: without NODELAY, Nagle + delayed ACK add ~40 ms.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                u = urlsplit(self.path)
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = {}
+                fake.requests.append(
+                    {
+                        "path": u.path,
+                        "query": dict(parse_qsl(u.query)),
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                        "t": time.monotonic(),
+                    }
+                )
+                expected_path = "/v1/messages" if fake.kind == "anthropic" else "/chat/completions"
+                if not u.path.endswith(expected_path):
+                    self._send(404, json.dumps({"error": {"message": f"no route {u.path}"}}).encode())
+                    return
+                fault = fake.next_fault()
+                if fake.api_key is not None:
+                    got = self.headers.get(fake.auth_header, "")
+                    if got not in (fake.api_key, f"Bearer {fake.api_key}"):
+                        self._send(401, json.dumps({"error": {"message": "bad provider key"}}).encode())
+                        return
+                if fault is None or (isinstance(fault, tuple) and fault[0] == "delay"):
+                    if isinstance(fault, tuple):
+                        time.sleep(fault[1])
+                    self._send(200, json.dumps(fake._answer(u.path, body)).encode())
+                elif isinstance(fault, int):
+                    headers = {"retry-after": "1"} if fault == 429 else None
+                    self._send(
+                        fault,
+                        json.dumps({"error": {"message": f"fault {fault}", "type": "x"}}).encode(),
+                        headers,
+                    )
+                elif fault == "timeout":
+                    fake._closing.wait(fake.hang_s)
+                    self.close_connection = True
+                elif fault == "malformed":
+                    self._send(200, b'{"choices": [ this is not json')
+                elif fault == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                else:  # pragma: no cover
+                    raise AssertionError(f"unknown fault {fault!r}")
+
+        return Handler
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lambda plumbing
+
+
+class FakeContext:
+    def __init__(self, remaining_ms: float = 30_000, request_id: str = "req-test") -> None:
+        self.aws_request_id = request_id
+        self._deadline = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+def http_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    key: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    raw_body: str | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    hdrs = {"content-type": "application/json", **(headers or {})}
+    if key is not None:
+        hdrs["authorization"] = f"Bearer {key}"
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": hdrs,
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": "apigw-req",
+            "stage": "$default",
+        },
+        "isBase64Encoded": base64_body,
+    }
+    if query:
+        event["queryStringParameters"] = dict(query)
+    if text is not None:
+        event["body"] = base64.b64encode(text.encode()).decode() if base64_body else text
+    return event
+
+
+def create_table(ddb: Any, name: str = TABLE) -> None:
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def base_config(openai_url: str, anthropic_url: str, oa_secret: str, an_secret: str) -> dict[str, Any]:
+    """The config the tests start from: two providers, a few aliases, prices, tenants, prompts."""
+    return {
+        "providers": {
+            "oa": {"type": "openai", "base_url": f"{openai_url}/v1", "secret_arn": oa_secret, "timeout_s": 2},
+            "an": {"type": "anthropic", "base_url": anthropic_url, "secret_arn": an_secret, "timeout_s": 2},
+            "br": {"type": "bedrock", "region": "us-east-1"},
+        },
+        "models": {
+            "fast": {"targets": [{"provider": "oa", "model": "gpt-4o-mini"}], "context_window": 4096},
+            "smart": {
+                "targets": [
+                    {"provider": "oa", "model": "gpt-4o"},
+                    {"provider": "an", "model": "claude-sonnet"},
+                ],
+                "context_window": 8192,
+            },
+            "claude": {"targets": [{"provider": "an", "model": "claude-haiku"}]},
+            "bedrock": {"targets": [{"provider": "br", "model": "anthropic.claude-3-haiku"}]},
+        },
+        "prices": {
+            "oa/gpt-4o-mini": {"input": 0.15, "output": 0.6},
+            "gpt-4o": {"input": 2.5, "output": 10},
+            "claude-sonnet": {"input": 3, "output": 15},
+            "an/claude-haiku": {"input": 0.8, "output": 4},
+        },
+        "tenants": {"acme": {}, "globex": {}},
+        "routing": {
+            "retries": 1,
+            "backoff_base_ms": 5,
+            "backoff_max_ms": 20,
+            "breaker_threshold": 3,
+            "breaker_cooldown_s": 30,
+        },
+        "prompts": {
+            "greet": {
+                "versions": {
+                    "1": {"model": "fast", "user": "Say hi to {name}"},
+                    "2": {
+                        "model": "fast",
+                        "system": "You are terse. Literal {{braces}}.",
+                        "user": "Greet {name} in {lang}, {count} times",
+                        "params": {"temperature": 0, "max_tokens": 50},
+                        "schema": {
+                            "type": "object",
+                            "required": ["name", "lang"],
+                            "properties": {
+                                "name": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": 20,
+                                    "pattern": "^[A-Za-z ]+$",
+                                },
+                                "lang": {"type": "string", "enum": ["en", "fr"]},
+                                "count": {"type": "integer", "minimum": 1, "maximum": 3},
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+
+
+_CLIENTS: dict[tuple[str, str | None], Any] = {}
+
+
+def cached_client(service: str, endpoint_url: str | None = None) -> Any:
+    """boto3 clients are slow to build (~50-150 ms); moto intercepts clients made before mock_aws started, so
+    the tests share one per service."""
+    key = (service, endpoint_url)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = boto3.client(service, region_name="us-east-1", endpoint_url=endpoint_url)
+    return _CLIENTS[key]
+
+
+class GatewayEnv:
+    """moto (DynamoDB + Secrets Manager) + two fake providers + a configured gateway runtime."""
+
+    def __init__(self, mutate: Any = None, *, moto_endpoint: str | None = None) -> None:
+        self.mutate = mutate
+        self.moto_endpoint = moto_endpoint
+        self._stack = ExitStack()
+
+    def __enter__(self) -> GatewayEnv:
+        from lm_gateway import aws, router, runtime
+
+        if self.moto_endpoint is None:
+            self._stack.enter_context(mock_aws())
+        self.ddb = cached_client("dynamodb", self.moto_endpoint)
+        sm = cached_client("secretsmanager", self.moto_endpoint)
+        create_table(self.ddb)
+        self.oa_secret = sm.create_secret(Name="oa", SecretString=OPENAI_KEY)["ARN"]
+        self.an_secret = sm.create_secret(Name="an", SecretString=json.dumps({"api_key": ANTHROPIC_KEY}))[
+            "ARN"
+        ]
+        self.oa = FakeProvider("openai", "oa", api_key=OPENAI_KEY)
+        self.an = FakeProvider("anthropic", "an", api_key=ANTHROPIC_KEY)
+        self._stack.callback(self.oa.close)
+        self._stack.callback(self.an.close)
+        self.config = base_config(self.oa.url, self.an.url, self.oa_secret, self.an_secret)
+        if self.mutate is not None:
+            self.mutate(self.config)
+        self.runtime = runtime.configure(self.config, TABLE, reset_clients=False)
+        assert self.runtime.config is not None, self.runtime.config_error
+        if self.moto_endpoint is not None:
+            aws.set_client("dynamodb", self.ddb)
+            aws.set_client("secretsmanager", sm)
+        self.now = 1_717_243_200.0  # 2024-06-01T12:00:00Z
+        self.runtime.clock = lambda: self.now
+        self.sleeps: list[float] = []
+        self._orig_sleep = router.sleep
+        router.sleep = self.sleeps.append
+        self._stack.callback(lambda: setattr(router, "sleep", self._orig_sleep))
+        self._stack.callback(runtime.reset)
+        self._stack.callback(lambda: aws.reset(keep_clients=True))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+    def reconfigure(self, mutate: Any) -> None:
+        from lm_gateway import aws, runtime
+
+        mutate(self.config)
+        clock = self.runtime.clock
+        overrides = dict(aws._overrides)
+        self.runtime = runtime.configure(self.config, TABLE, reset_clients=False)
+        assert self.runtime.config is not None, self.runtime.config_error
+        for service, client in overrides.items():
+            aws.set_client(service, client)
+        self.runtime.clock = clock
+
+    def create_key(self, tenant: str = "acme", models: tuple[str, ...] = ("*",), **kw: Any) -> str:
+        from lambda_manifest.keys import create_key
+
+        return create_key(self.ddb, TABLE, tenant=tenant, models=list(models), **kw).api_key
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = None,
+        remaining_ms: float = 30_000,
+        **kw: Any,
+    ) -> tuple[int, dict[str, str], Any]:
+        from lm_gateway.handler import main
+
+        resp = main(http_event(method, path, body, key=key, **kw), FakeContext(remaining_ms))
+        assert set(resp) == {"statusCode", "headers", "body", "isBase64Encoded"}
+        return resp["statusCode"], resp["headers"], json.loads(resp["body"])
+
+    def chat(
+        self, key: str | None, model: str = "fast", content: str = "hello", **kw: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        headers = kw.pop("headers", None)
+        remaining_ms = kw.pop("remaining_ms", 30_000)
+        body = {"model": model, "messages": [{"role": "user", "content": content}], **kw}
+        return self.call(
+            "POST", "/v1/chat/completions", body, key=key, headers=headers, remaining_ms=remaining_ms
+        )
+
+
+def log_lines(text: str, kind: str | None = None) -> list[dict[str, Any]]:
+    """JSON lines printed by the gateway; ``kind`` "audit" or "emf" filters."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if kind == "audit" and doc.get("type") != "audit":
+            continue
+        if kind == "emf" and "_aws" not in doc:
+            continue
+        out.append(doc)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loopback HTTP -> payload 2.0 -> handler (for real HTTP clients such as the openai library)
+
+
+@contextmanager
+def serve_handler(remaining_ms: float = 30_000) -> Iterator[str]:
+    from lm_gateway.handler import main
+
+    class Adapter(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            u = urlsplit(self.path)
+            event = {
+                "version": "2.0",
+                "routeKey": "$default",
+                "rawPath": u.path,
+                "rawQueryString": u.query,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "requestContext": {"http": {"method": self.command, "path": u.path}, "requestId": "adapter"},
+                "isBase64Encoded": True,
+            }
+            if u.query:
+                event["queryStringParameters"] = dict(parse_qsl(u.query))
+            if raw:
+                event["body"] = base64.b64encode(raw).decode()
+            resp = main(event, FakeContext(remaining_ms))
+            payload = resp["body"].encode()
+            self.send_response(resp["statusCode"])
+            for k, v in resp["headers"].items():
+                self.send_header(k, v)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_DELETE = _handle
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Adapter)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def serialized_moto_server() -> Iterator[str]:
+    """moto's server app on 127.0.0.1, answering one request at a time.
+
+    In-process moto is not thread-safe (a conditional update can interleave with another thread's), while
+    DynamoDB applies each conditional write atomically. Serving the moto app from a single-threaded server
+    restores that guarantee, so concurrency tests check the gateway's logic, not moto's races."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield url
+    finally:
+        import urllib.request
+
+        urllib.request.urlopen(
+            urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5
+        ).read()
+        server.shutdown()
+        server.server_close()

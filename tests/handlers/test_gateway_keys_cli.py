@@ -1,0 +1,114 @@
+"""``python -m lambda_manifest.keys {create,list,revoke}`` against moto, and keys it creates used on the gateway."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from gateway_fakes import TABLE, GatewayEnv
+
+from lambda_manifest import keys
+
+
+@pytest.fixture
+def env() -> Iterator[GatewayEnv]:
+    with GatewayEnv() as e:
+        yield e
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = keys.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_create_prints_the_key_once_and_stores_only_its_hash(
+    env: GatewayEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "create", "--table", TABLE, "--tenant", "acme", "--models", "fast, smart", "--rpm", "5", "--tpd", "1000",
+        "--budget-usd", "2.50", "--name", "backend",
+    )  # fmt: skip
+    assert code == 0
+    lines = dict(
+        line.split(":", 1) for line in out.splitlines() if ":" in line and not line.startswith("Store")
+    )
+    api_key = lines["api_key"].strip()
+    key_id = lines["key_id"].strip()
+    assert api_key.startswith("lmg-") and len(api_key) > 40
+    assert "cannot be shown again" in out
+    items = env.ddb.scan(TableName=TABLE)["Items"]
+    assert api_key not in json.dumps(items)
+    key_item = next(i for i in items if i["pk"]["S"] == f"KEY#{keys.hash_key(api_key)}")
+    assert key_item["key_id"]["S"] == key_id and key_item["tenant"]["S"] == "acme"
+    assert [m["S"] for m in key_item["models"]["L"]] == ["fast", "smart"]
+    assert (key_item["rpm"]["N"], key_item["tpd"]["N"], key_item["budget_usd"]["N"]) == ("5", "1000", "2.50")
+    # The gateway accepts it, with its model list.
+    assert env.chat(api_key, model="fast")[0] == 200
+    assert env.chat(api_key, model="claude")[0] == 403
+
+
+def test_list_and_revoke(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "create", "--table", TABLE, "--tenant", "acme", "--json", "--cache")
+    created = json.loads(out)
+    assert code == 0 and created["cache"] is True and created["models"] == ["*"]
+    run(capsys, "create", "--table", TABLE, "--tenant", "globex", "--name", "other")
+    code, out, _ = run(capsys, "list", "--table", TABLE)
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == [
+        "KEY_ID",
+        "TENANT",
+        "NAME",
+        "MODELS",
+        "RPM",
+        "TPD",
+        "BUDGET_USD",
+        "CACHE",
+        "STATUS",
+        "CREATED",
+    ]
+    assert len(rows) == 2 and created["key_id"] in out and "lmg-" not in out
+    code, out, _ = run(capsys, "list", "--table", TABLE, "--tenant", "acme", "--json")
+    listed = json.loads(out)
+    assert [r["key_id"] for r in listed] == [created["key_id"]] and listed[0]["revoked"] is False
+
+    assert env.chat(created["api_key"])[0] == 200
+    capsys.readouterr()
+    code, out, _ = run(capsys, "revoke", "--table", TABLE, "--key-id", created["key_id"])
+    assert code == 0 and out.strip() == f"revoked {created['key_id']}"
+    assert env.chat(created["api_key"])[0] == 401  # at once
+    capsys.readouterr()
+    listed = json.loads(run(capsys, "list", "--table", TABLE, "--tenant", "acme", "--json")[1])
+    assert listed[0]["revoked"] is True and listed[0]["revoked_at"]
+
+
+def test_errors(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "revoke", "--table", TABLE, "--key-id", "key_missing")
+    assert code == 1 and "no key with id key_missing" in err
+    code, _, err = run(capsys, "create", "--table", TABLE, "--tenant", "bad tenant!")
+    assert code == 2 and "invalid tenant" in err
+    code, _, err = run(capsys, "create", "--table", TABLE, "--tenant", "acme", "--models", "ok,bad model")
+    assert code == 2 and "invalid model list" in err
+    for argv in (
+        ["create", "--table", TABLE, "--tenant", "acme", "--rpm", "0"],
+        ["create", "--table", TABLE, "--tenant", "acme", "--budget-usd", "abc"],
+        ["create", "--tenant", "acme"],
+        ["frobnicate", "--table", TABLE],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            keys.main(argv)
+        assert exc.value.code == 2
+    capsys.readouterr()
+
+
+def test_generated_keys_are_unique_and_hashed_with_sha256() -> None:
+    import hashlib
+
+    generated = {keys.generate_key() for _ in range(200)}
+    assert len({k for _, k in generated}) == 200 and len({i for i, _ in generated}) == 200
+    key_id, api_key = next(iter(generated))
+    assert keys.hash_key(api_key) == hashlib.sha256(api_key.encode()).hexdigest()
+    assert key_id.startswith("key_")

@@ -1,0 +1,84 @@
+"""The official ``openai`` client library against the gateway handler, through a loopback HTTP adapter that
+turns each request into an API Gateway payload-2.0 event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+from gateway_fakes import GatewayEnv, serve_handler
+
+
+@pytest.fixture
+def env() -> Iterator[GatewayEnv]:
+    with GatewayEnv() as e:
+        yield e
+
+
+def test_chat_completion_with_usage(env: GatewayEnv) -> None:
+    key = env.create_key(models=("fast", "claude"))
+    with serve_handler() as base_url:
+        client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=10)
+        resp = client.chat.completions.create(
+            model="fast",
+            messages=[{"role": "system", "content": "be nice"}, {"role": "user", "content": "hello"}],
+            temperature=0,
+            max_tokens=20,
+        )
+        assert resp.object == "chat.completion" and resp.model == "fast"
+        assert resp.choices[0].message.content == "oa: hello"
+        assert resp.choices[0].finish_reason == "stop"
+        assert resp.usage is not None
+        assert (resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.usage.total_tokens) == (
+            11,
+            7,
+            18,
+        )
+
+        raw = client.chat.completions.with_raw_response.create(
+            model="fast",
+            messages=[{"role": "system", "content": "be nice"}, {"role": "user", "content": "hello"}],
+            temperature=0,
+            max_tokens=20,
+        )
+        assert raw.headers["x-lm-cache"] == "hit"
+        assert raw.parse().choices[0].message.content == "oa: hello"
+
+        anthropic_backed = client.chat.completions.create(
+            model="claude", messages=[{"role": "user", "content": "yo"}]
+        )
+        assert anthropic_backed.choices[0].message.content == "an: yo"
+
+        assert sorted(m.id for m in client.models.list()) == ["claude", "fast"]
+
+
+def test_errors_map_to_the_client_exceptions(env: GatewayEnv) -> None:
+    key = env.create_key(models=("fast",), rpm=1)
+    with serve_handler() as base_url:
+        bad = openai.OpenAI(api_key="lmg-wrong-0000000000000000000", base_url=base_url, max_retries=0)
+        with pytest.raises(openai.AuthenticationError) as auth:
+            bad.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+        assert auth.value.status_code == 401 and auth.value.code == "invalid_api_key"
+
+        client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0)
+        with pytest.raises(openai.PermissionDeniedError):
+            client.chat.completions.create(model="smart", messages=[{"role": "user", "content": "x"}])
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="gpt-nope", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+        with pytest.raises(openai.RateLimitError) as limited:
+            client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+        assert limited.value.status_code == 429
+        assert int(limited.value.response.headers["retry-after"]) >= 1
+
+
+def test_streaming_is_a_clear_bad_request(env: GatewayEnv) -> None:
+    key = env.create_key()
+    with serve_handler() as base_url:
+        client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0)
+        with pytest.raises(openai.BadRequestError) as exc:
+            client.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": "x"}], stream=True
+            )
+        assert "streaming is not supported on this transport" in str(exc.value)
