@@ -11,15 +11,24 @@ import os
 import aws_cdk as cdk
 
 from lambda_manifest import ALL_PACKS, apply_compliance_packs
+from stacks.content_moderation import ContentModerationStack
+from stacks.items_api import ItemsApiStack
 from stacks.nightly_report import NightlyReportStack
+from stacks.orders import OrdersStack
+from stacks.partner_api import PartnerApiStack
 
 # Every example stack, by construct id; the tests snapshot and compliance-check each one.
-EXAMPLE_STACKS = ["NightlyReportStack"]
+EXAMPLE_STACKS = ["NightlyReportStack", "OrdersStack", "ItemsApiStack", "PartnerApiStack", "ContentModerationStack"]
 
 
 def build_app(app: cdk.App | None = None) -> cdk.App:
     app = app or cdk.App()
     NightlyReportStack(app, "NightlyReportStack", description="lambda-manifest example: nightly batch job")
+    OrdersStack(app, "OrdersStack", description="lambda-manifest example: order queue, workers, fan-out")
+    ItemsApiStack(app, "ItemsApiStack", description="lambda-manifest example: items CRUD over an HTTP API")
+    PartnerApiStack(app, "PartnerApiStack", description="lambda-manifest example: partner REST API with keys and WAF")
+    ContentModerationStack(app, "ContentModerationStack",
+                           description="lambda-manifest example: content moderation through the AI gateway")
     if os.environ.get("LAMBDA_MANIFEST_PACKS", "all") != "none":
         apply_compliance_packs(app, packs=ALL_PACKS)
     return app

@@ -146,6 +146,419 @@ ASYNC_MAX_EVENT_AGE_RANGE_SECONDS = (60, 21600)
 
 
 # --------------------------------------------------------------------------------------------------
+# ServerlessApi
+# --------------------------------------------------------------------------------------------------
+_SA = "ServerlessApi"
+
+API_TYPE = _d(
+    _SA, "api_type", "HTTP",
+    "HTTP APIs cost $1.00 per million requests against REST's $3.50 (us-east-1 list prices, first tiers) and "
+    "add less latency. Choose REST only for what HTTP APIs lack: response caching, API keys and usage plans, "
+    "WAF, request validation models, VTL integrations, canary stages, compression.",
+    "ApiType.HTTP, ApiType.REST",
+)
+HTTP_STAGE_NAME = _d(
+    _SA, "stage_name (HTTP)", "$default",
+    "The HTTP API default stage serves at the root of the URL, so paths carry the version (/v1/...) and the "
+    "stage name never leaks into client URLs.",
+)
+REST_STAGE_NAME = _d(
+    _SA, "stage_name (REST)", "prod",
+    "REST APIs always put the stage in the path; one stage per API, versions live in the route paths.",
+    "[A-Za-z0-9_]+",
+)
+THROTTLE_RATE_LIMIT = _d(
+    _SA, "throttle.rate_limit", 100,
+    "A finite stage-wide steady rate (requests/second): one API cannot use up the account's shared "
+    "10,000 rps quota and starve every other API in the region. Raise it deliberately.",
+    "> 0 (requests/s)",
+)
+THROTTLE_BURST_LIMIT = _d(
+    _SA, "throttle.burst_limit", 200,
+    "Twice the rate: absorbs a client's retry burst without letting a runaway caller through.",
+    ">= 1 (requests)",
+)
+ACCESS_LOG_RETENTION_DAYS = _d(
+    _SA, "access_log_retention", 365,
+    "JSON access logs (request id, route, status, latency, integration and authorizer errors, source IP, "
+    "user agent) kept one year in a KMS-encrypted log group: the audit look-back HIPAA/PCI reviews ask for.",
+    "any aws_logs.RetentionDays value except INFINITE",
+)
+ACCESS_LOG_ENCRYPTION = _d(
+    _SA, "log_encryption_key", "the stack's shared KMS key",
+    "Access, execution and WAF logs are encrypted with a customer-managed key.",
+)
+CORS = _d(
+    _SA, "cors", "off",
+    "No CORS headers unless asked: a browser origin is an explicit decision. '*' is allowed only when passed "
+    "explicitly (synth warning), never together with credentials.",
+    "Cors(allow_origins=[https origins] or ['*'], ...)",
+)
+CORS_MAX_AGE_SECONDS = _d(
+    _SA, "cors.max_age", 3600,
+    "Browsers cache a preflight for an hour: one OPTIONS round trip per hour per client, not per request.",
+    "0-86400 (s)",
+)
+CORS_ALLOW_HEADERS = _d(
+    _SA, "cors.allow_headers", ("Authorization", "Content-Type", "If-Match"),
+    "What the shipped handlers read: the bearer token, a JSON body, and optimistic-concurrency If-Match.",
+)
+AUTHORIZER_CACHE_TTL_SECONDS = _d(
+    _SA, "Authorizer.lambda_(results_cache_ttl)", 300,
+    "API Gateway caches an allow or deny per identity (the Authorization header) for 5 minutes: one "
+    "authorizer invocation per caller per 5 minutes instead of one per request. Revocation takes up to "
+    "this long; pass 0 to check every request.",
+    "0-3600 (s)",
+)
+AUTHORIZER_TIMEOUT_SECONDS = _d(
+    _SA, "Authorizer.lambda_(timeout)", 10,
+    "API Gateway waits at most 10 s for an authorizer, so a longer function timeout would only hide a hang.",
+    "1-10 (s)",
+)
+AUTHORIZER_LEEWAY_SECONDS = _d(
+    _SA, "Authorizer.lambda_(leeway_seconds)", 30,
+    "Clock skew allowed for exp/nbf/iat: enough for NTP-synced issuers, short enough not to stretch tokens.",
+    "0-300 (s)",
+)
+JWT_IDENTITY_HEADER = _d(
+    _SA, "Authorizer.jwt / lambda_(identity_headers)", "Authorization",
+    "Bearer tokens travel in the Authorization header; requests without it are refused by API Gateway "
+    "before any function runs.",
+)
+COGNITO_PASSWORD_MIN_LENGTH = _d(
+    _SA, "Authorizer.cognito(user_pool) password policy", 12,
+    "A created user pool requires 12+ characters with upper case, lower case, digits and symbols "
+    "(AwsSolutions-COG1) and remembers the last 5 passwords.",
+    "8-99",
+)
+COGNITO_MFA = _d(
+    _SA, "Authorizer.cognito(mfa)", "OPTIONAL",
+    "Users can enrol a TOTP app, and the Plus tier's adaptive authentication challenges risky sign-ins "
+    "with MFA; REQUIRED would lock out machine clients and users without an authenticator.",
+    "Mfa.OFF is rejected; Mfa.OPTIONAL, Mfa.REQUIRED",
+)
+COGNITO_FEATURE_PLAN = _d(
+    _SA, "Authorizer.cognito(feature_plan)", "PLUS",
+    "Threat protection (compromised-credential checks, adaptive authentication) in full-function mode "
+    "(AwsSolutions-COG8). It costs $0.02 per monthly active user; pass FeaturePlan.ESSENTIALS to save it.",
+    "FeaturePlan.ESSENTIALS, FeaturePlan.PLUS",
+)
+REST_ENDPOINT_TYPE = _d(
+    _SA, "endpoint_type (REST)", "REGIONAL",
+    "Regional, not edge-optimized: no hidden CloudFront hop, WAF attaches directly, and callers in the region "
+    "get lower latency. Put your own CloudFront in front for global clients.",
+    "EndpointType.REGIONAL, EndpointType.EDGE, EndpointType.PRIVATE",
+)
+REST_TRACING = _d(_SA, "tracing (REST)", True, "X-Ray on the REST stage: a request is traced from the edge to "
+                                                 "the function and beyond.")
+REST_EXECUTION_LOGGING = _d(
+    _SA, "execution_logging_level (REST)", "ERROR",
+    "Execution logs for failed requests only, in a pre-created encrypted log group with bounded retention; "
+    "INFO logs every request twice (access log plus execution log) and full request data is never logged.",
+    "MethodLoggingLevel.ERROR, MethodLoggingLevel.INFO, MethodLoggingLevel.OFF",
+)
+REST_CLOUD_WATCH_ROLE = _d(
+    _SA, "cloud_watch_role (REST)", False,
+    "The API Gateway CloudWatch role is one per account and region. Accounts that already manage it must not "
+    "have it overwritten, so it is created only when asked (execution logging fails to deploy until one "
+    "stack in the account sets it).",
+)
+REST_WAF = _d(
+    _SA, "waf (REST)", "Waf.managed()",
+    "A regional WAFv2 web ACL with AWS managed rule groups (common rule set, known bad inputs, Amazon IP "
+    "reputation), logging to an encrypted aws-waf-logs-* group with the Authorization and x-api-key headers "
+    "redacted. About $8/month plus $0.60 per million requests; pass Waf.disabled(reason) to go without.",
+    "Waf.managed(), Waf.from_web_acl_arn(arn), Waf.disabled(reason)",
+)
+REST_CACHE_SIZE = _d(
+    _SA, "cache.size (REST)", "0.5",
+    "The smallest cache cluster (0.5 GB, about $14/month), encrypted; caching is enabled per route only, "
+    "because the cache key does not include the caller and a cached authorized response would be served to "
+    "the next caller.",
+    "0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237 (GB)",
+)
+REST_CACHE_TTL_SECONDS = _d(
+    _SA, "cache.ttl / add_route(cache=) (REST)", 300,
+    "Five minutes: stale data is bounded and the backend sees one request per cache key per 5 minutes.",
+    "0-3600 (s)",
+)
+REST_MIN_COMPRESSION_BYTES = _d(
+    _SA, "minimum_compression_size (REST)", 1024,
+    "Responses of 1 KiB or more are gzip-compressed for clients that accept it; smaller ones are not worth "
+    "the CPU.",
+    "0-10485760 (bytes)",
+)
+REST_REQUEST_VALIDATION = _d(
+    _SA, "request validation (REST)", "body and parameters on every method",
+    "One request validator checks required parameters and, where a route has a request_model, the JSON "
+    "body, so malformed requests are refused before a function is billed (AwsSolutions-APIG2).",
+)
+DOMAIN_SECURITY_POLICY = _d(
+    _SA, "domain.security_policy", "TLS_1_2",
+    "Custom domains accept TLS 1.2 and newer only.",
+)
+SERVER_ERROR_RATE_ALARM_PERCENT = _d(
+    _SA, "server_error_rate_alarm_percent", 1.0,
+    "More than 1% of requests answered 5xx in 5 minutes alarms: server errors are the API's own failures.",
+    "0 < x <= 100",
+)
+CLIENT_ERROR_RATE_ALARM_PERCENT = _d(
+    _SA, "client_error_rate_alarm_percent", 10.0,
+    "A higher bar for 4xx: clients make mistakes, but 10% usually means a broken client release, an expired "
+    "credential rollout or an attack.",
+    "0 < x <= 100",
+)
+ALARM_MIN_REQUESTS = _d(
+    _SA, "alarm_min_requests", 20,
+    "Error-rate alarms ignore 5-minute periods with fewer requests, so one failed request out of three at "
+    "night does not page anyone.",
+    ">= 1",
+)
+LATENCY_ALARM_MS = _d(
+    _SA, "latency_alarm_threshold", 3000,
+    "p99 end-to-end latency above 3 s alarms: well inside the 29-30 s integration timeout, and slow enough "
+    "that users notice.",
+    "1-30000 (ms)",
+)
+INTEGRATION_LATENCY_ALARM_MS = _d(
+    _SA, "integration_latency_alarm_threshold", 2500,
+    "p99 backend latency above 2.5 s alarms. Latency alarming without integration latency points at the "
+    "authorizer or API Gateway, not the function.",
+    "1-30000 (ms)",
+)
+
+# Service limits the validators enforce.
+CACHE_TTL_RANGE_SECONDS = (0, 3600)
+AUTHORIZER_CACHE_TTL_RANGE_SECONDS = (0, 3600)
+AUTHORIZER_TIMEOUT_RANGE_SECONDS = (1, 10)
+AUTHORIZER_LEEWAY_RANGE_SECONDS = (0, 300)
+CORS_MAX_AGE_RANGE_SECONDS = (0, 86400)
+MIN_COMPRESSION_RANGE_BYTES = (0, 10 * 1024 * 1024)
+LATENCY_ALARM_RANGE_MS = (1, 30000)
+CACHE_CLUSTER_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
+COGNITO_PASSWORD_RANGE = (8, 99)
+
+
+# --------------------------------------------------------------------------------------------------
+# AsyncWorker
+# --------------------------------------------------------------------------------------------------
+_AW = "AsyncWorker"
+
+QUEUE_ENCRYPTION = _d(
+    _AW, "encryption", "KMS with the stack's shared key",
+    "Messages are encrypted with a customer-managed key whose policy already lets SNS, EventBridge and S3 "
+    "(this account only) deliver into the queue. QueueEncryption.SQS_MANAGED is the cheaper alternative "
+    "(no KMS request charges); the AWS-managed aws/sqs key is rejected because SNS and EventBridge cannot use it.",
+    "QueueEncryption.KMS, QueueEncryption.SQS_MANAGED",
+)
+QUEUE_RETENTION_DAYS = _d(
+    _AW, "retention_period", 14,
+    "The SQS maximum: a worker that is down over a long weekend loses nothing (the platform default of 4 "
+    "days would silently delete the backlog).",
+    "60 s-14 days",
+)
+DLQ_RETENTION_DAYS = _d(
+    _AW, "dead_letter_queue (retention)", 14,
+    "The SQS maximum. A standard queue keeps a message's original enqueue time when it moves to the DLQ, so "
+    "the DLQ must keep messages at least as long as the source queue does.",
+)
+MAX_RECEIVE_COUNT = _d(
+    _AW, "max_receive_count", 5,
+    "A message is received five times before it is dead-lettered: AWS's minimum advice for Lambda consumers, "
+    "because throttled or timed-out invocations also count as receives.",
+    "1-1000",
+)
+VISIBILITY_TIMEOUT = _d(
+    _AW, "visibility_timeout", "6 x function timeout + max_batching_window",
+    "AWS's guidance for Lambda consumers: a batch is never made visible again (and processed twice) while a "
+    "retried invocation may still be working on it. A shorter value is a synth-time error naming the minimum.",
+    ">= 6 x timeout + window, <= 12 h",
+)
+BATCH_SIZE = _d(
+    _AW, "batch_size", 10,
+    "The Lambda default for SQS: ten messages per invocation amortize the cold start without a batching "
+    "window, so messages are not held back.",
+    "1-10000 standard (above 10 needs max_batching_window), 1-10 FIFO",
+)
+MAX_BATCHING_WINDOW_SECONDS = _d(
+    _AW, "max_batching_window", 0,
+    "No waiting: a message is processed as soon as it is polled. Set a window to trade latency for fuller "
+    "batches (required for batch sizes above 10). Not supported on FIFO queues.",
+    "0-300 (s)",
+)
+MAX_CONCURRENCY = _d(
+    _AW, "max_concurrency", "unset",
+    "Unset lets Lambda scale with the backlog. Set it to protect a downstream system; unlike reserved "
+    "concurrency it stops polling instead of throttling, so messages are not burned through max_receive_count.",
+    "2-1000, <= reserved_concurrent_executions",
+)
+REPORT_BATCH_ITEM_FAILURES = _d(
+    _AW, "report_batch_item_failures", True,
+    "Always on, not a prop: only the failed records of a batch are retried, so one poison message never makes "
+    "nine good ones run twice. The lm_worker runtime returns the batchItemFailures response.",
+)
+CONTENT_BASED_DEDUPLICATION = _d(
+    _AW, "content_based_deduplication", False,
+    "FIFO only. Off: producers send a MessageDeduplicationId (the API route sends the request id). On: SQS "
+    "hashes the body, so two genuinely equal orders within 5 minutes would collapse into one.",
+)
+IDEMPOTENCY = _d(
+    _AW, "idempotency", False,
+    "Off unless asked: it costs a DynamoDB read and write per message. On: an encrypted on-demand table "
+    "(partition key id, TTL on expiration) lets the runtime run each message's side effect once.",
+)
+IDEMPOTENCY_WINDOW_SECONDS = _d(
+    _AW, "idempotency_window", 3600,
+    "A processed message is remembered for an hour (the Powertools default): longer than any redelivery "
+    "after a lost delete, which comes one visibility timeout later.",
+    ">= visibility_timeout",
+)
+DLQ_ALARM_THRESHOLD = _d(
+    _AW, "dead_letter_alarm_threshold", 1,
+    "Any message in the DLQ alarms: it is work that did not happen. The alarm text gives the redrive command.",
+    ">= 1",
+)
+AGE_ALARM = _d(
+    _AW, "age_alarm_threshold", "visibility_timeout x max_receive_count",
+    "A message older than its whole retry budget is not failing, it is waiting: the worker is not keeping up "
+    "(or not running).",
+    ">= 60 s",
+)
+SNS_RAW_MESSAGE_DELIVERY = _d(
+    _AW, "add_sns_subscription(raw_message_delivery)", True,
+    "The queue receives the published message itself, and its message attributes become SQS message "
+    "attributes; the worker runtime also unwraps the envelope when it is off.",
+)
+SOURCE_RETRY_ATTEMPTS = _d(
+    _AW, "add_event_rule(retry_attempts)", 185,
+    "The EventBridge maximum, spread over max_event_age: an event that cannot be delivered is retried for a "
+    "day and then lands in the delivery DLQ, which alarms.",
+    "0-185",
+)
+SOURCE_MAX_EVENT_AGE_SECONDS = _d(
+    _AW, "add_event_rule(max_event_age)", 24 * 3600,
+    "The EventBridge maximum (24 h).",
+    "60-86400 (s)",
+)
+DELIVERY_DLQ = _d(
+    _AW, "delivery dead-letter queue", "created with the first SNS subscription or EventBridge rule",
+    "Deliveries SNS or EventBridge could not make (a broken queue policy or key) land in one encrypted queue "
+    "per worker, retained 14 days and alarmed, instead of being dropped.",
+)
+API_ACCEPTED_STATUS = _d(
+    _AW, "add_api_route(accepted_status)", 202,
+    "The route answers 202 Accepted with SQS's SendMessage result (the MessageId): the work is queued, not "
+    "done. Pass None to keep SQS's 200.",
+    "200-299 or None",
+)
+
+# Service limits the validators enforce.
+MAX_RECEIVE_RANGE = (1, 1000)
+BATCH_SIZE_RANGE_STANDARD = (1, 10000)
+BATCH_SIZE_RANGE_FIFO = (1, 10)
+BATCH_SIZE_WITHOUT_WINDOW = 10
+MAX_BATCHING_WINDOW_RANGE_SECONDS = (0, 300)
+MAX_CONCURRENCY_RANGE = (2, 1000)
+VISIBILITY_TIMEOUT_MAX_SECONDS = 12 * 3600
+VISIBILITY_TIMEOUT_FACTOR = 6
+RETENTION_RANGE_SECONDS = (60, 14 * 24 * 3600)
+SOURCE_RETRY_RANGE = (0, 185)
+SOURCE_MAX_EVENT_AGE_RANGE_SECONDS = (60, 86400)
+AGE_ALARM_MIN_SECONDS = 60
+
+
+# --------------------------------------------------------------------------------------------------
+# AiGatewayFunction
+# --------------------------------------------------------------------------------------------------
+_GW = "AiGatewayFunction"
+
+GATEWAY_TIMEOUT_SECONDS = _d(
+    _GW, "timeout", 25,
+    "The gateway bounds retries and fallbacks by the Lambda's remaining time, so with 25 s it answers its own "
+    "OpenAI-style 504 before API Gateway's integration timeout (30 s HTTP, 29 s REST) cuts the connection with "
+    "a bare 503, with room left for a cold start. Longer than the integration timeout is rejected.",
+    "1-30 (s) on HTTP APIs, 1-29 on REST",
+)
+GATEWAY_MEMORY_SIZE_MB = _d(
+    _GW, "memory_size", 512,
+    "Lambda allocates CPU in proportion to memory: the cold start (boto3 import, first TLS handshakes) and "
+    "JSON work run about twice as fast as at 256 MB for about the same cost per request.",
+    "128-10240 (MB)",
+)
+GATEWAY_POWERTOOLS = _d(
+    _GW, "powertools", False,
+    "The runtime is stdlib + boto3 only and writes its own EMF and audit lines: no layer to load at cold start.",
+)
+GATEWAY_METRICS_NAMESPACE = _d(
+    _GW, "metrics_namespace", "LmGateway/<construct path>",
+    "One namespace per gateway, so two gateways in an account never share an alarm; the runtime emits "
+    "Requests, PromptTokens, CompletionTokens, CostUSD, LatencyMs, Fallbacks, CacheHits, QuotaRejections and "
+    "Errors by Tenant, Model, Provider and Tenant+Model.",
+)
+GATEWAY_CONFIG_ENV_MAX_BYTES = _d(
+    _GW, "configuration delivery", 3500,
+    "The configuration JSON travels in LM_GATEWAY_CONFIG while its deployed size (each deploy-time value such "
+    "as a secret ARN counted at 128 characters) is at most 3,500 bytes, inside Lambda's 4 KB environment "
+    "limit: it shares the library's code asset and changes without a code upload. A larger one is written to "
+    "lm_gateway_config.json in a generated asset (LM_GATEWAY_CONFIG_FILE).",
+    "<= 3500 bytes in the environment, else a file",
+)
+GATEWAY_TABLE = _d(
+    _GW, "table", "pk/sk strings, TTL expires_at, on-demand, stack CMK, PITR, deletion protection, retained",
+    "One single-table design for keys, quotas, usage, cache and conversations: on-demand costs nothing idle, "
+    "TTL expires caches, windows and conversations for free, and the keys and usage records survive a stack "
+    "delete.",
+)
+GATEWAY_BACKUP = _d(
+    _GW, "backup", True,
+    "A daily AWS Backup plan with 35-day retention (HIPAA/NIST DynamoDBInBackupPlan): virtual keys and usage "
+    "records are billing data. An empty table's backups cost nearly nothing; pass False to rely on PITR alone.",
+)
+GATEWAY_PUBLIC_REASON = _d(
+    _GW, "public_reason",
+    "The gateway authenticates every request itself: it requires 'Authorization: Bearer <virtual key>' and "
+    "checks the key's SHA-256 against its DynamoDB table (consistent read, revocation immediate) before any "
+    "provider is called.",
+    "Routes are public at API Gateway unless an authorizer is given, because the virtual key travels in the "
+    "Authorization header; this sentence is the routes' AwsSolutions-APIG4 acknowledgement.",
+)
+GATEWAY_API_LATENCY_HEADROOM_SECONDS = 1
+GATEWAY_API = _d(
+    _GW, "api", "a new HTTP ServerlessApi",
+    "HTTP APIs cost $1.00 per million requests against REST's $3.50 and the gateway needs none of REST's "
+    "extras. The created API's latency alarms follow latency_alarm_threshold, not the 3 s default of a CRUD API.",
+)
+GATEWAY_PROVIDER_ERROR_RATE_PERCENT = _d(
+    _GW, "provider_error_rate_alarm_percent", 1.0,
+    "More than 1% of routed requests failing at every provider (502/504) in 5 minutes alarms: fallbacks "
+    "already absorbed single-provider trouble, so what is left is an outage users see.",
+    "0 < x <= 100, or None",
+)
+GATEWAY_FALLBACK_RATE_PERCENT = _d(
+    _GW, "fallback_rate_alarm_percent", 10.0,
+    "More than 10 fallbacks per 100 served requests in 5 minutes alarms: a primary target is failing, answers "
+    "are slower and may cost more, before it turns into errors.",
+    "0 < x <= 100, or None",
+)
+GATEWAY_QUOTA_REJECTIONS_THRESHOLD = _d(
+    _GW, "quota_rejections_alarm_threshold", 10,
+    "A few 429s are quotas doing their job; 10 or more in 5 minutes means a tenant is refused steadily.",
+    ">= 1, or None",
+)
+GATEWAY_LATENCY_ALARM_SECONDS = _d(
+    _GW, "latency_alarm_threshold", 10,
+    "p99 latency of the slowest provider above 10 s alarms: completions usually take 1-8 s, and this fires "
+    "well before the function's own duration alarm at 80% of the timeout.",
+    "1-30 (s)",
+)
+GATEWAY_ALARM_MIN_REQUESTS = _d(
+    _GW, "alarm_min_requests", 20,
+    "Rate alarms ignore 5-minute periods with fewer requests, so one failure out of three at night pages nobody.",
+    ">= 1",
+)
+
+
+# --------------------------------------------------------------------------------------------------
 # Per-stack shared resources
 # --------------------------------------------------------------------------------------------------
 _SR = "StackResources"

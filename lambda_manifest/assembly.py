@@ -24,6 +24,17 @@ class StackArtifact:
     template_path: Path
     template: dict[str, Any]
     metadata: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stack_name(self) -> str:
+        """The CloudFormation stack name (``stackName`` in the manifest, else the artifact id)."""
+        return str(self.properties.get("stackName") or self.name)
+
+    @property
+    def directory(self) -> Path:
+        """The folder that holds the template; asset paths in its metadata are relative to it."""
+        return self.template_path.parent
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -84,7 +95,8 @@ def load_assembly(directory: str | Path) -> Assembly:
             if extra and (root / extra).exists():
                 metadata.update(json.loads((root / extra).read_text()))
         stacks.append(StackArtifact(name=name, template_path=template_path,
-                                    template=json.loads(template_path.read_text()), metadata=metadata))
+                                    template=json.loads(template_path.read_text()), metadata=metadata,
+                                    properties=dict(props)))
     return Assembly(directory=root, stacks=stacks)
 
 

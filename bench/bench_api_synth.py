@@ -1,0 +1,137 @@
+"""Synth cost of a ServerlessApi with N routes against the same HTTP API written with plain aws-cdk-lib.
+
+Both variants build the same API: an encrypted access-log group, an HTTP API with a throttled ``$default``
+stage and JSON access logs, a JWT authorizer, N routes to one function (one Lambda proxy integration, one
+scoped permission per route), two error-rate alarms and two latency alarms with an SNS action, and a
+dashboard row. The function is the same ``ObservedFunction`` in both, so the ratio measures what
+``ServerlessApi`` adds (validation, route bookkeeping, acknowledgements), not what it builds.
+
+Each cell runs in a fresh subprocess (median of several runs) after an unmeasured warm-up of both variants
+at the same size, so jsii start-up, lazy module loading and V8 compilation are paid equally and excluded.
+
+Run: ``.venv/bin/python bench/bench_api_synth.py [--runs 3] [--sizes 1,10,50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROGRAM = r"""
+import json, sys, time
+import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as v2, aws_apigatewayv2_integrations as i2, aws_apigatewayv2_authorizers as a2
+from aws_cdk import aws_cloudwatch as cw, aws_cloudwatch_actions as cwa, aws_lambda as lambda_, aws_logs as logs
+from lambda_manifest import Authorizer, ObservedFunction, ServerlessApi, StackResources
+
+ISSUER, AUDIENCE = "https://issuer.example.com/", ["bench"]
+FORMAT = json.dumps({"requestId": "$context.requestId", "routeKey": "$context.routeKey", "status": "$context.status",
+                     "responseLatency": "$context.responseLatency"})
+
+
+def routes(n):
+    return [f"GET /r{i}/{{id}}" for i in range(n)]
+
+
+def build(variant, n, outdir):
+    app = cdk.App(outdir=outdir)
+    stack = cdk.Stack(app, "Bench")
+    fn = ObservedFunction(stack, "Fn", handler="index.main", powertools=False,
+                          code=lambda_.Code.from_inline("def main(e, c):\n    return e\n"))
+    if variant == "library":
+        api = ServerlessApi(stack, "Api", authorizer=Authorizer.jwt(issuer=ISSUER, audience=AUDIENCE))
+        for route in routes(n):
+            api.add_route(route, fn)
+    else:
+        handwritten(stack, fn, n)
+    app.synth()
+
+
+def handwritten(stack, fn, n):
+    shared = StackResources.of(stack)
+    group = logs.LogGroup(stack, "AccessLogs", retention=logs.RetentionDays.ONE_YEAR, encryption_key=shared.key,
+                          removal_policy=cdk.RemovalPolicy.RETAIN)
+    api = v2.HttpApi(stack, "Api", create_default_stage=False)
+    stage = v2.HttpStage(stack, "Stage", http_api=api, stage_name="$default", auto_deploy=True,
+                         throttle=v2.ThrottleSettings(rate_limit=100, burst_limit=200))
+    stage.node.default_child.access_log_settings = v2.CfnStage.AccessLogSettingsProperty(
+        destination_arn=group.log_group_arn, format=FORMAT)
+    authorizer = a2.HttpJwtAuthorizer("Jwt", ISSUER, jwt_audience=AUDIENCE)
+    integration = i2.HttpLambdaIntegration("Integration", fn.function)
+    for i, route in enumerate(routes(n)):
+        method, path = route.split(" ")
+        v2.HttpRoute(api, f"Route{i}", http_api=api, integration=integration, authorizer=authorizer,
+                     route_key=v2.HttpRouteKey.with_(path, v2.HttpMethod(method)))
+    count = api.metric_count(period=cdk.Duration.minutes(5))
+    action = cwa.SnsAction(shared.alarm_topic)
+    for name, errors, threshold in (("Server", api.metric_server_error(), 1), ("Client", api.metric_client_error(), 10)):
+        rate = cw.MathExpression(expression=f"IF(n >= 20, 100 * e / n, 0)", using_metrics={"e": errors, "n": count},
+                                 period=cdk.Duration.minutes(5))
+        alarm = cw.Alarm(stack, f"{name}Rate", metric=rate, threshold=threshold, evaluation_periods=1,
+                         treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+    for name, metric, threshold in (("Latency", api.metric_latency(statistic="p99"), 3000),
+                                    ("IntegrationLatency", api.metric_integration_latency(statistic="p99"), 2500)):
+        alarm = cw.Alarm(stack, name, metric=metric, threshold=threshold, evaluation_periods=1,
+                         treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+    shared.dashboard.add_widgets(cw.GraphWidget(title="API", left=[count, api.metric_server_error()]))
+    cdk.CfnOutput(stack, "Url", value=stage.url)
+
+
+variant, n, outdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# Warm-up at the measured size: V8 compiles the per-route code paths only once they run often, so a
+# one-route warm-up would leave the first variant measured at N paying for compilation the other does not.
+build("library", n, outdir + "-warm-lib")
+build("handwritten", n, outdir + "-warm-hand")
+t0 = time.perf_counter()
+build(variant, n, outdir)
+print(f"{time.perf_counter() - t0:.4f}")
+"""
+
+
+def run(variant: str, n: int, runs: int, out: Path) -> float:
+    """Median build+synth seconds over ``runs`` fresh processes."""
+    times = []
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONPATH": str(ROOT)}
+    for index in range(runs):
+        result = subprocess.run(
+            [sys.executable, "-c", PROGRAM, variant, str(n), str(out / f"{variant}{n}-{index}")],
+            capture_output=True, text=True, env=env, check=True,
+        )
+        times.append(float(result.stdout.split()[-1]))
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="1,10,50")
+    args = parser.parse_args()
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-api-synth-{os.getpid()}"
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    print("| routes | plain aws-cdk-lib build+synth (s) | ServerlessApi build+synth (s) | ratio | per route (ms) |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for n in (int(s) for s in args.sizes.split(",")):
+        hand = run("handwritten", n, args.runs, out)
+        lib = run("library", n, args.runs, out)
+        print(f"| {n} | {hand:.2f} | {lib:.2f} | {lib / hand:.2f} | {lib / n * 1000:.0f} |")
+    print(
+        f"\n({args.runs} runs per cell, median; jsii start-up, imports and a warm-up of both variants excluded; "
+        f"total {time.perf_counter() - started:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,493 @@
+"""``Authorizer``: how a ServerlessApi authorizes its routes (JWT, Cognito, Lambda or IAM).
+
+An ``Authorizer`` is a specification made by one of the static factories. The API binds it once, creating
+what it needs (a user pool, the authorizer function, an API-key table) under the API's scope; the bound
+resources are then readable on the ``Authorizer`` (``.function``, ``.user_pool``, ``.api_key_table``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from lambda_manifest import _defaults as defaults
+from lambda_manifest._api_options import ApiType
+from lambda_manifest._validation import Problems, is_token, seconds
+from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.observed_function import ObservedFunction
+from lambda_manifest.shared import StackResources
+
+AUTHORIZER_HANDLER = "lm_authorizer.handler.main"
+_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+class AuthorizerKind(enum.Enum):
+    JWT = "JWT"
+    COGNITO = "COGNITO"
+    LAMBDA = "LAMBDA"
+    IAM = "IAM"
+
+
+class Authorizer:
+    """Authorization for every route of a ServerlessApi. Create one with a factory:
+
+    * :meth:`jwt` - HTTP APIs: API Gateway validates JWTs from your identity provider.
+    * :meth:`cognito` - a Cognito user pool (created with a secure policy, or yours).
+    * :meth:`lambda_` - the shipped ``lm_authorizer`` function: bearer JWTs (RS256 via JWKS, HS256 via a
+      Secrets Manager secret) and/or API keys stored hashed in DynamoDB.
+    * :meth:`iam` - SigV4-signed requests; grant callers with ``ServerlessApi.grant_invoke``.
+
+    One ``Authorizer`` belongs to one API.
+    """
+
+    def __init__(self, kind: AuthorizerKind, options: Mapping[str, Any]) -> None:
+        self.kind = kind
+        self.options = dict(options)
+        self.function: ObservedFunction | None = None
+        self.user_pool: aws_cognito.IUserPool | None = None
+        self.user_pool_clients: list[aws_cognito.IUserPoolClient] = []
+        self.api_key_table: dynamodb.ITable | None = None
+        self.http_authorizer: apigwv2.IHttpRouteAuthorizer | None = None
+        self.rest_authorizer: apigateway.IAuthorizer | None = None
+        self._bound_to: str | None = None
+        # REST authorizers must be attached to a method, so they are made with the first route that uses them.
+        self._rest_factory: Callable[[], apigateway.IAuthorizer] | None = None
+
+    # ------------------------------------------------------------------------------------------
+    # Factories
+    # ------------------------------------------------------------------------------------------
+    @staticmethod
+    def jwt(*, issuer: str, audience: Sequence[str], identity_header: str | None = None) -> Authorizer:
+        """A JWT authorizer (HTTP APIs only): API Gateway checks signature, ``iss``, ``aud``, ``exp``.
+
+        Parameters
+        ----------
+        issuer:
+            The ``https://`` issuer URL; its ``/.well-known/openid-configuration`` must be reachable.
+        audience:
+            Accepted ``aud`` (or ``client_id``) values; at least one.
+        identity_header:
+            Default: ``Authorization``.
+        """
+        return Authorizer(AuthorizerKind.JWT, {"issuer": issuer, "audience": list(audience),
+                                               "identity_header": identity_header})
+
+    @staticmethod
+    def cognito(
+        *,
+        user_pool: aws_cognito.IUserPool | None = None,
+        user_pool_clients: Sequence[aws_cognito.IUserPoolClient] | None = None,
+        mfa: aws_cognito.Mfa | None = None,
+        feature_plan: aws_cognito.FeaturePlan | None = None,
+        password_min_length: int | None = None,
+    ) -> Authorizer:
+        """A Cognito user pool authorizer.
+
+        Parameters
+        ----------
+        user_pool:
+            Default: - a new pool: no self sign-up, e-mail sign-in, 12+ character passwords with every
+            character class, TOTP MFA optional, Plus tier with full-function threat protection, deletion
+            protection, retained on delete.
+        user_pool_clients:
+            HTTP APIs accept tokens of these clients. Default: - one new client (SRP sign-in, no secret).
+        mfa / feature_plan / password_min_length:
+            For a created pool. Default: ``Mfa.OPTIONAL`` / ``FeaturePlan.PLUS`` / ``12``.
+        """
+        return Authorizer(AuthorizerKind.COGNITO, {
+            "user_pool": user_pool, "user_pool_clients": list(user_pool_clients or []), "mfa": mfa,
+            "feature_plan": feature_plan, "password_min_length": password_min_length})
+
+    @staticmethod
+    def lambda_(
+        *,
+        jwks_url: str | None = None,
+        hs256_secret: secretsmanager.ISecret | None = None,
+        issuer: str | None = None,
+        audience: Sequence[str] | None = None,
+        api_key_table: dynamodb.ITable | bool = False,
+        results_cache_ttl: cdk.Duration | None = None,
+        identity_headers: Sequence[str] | None = None,
+        leeway_seconds: int | None = None,
+        tenant_claim: str | None = None,
+        key_cache_ttl: cdk.Duration | None = None,
+        timeout: cdk.Duration | None = None,
+        function_options: Mapping[str, Any] | None = None,
+    ) -> Authorizer:
+        """A Lambda REQUEST authorizer running the shipped ``lm_authorizer.handler.main``.
+
+        It denies by default, compares in constant time and never logs a credential.
+
+        Parameters
+        ----------
+        jwks_url:
+            ``https://`` JWKS endpoint: accept RS256 bearer tokens signed by its keys.
+        hs256_secret:
+            Secrets Manager secret holding the HMAC key (32+ bytes): accept HS256 bearer tokens. Read access
+            is granted to the function; the value never enters its environment.
+        issuer / audience:
+            Required ``iss`` and accepted ``aud`` values; required with ``jwks_url`` or ``hs256_secret``.
+        api_key_table:
+            Accept ``x-api-key`` keys stored hashed in DynamoDB (``pk = "APIKEY#<sha256>"``, see
+            ``lm_authorizer.apikeys``): a table you own, or ``True`` to create one (KMS-encrypted with the
+            stack key, point-in-time recovery, deletion protection). Default: ``False``.
+        results_cache_ttl:
+            How long API Gateway caches a decision per identity, 0-3600 s. Default: 5 minutes; ``0``
+            when both bearer tokens and API keys are enabled and ``identity_headers`` is not given.
+        identity_headers:
+            Headers that identify the caller (the cache key; requests without them get 401 without invoking
+            the function). Default: ``["Authorization"]`` for tokens, ``["x-api-key"]`` for keys only,
+            none when both are enabled (caching needs one header every request carries).
+        leeway_seconds:
+            Clock skew for ``exp``/``nbf``/``iat``, 0-300. Default: 30.
+        tenant_claim:
+            JWT claim holding the tenant. Default: ``tenant``.
+        key_cache_ttl:
+            How long each container caches the JWKS and the HS256 secret. Default: 5 minutes.
+        timeout:
+            Function timeout, 1-10 s. Default: 10 s (API Gateway's authorizer limit).
+        function_options:
+            Extra ``ObservedFunction`` props (``memory_size``, ``reserved_concurrent_executions``, ``code``, ...).
+        """
+        return Authorizer(AuthorizerKind.LAMBDA, {
+            "jwks_url": jwks_url, "hs256_secret": hs256_secret, "issuer": issuer,
+            "audience": list(audience or []), "api_key_table": api_key_table,
+            "results_cache_ttl": results_cache_ttl, "identity_headers": identity_headers,
+            "leeway_seconds": leeway_seconds, "tenant_claim": tenant_claim, "key_cache_ttl": key_cache_ttl,
+            "timeout": timeout, "function_options": dict(function_options or {})})
+
+    @staticmethod
+    def iam() -> Authorizer:
+        """IAM authorization: callers sign requests with SigV4 and need ``execute-api:Invoke``
+        (``ServerlessApi.grant_invoke``)."""
+        return Authorizer(AuthorizerKind.IAM, {})
+
+    # ------------------------------------------------------------------------------------------
+    # What the API asks
+    # ------------------------------------------------------------------------------------------
+    @property
+    def supports_scopes(self) -> bool:
+        return self.kind in (AuthorizerKind.JWT, AuthorizerKind.COGNITO)
+
+    @property
+    def description(self) -> str:
+        return {
+            AuthorizerKind.JWT: "a JWT authorizer",
+            AuthorizerKind.COGNITO: "a Cognito user pool authorizer",
+            AuthorizerKind.LAMBDA: "the lm_authorizer Lambda authorizer",
+            AuthorizerKind.IAM: "IAM (SigV4) authorization",
+        }[self.kind]
+
+    def _identity_headers(self) -> list[str]:
+        o = self.options
+        if self.kind is AuthorizerKind.JWT:
+            return [o["identity_header"] or defaults.JWT_IDENTITY_HEADER.value]
+        if self.kind is AuthorizerKind.COGNITO:
+            return [defaults.JWT_IDENTITY_HEADER.value]
+        if o["identity_headers"] is not None:
+            return list(o["identity_headers"])
+        tokens = bool(o["jwks_url"] or o["hs256_secret"])
+        keys = bool(o["api_key_table"])
+        if tokens and keys:
+            return []
+        return [defaults.JWT_IDENTITY_HEADER.value] if tokens else ["x-api-key"]
+
+    def _cache_ttl_seconds(self) -> int:
+        ttl = seconds(self.options.get("results_cache_ttl"))
+        if ttl is not None:
+            return int(ttl)
+        if not self._identity_headers():
+            return 0
+        return int(defaults.AUTHORIZER_CACHE_TTL_SECONDS.value)
+
+    def check(self, problems: Problems, api_type: ApiType) -> None:
+        """Add every problem with this authorizer for an API of ``api_type``."""
+        if self._bound_to is not None:
+            problems.add("authorizer", "a new Authorizer for each ServerlessApi", f"already used by {self._bound_to}",
+                         "call the Authorizer factory again for this API")
+        o = self.options
+        if self.kind is AuthorizerKind.JWT:
+            if api_type is ApiType.REST:
+                problems.add("authorizer", "Authorizer.cognito(), Authorizer.lambda_() or Authorizer.iam() on a "
+                             "REST API", "Authorizer.jwt()",
+                             "REST APIs have no JWT authorizer: use Authorizer.cognito(user_pool=...) for Cognito "
+                             "tokens or Authorizer.lambda_(jwks_url=..., issuer=..., audience=...) for any IdP")
+            _check_https("authorizer.issuer", o["issuer"], problems)
+            if not o["audience"]:
+                problems.add("authorizer.audience", "at least one audience", o["audience"],
+                             "pass the client ids or API identifiers your tokens carry in 'aud'")
+        if self.kind is AuthorizerKind.COGNITO:
+            mfa = o["mfa"]
+            if o["user_pool"] is not None and any(o[k] is not None for k in ("mfa", "feature_plan", "password_min_length")):
+                problems.add("authorizer", "mfa/feature_plan/password_min_length only for a created user pool",
+                             "set with user_pool", "configure your own pool directly, or drop user_pool")
+            if mfa is not None and mfa == aws_cognito.Mfa.OFF:
+                problems.add("authorizer.mfa", "Mfa.OPTIONAL or Mfa.REQUIRED", "Mfa.OFF",
+                             "users must at least be able to enrol a second factor")
+            length = o["password_min_length"]
+            if length is not None:
+                low, high = defaults.COGNITO_PASSWORD_RANGE
+                problems.check_range("authorizer.password_min_length", length, low, high, "characters",
+                                     "pass 12 or more")
+            if o["user_pool_clients"] and api_type is ApiType.REST:
+                problems.add("authorizer.user_pool_clients", "used only on HTTP APIs", "set",
+                             "REST Cognito authorizers accept tokens of every client of the pool; drop it")
+        if self.kind is AuthorizerKind.LAMBDA:
+            self._check_lambda(problems)
+
+    def _check_lambda(self, problems: Problems) -> None:
+        o = self.options
+        tokens = bool(o["jwks_url"] or o["hs256_secret"])
+        if not tokens and not o["api_key_table"]:
+            problems.add("authorizer", "Authorizer.lambda_ with jwks_url, hs256_secret and/or api_key_table",
+                         "no credential type", "enable bearer tokens, API keys, or both")
+        if o["jwks_url"] is not None:
+            _check_https("authorizer.jwks_url", o["jwks_url"], problems)
+        if tokens:
+            if not o["issuer"]:
+                problems.add("authorizer.issuer", "set when bearer tokens are enabled", o["issuer"],
+                             "pass the 'iss' your tokens carry; without it a token from any issuer sharing the "
+                             "key would pass")
+            if not o["audience"]:
+                problems.add("authorizer.audience", "at least one audience when bearer tokens are enabled",
+                             o["audience"], "pass the 'aud' values of tokens minted for this API")
+        elif o["issuer"] or o["audience"]:
+            problems.add("authorizer.issuer/audience", "used only with jwks_url or hs256_secret", "set",
+                         "enable bearer tokens or drop issuer/audience")
+        for header in o["identity_headers"] or []:
+            if not _HEADER.match(header):
+                problems.add("authorizer.identity_headers", "header names", header, "e.g. 'Authorization'")
+        low, high = defaults.AUTHORIZER_CACHE_TTL_RANGE_SECONDS
+        ttl = seconds(o["results_cache_ttl"])
+        problems.check_range("authorizer.results_cache_ttl", ttl, low, high, "seconds",
+                             "pass e.g. results_cache_ttl=Duration.minutes(5), or Duration.seconds(0) to disable")
+        if ttl and o["identity_headers"] is not None and not o["identity_headers"]:
+            problems.add("authorizer.results_cache_ttl", "0 when identity_headers is empty", ttl,
+                         "caching is keyed by the identity headers: name one, or pass results_cache_ttl=0")
+        if ttl and o["identity_headers"] is None and not self._identity_headers():
+            problems.add("authorizer.results_cache_ttl", "0 when both bearer tokens and API keys are enabled "
+                         "without identity_headers", ttl,
+                         "pass identity_headers=['Authorization'] (API-key callers then need it too) or drop "
+                         "results_cache_ttl")
+        leeway = o["leeway_seconds"]
+        low, high = defaults.AUTHORIZER_LEEWAY_RANGE_SECONDS
+        problems.check_range("authorizer.leeway_seconds", leeway, low, high, "seconds", "pass e.g. 30")
+        low, high = defaults.AUTHORIZER_TIMEOUT_RANGE_SECONDS
+        problems.check_range("authorizer.timeout", seconds(o["timeout"]), low, high, "seconds",
+                             "API Gateway waits at most 10 s for an authorizer")
+        reserved = {"handler", "environment", "secrets"}
+        clash = sorted(reserved & set(o["function_options"]))
+        if clash:
+            problems.add("authorizer.function_options", f"free of {sorted(reserved)}", clash,
+                         "the authorizer's handler, environment and secrets are set from the factory arguments")
+
+    # ------------------------------------------------------------------------------------------
+    # Binding
+    # ------------------------------------------------------------------------------------------
+    def bind(self, scope: Construct, api_type: ApiType) -> None:
+        """Create the authorizer's resources under ``scope`` (the ServerlessApi)."""
+        self._bound_to = scope.node.path
+        if self.kind is AuthorizerKind.COGNITO:
+            self._bind_cognito(scope, api_type)
+        elif self.kind is AuthorizerKind.LAMBDA:
+            self._bind_lambda(scope, api_type)
+        elif self.kind is AuthorizerKind.JWT:
+            self.http_authorizer = authorizers.HttpJwtAuthorizer(
+                "JwtAuthorizer", self.options["issuer"], jwt_audience=self.options["audience"],
+                identity_source=[f"$request.header.{h}" for h in self._identity_headers()],
+            )
+        elif api_type is ApiType.HTTP:
+            self.http_authorizer = authorizers.HttpIamAuthorizer()
+
+    def rest_authorizer_for_route(self) -> apigateway.IAuthorizer | None:
+        """The REST authorizer construct, created on first use (``None`` for IAM)."""
+        if self.rest_authorizer is None and self._rest_factory is not None:
+            self.rest_authorizer = self._rest_factory()
+        return self.rest_authorizer
+
+    def _bind_cognito(self, scope: Construct, api_type: ApiType) -> None:
+        o = self.options
+        pool: aws_cognito.IUserPool = o["user_pool"] or self._create_user_pool(scope)
+        self.user_pool = pool
+        if api_type is ApiType.HTTP:
+            clients = list(o["user_pool_clients"]) or [pool.add_client(
+                "ApiClient",
+                auth_flows=aws_cognito.AuthFlow(user_srp=True),
+                disable_o_auth=True,
+                generate_secret=False,
+                prevent_user_existence_errors=True,
+            )]
+            self.user_pool_clients = clients
+            self.http_authorizer = authorizers.HttpUserPoolAuthorizer(
+                "UserPoolAuthorizer", pool, user_pool_clients=clients,
+                identity_source=["$request.header.Authorization"],
+            )
+        else:
+            self._rest_factory = lambda: apigateway.CognitoUserPoolsAuthorizer(
+                scope, "UserPoolAuthorizer", cognito_user_pools=[pool],
+                identity_source=apigateway.IdentitySource.header("Authorization"),
+            )
+
+    def _create_user_pool(self, scope: Construct) -> aws_cognito.UserPool:
+        o = self.options
+        plan = o["feature_plan"] or aws_cognito.FeaturePlan.PLUS
+        mfa = o["mfa"] or aws_cognito.Mfa.OPTIONAL
+        pool = aws_cognito.UserPool(
+            scope,
+            "UserPool",
+            self_sign_up_enabled=False,
+            sign_in_aliases=aws_cognito.SignInAliases(email=True),
+            auto_verify=aws_cognito.AutoVerifiedAttrs(email=True),
+            password_policy=aws_cognito.PasswordPolicy(
+                min_length=o["password_min_length"] or defaults.COGNITO_PASSWORD_MIN_LENGTH.value,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_digits=True,
+                require_symbols=True,
+                password_history_size=5,
+                temp_password_validity=cdk.Duration.days(3),
+            ),
+            mfa=mfa,
+            mfa_second_factor=aws_cognito.MfaSecondFactor(otp=True, sms=False),
+            account_recovery=aws_cognito.AccountRecovery.EMAIL_ONLY,
+            feature_plan=plan,
+            standard_threat_protection_mode=(
+                aws_cognito.StandardThreatProtectionMode.FULL_FUNCTION if plan == aws_cognito.FeaturePlan.PLUS else None
+            ),
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        if mfa != aws_cognito.Mfa.REQUIRED:
+            why = ("TOTP MFA is offered to every user and, on the Plus tier, adaptive authentication demands it "
+                   "for risky sign-ins" if plan == aws_cognito.FeaturePlan.PLUS else "TOTP MFA is offered to every user")
+            acknowledge(pool, Pack.AWS_SOLUTIONS, "AwsSolutions-COG2",
+                        f"{pool.node.path}: {why}; requiring it would lock out users without an authenticator. "
+                        "Pass Authorizer.cognito(mfa=Mfa.REQUIRED) to require it.")
+        if plan != aws_cognito.FeaturePlan.PLUS:
+            acknowledge(pool, Pack.AWS_SOLUTIONS, "AwsSolutions-COG8",
+                        f"{pool.node.path} was asked for FeaturePlan.{plan.name} to avoid the Plus tier's per-user "
+                        "price; threat protection is off. Pass feature_plan=FeaturePlan.PLUS to enable it.")
+        return pool
+
+    def _bind_lambda(self, scope: Construct, api_type: ApiType) -> None:
+        o = self.options
+        env: dict[str, str] = {}
+        if o["jwks_url"]:
+            env["LM_AUTH_JWKS_URL"] = o["jwks_url"]
+        if o["issuer"]:
+            env["LM_AUTH_ISSUER"] = o["issuer"]
+        if o["audience"]:
+            env["LM_AUTH_AUDIENCE"] = ",".join(o["audience"])
+        if o["leeway_seconds"] is not None:
+            env["LM_AUTH_LEEWAY_SECONDS"] = str(o["leeway_seconds"])
+        if o["tenant_claim"]:
+            env["LM_AUTH_TENANT_CLAIM"] = o["tenant_claim"]
+        key_ttl = seconds(o["key_cache_ttl"])
+        if key_ttl is not None:
+            env["LM_AUTH_CACHE_TTL_SECONDS"] = str(int(key_ttl))
+        table = o["api_key_table"]
+        if table is True:
+            table = self._create_api_key_table(scope)
+        if table:
+            self.api_key_table = table
+            env["LM_AUTH_API_KEY_TABLE"] = table.table_name
+        secret: secretsmanager.ISecret | None = o["hs256_secret"]
+        if secret is not None:
+            env["LM_AUTH_HS256_SECRET_ARN"] = secret.secret_arn
+        options: dict[str, Any] = {
+            "description": f"Authorizes requests to {scope.node.path} (lm_authorizer)",
+            "timeout": o["timeout"] or cdk.Duration.seconds(defaults.AUTHORIZER_TIMEOUT_SECONDS.value),
+            **o["function_options"],
+        }
+        function = ObservedFunction(scope, "Authorizer", handler=AUTHORIZER_HANDLER, environment=env, **options)
+        self.function = function
+        if secret is not None:
+            self._grant_secret(function, secret)
+        if self.api_key_table is not None:
+            # The function looks keys up by hash and never writes: GetItem only, plus decrypt for a CMK table.
+            self.api_key_table.grant(function, "dynamodb:GetItem")
+            if self.api_key_table.encryption_key is not None:
+                self.api_key_table.encryption_key.grant_decrypt(function)
+        ttl = cdk.Duration.seconds(self._cache_ttl_seconds())
+        headers = self._identity_headers()
+        if api_type is ApiType.HTTP:
+            self.http_authorizer = authorizers.HttpLambdaAuthorizer(
+                "LambdaAuthorizer", function.invocable,
+                response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
+                results_cache_ttl=ttl,
+                identity_source=[f"$request.header.{h}" for h in headers],
+            )
+        else:
+            self._rest_factory = lambda: apigateway.RequestAuthorizer(
+                scope, "LambdaAuthorizer", handler=function.invocable, results_cache_ttl=ttl,
+                identity_sources=[apigateway.IdentitySource.header(h) for h in headers],
+            )
+
+    @staticmethod
+    def _grant_secret(function: ObservedFunction, secret: secretsmanager.ISecret) -> None:
+        """Read access to the HS256 secret, written as identity-policy statements only.
+
+        ``secret.grant_read`` would also put the role into the key policy of a customer-managed key (through a
+        ``kms:ViaService`` principal); with the key, the secret and the role in one stack that is a circular
+        dependency. The key policy already delegates to IAM, so the role's own policy is enough.
+        """
+        function.add_to_role_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            # A secret imported by name has a partial ARN; its full ARN ends in six random characters.
+            resources=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
+        ))
+        key = secret.encryption_key
+        if key is not None:
+            stack = cdk.Stack.of(function)
+            function.add_to_role_policy(iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
+            ))
+
+    def _create_api_key_table(self, scope: Construct) -> dynamodb.Table:
+        table = dynamodb.Table(
+            scope,
+            "ApiKeyTable",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=StackResources.of(scope).key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        acknowledge_all(
+            table,
+            [(Pack.HIPAA_SECURITY, "HIPAA.Security-DynamoDBInBackupPlan"),
+             (Pack.NIST_800_53_R5, "NIST.800.53.R5-DynamoDBInBackupPlan")],
+            f"{table.node.path} holds only SHA-256 hashes of API keys: point-in-time recovery keeps 35 days of "
+            "restore points and deletion protection is on, and a lost key is re-issued rather than restored. "
+            "Pass your own table (api_key_table=...) to put it in an AWS Backup plan.",
+        )
+        return table
+
+
+def _check_https(prop: str, url: str | None, problems: Problems) -> None:
+    if url is None or is_token(url):
+        if url is None:
+            problems.add(prop, "an https:// URL", url, "pass the URL")
+        return
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        problems.add(prop, "an https:// URL", url, "keys and issuers are fetched over TLS only")

@@ -1,0 +1,990 @@
+"""AiGatewayFunction: an OpenAI-compatible LLM gateway that runs inside Lambda, with its state in DynamoDB."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_backup
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from constructs import Construct, IConstruct
+
+from lambda_manifest import _defaults as defaults
+from lambda_manifest import monitoring
+from lambda_manifest._api_auth import Authorizer, AuthorizerKind
+from lambda_manifest._api_options import ApiType
+from lambda_manifest._assets import ASSET_EXCLUDES, lambda_src_dir
+from lambda_manifest._gateway_options import (
+    INFERENCE_PROFILE_RE,
+    NAME_RE,
+    AuditOptions,
+    CacheOptions,
+    ContextOptions,
+    ModelAlias,
+    Price,
+    Prompt,
+    PromptTemplate,
+    Provider,
+    RoutingOptions,
+    Target,
+    TenantQuota,
+    _plain,
+)
+from lambda_manifest._validation import Problems, is_token, seconds
+from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.observed_function import ObservedFunction
+from lambda_manifest.serverless_api import ServerlessApi
+from lambda_manifest.shared import StackResources
+
+__all__ = [
+    "AiGatewayFunction",
+    "AuditOptions",
+    "CacheOptions",
+    "ContextOptions",
+    "ModelAlias",
+    "Price",
+    "Prompt",
+    "PromptTemplate",
+    "Provider",
+    "RoutingOptions",
+    "Target",
+    "TenantQuota",
+]
+
+HANDLER = "lm_gateway.handler.main"
+CONFIG_ENV = "LM_GATEWAY_CONFIG"
+CONFIG_FILE_ENV = "LM_GATEWAY_CONFIG_FILE"
+TABLE_ENV = "LM_GATEWAY_TABLE"
+CONFIG_FILE_NAME = "lm_gateway_config.json"
+# The runtime's single-table layout (lambda_src/lm_gateway/store.py).
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+TTL_ATTRIBUTE = "expires_at"
+# Every DynamoDB action the runtime performs on its table (store.py): BatchGetItem/GetItem for keys, cache and
+# conversations; TransactWriteItems is authorized per item action (Update, ConditionCheck, Put); PutItem and
+# DeleteItem for conversations. No Query, no Scan.
+TABLE_ACTIONS = (
+    "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
+)
+# What `python -m lambda_manifest.keys create|list|revoke` needs (keys.py).
+KEY_ADMIN_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan",
+                     "dynamodb:ConditionCheckItem")
+# What DynamoDB needs of the caller for a table encrypted with a customer-managed key (reads and writes).
+KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
+# (method, path under the prefix) of every runtime route (lambda_src/lm_gateway/gateway.py).
+ROUTES = (
+    ("POST", "/v1/chat/completions"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/usage"),
+    ("POST", "/v1/prompts/{name}"),
+    ("POST", "/v1/prompts/{name}/versions/{v}"),
+    ("GET", "/v1/conversations/{id}"),
+    ("DELETE", "/v1/conversations/{id}"),
+)
+# API Gateway's maximum integration timeouts (seconds).
+INTEGRATION_TIMEOUT_SECONDS = {ApiType.HTTP: 30, ApiType.REST: 29}
+# CloudWatch: an alarm's metric math may reference at most 10 metrics.
+MAX_ALARM_METRICS = 10
+_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9._/#:-]{1,255}$")
+_TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
+_TOKEN_BUDGET = 128  # characters a deploy-time value (e.g. a secret ARN) is assumed to take once resolved
+_FAILURES_PATTERN = '{ ($.type = "audit") && (($.status = 502) || ($.status = 504)) }'
+
+
+def _runtime_config_module() -> Any:
+    """The gateway runtime's own ``config`` module, so the construct validates with exactly its rules."""
+    return importlib.import_module("lambda_src.lm_gateway.config")
+
+
+@jsii.implements(iam.IGrantable)
+class AiGatewayFunction(Construct):
+    """An LLM gateway in Lambda: one OpenAI-compatible API in front of many providers, with virtual keys,
+    quotas, a response cache, cost accounting, prompt endpoints and conversation memory, all in one DynamoDB
+    table. It costs nothing while idle.
+
+    Point any OpenAI client at :attr:`url` with a virtual key (``python -m lambda_manifest.keys create``).
+    Every default comes from :mod:`lambda_manifest._defaults`; the README lists each prop.
+
+    Parameters
+    ----------
+    providers:
+        Name to ``Provider.openai_compatible(...)``, ``Provider.azure_openai(...)``, ``Provider.anthropic(...)``
+        or ``Provider.bedrock(...)``. Required, at least one.
+    models:
+        Public model name (alias) to ``ModelAlias(targets=[Target(provider=..., model=...), ...])`` in fallback
+        order. Required, at least one.
+    prompts:
+        Name to a ``PromptTemplate`` (version 1) or ``Prompt(versions={1: ..., 2: ...})``; each is served at
+        ``POST /v1/prompts/{name}``. Default: - none.
+    prices:
+        ``"<provider>/<model>"`` or ``"<model>"`` to ``Price(input=..., output=...)`` in USD per million tokens;
+        must cover every target while ``track_cost`` is on. Default: - none.
+    track_cost:
+        ``False`` says explicitly that cost is not tracked (every call costs 0, budgets never trip). Default:
+        ``True``.
+    quotas:
+        Tenant to ``TenantQuota(rpm=..., tpd=..., budget_usd=...)``. Default: - per-key limits only.
+    context / cache / routing / audit:
+        ``ContextOptions`` / ``CacheOptions`` / ``RoutingOptions`` / ``AuditOptions``. Default: - the runtime's
+        defaults (conversations on for 7 days, cache on for 1 hour, 1 retry, breaker after 5 failures, bodies
+        not logged).
+    max_body_bytes:
+        Larger request bodies get a 413. Default: 1 MiB.
+    secrets_cache_ttl:
+        How long a container caches provider keys. Default: 5 minutes.
+    usage_retention:
+        How long daily and monthly usage records are kept. Default: 400 days.
+    metrics_namespace:
+        CloudWatch namespace of the runtime's EMF metrics. Default: ``LmGateway/<construct path>``.
+    api:
+        An existing ``ServerlessApi`` to add the routes to. Default: - a new HTTP ``ServerlessApi``.
+    api_options:
+        Extra ``ServerlessApi`` props for the API this construct creates (``throttle``, ``cors``, ``domain``,
+        ``api_type``...). Default: - none.
+    authorizer:
+        An ``Authorizer`` for the API this construct creates; it must read the caller's identity from a header
+        other than ``Authorization``, which carries the virtual key. Default: - none: the routes are public at
+        API Gateway and the gateway authenticates every request itself.
+    use_api_authorizer:
+        With ``api=``: put the routes behind that API's authorizer. Default: ``False``.
+    public_reason:
+        The acknowledgement recorded for the public routes. Default: - says the gateway checks virtual keys.
+    path_prefix:
+        Serve under a prefix, e.g. ``"/ai"`` gives ``/ai/v1/chat/completions``. Default: ``""``.
+    timeout:
+        Must fit inside API Gateway's integration timeout (30 s HTTP, 29 s REST). Default: 25 s.
+    memory_size:
+        Default: 512 MB.
+    reserved_concurrent_executions:
+        Default: - unreserved.
+    function_options:
+        Extra ``ObservedFunction`` props. Default: - none.
+    backup:
+        Put the table in a daily AWS Backup plan (35-day retention). Default: ``True``.
+    alarm_topic:
+        Default: - the stack's shared alarm topic.
+    provider_error_rate_alarm_percent:
+        Requests on which every provider failed (502/504), as a percentage. ``None`` disables. Default: 1.
+    fallback_rate_alarm_percent:
+        Fallbacks per 100 requests served by a provider. ``None`` disables. Default: 10.
+    quota_rejections_alarm_threshold:
+        Requests refused by a quota in 5 minutes. ``None`` disables. Default: 10.
+    latency_alarm_threshold:
+        p99 gateway latency of the slowest provider. ``None`` keeps the default. Default: 10 s.
+    alarm_min_requests:
+        Rate alarms ignore 5-minute periods with fewer requests. Default: 20.
+    dashboard:
+        Add a row (tokens and cost by tenant and model, providers) to the stack dashboard. Default: ``True``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        providers: Mapping[str, Provider],
+        models: Mapping[str, ModelAlias],
+        prompts: Mapping[str, PromptTemplate | Prompt] | None = None,
+        prices: Mapping[str, Price] | None = None,
+        track_cost: bool = True,
+        quotas: Mapping[str, TenantQuota] | None = None,
+        context: ContextOptions | None = None,
+        cache: CacheOptions | None = None,
+        routing: RoutingOptions | None = None,
+        audit: AuditOptions | None = None,
+        max_body_bytes: int | None = None,
+        secrets_cache_ttl: cdk.Duration | None = None,
+        usage_retention: cdk.Duration | None = None,
+        metrics_namespace: str | None = None,
+        api: ServerlessApi | None = None,
+        api_options: Mapping[str, Any] | None = None,
+        authorizer: Authorizer | None = None,
+        use_api_authorizer: bool = False,
+        public_reason: str | None = None,
+        path_prefix: str = "",
+        timeout: cdk.Duration | None = None,
+        memory_size: int = defaults.GATEWAY_MEMORY_SIZE_MB.value,
+        reserved_concurrent_executions: int | None = None,
+        function_options: Mapping[str, Any] | None = None,
+        backup: bool = True,
+        alarm_topic: sns.ITopic | None = None,
+        provider_error_rate_alarm_percent: float | None = defaults.GATEWAY_PROVIDER_ERROR_RATE_PERCENT.value,
+        fallback_rate_alarm_percent: float | None = defaults.GATEWAY_FALLBACK_RATE_PERCENT.value,
+        quota_rejections_alarm_threshold: int | None = defaults.GATEWAY_QUOTA_REJECTIONS_THRESHOLD.value,
+        latency_alarm_threshold: cdk.Duration | None = None,
+        alarm_min_requests: int = defaults.GATEWAY_ALARM_MIN_REQUESTS.value,
+        dashboard: bool = True,
+    ) -> None:
+        super().__init__(scope, id)
+        timeout = timeout or cdk.Duration.seconds(defaults.GATEWAY_TIMEOUT_SECONDS.value)
+        latency_alarm_threshold = latency_alarm_threshold or cdk.Duration.seconds(
+            defaults.GATEWAY_LATENCY_ALARM_SECONDS.value)
+        self.providers = dict(providers or {})
+        self.models = dict(models or {})
+        self.prompts = dict(prompts or {})
+        self.prices = dict(prices or {})
+        self.quotas = dict(quotas or {})
+        self.metrics_namespace = metrics_namespace or _default_namespace(self)
+        api_options = dict(api_options or {})
+        function_options = dict(function_options or {})
+        api_type = api.api_type if api is not None else api_options.get("api_type", ApiType.HTTP)
+
+        self._validate(
+            id, providers=self.providers, models=self.models, prompts=self.prompts, prices=self.prices,
+            track_cost=track_cost, quotas=self.quotas, context=context, api=api, api_options=api_options,
+            api_type=api_type, authorizer=authorizer, use_api_authorizer=use_api_authorizer,
+            public_reason=public_reason, path_prefix=path_prefix, timeout=timeout,
+            function_options=function_options, metrics_namespace=self.metrics_namespace,
+            provider_error_rate=provider_error_rate_alarm_percent, fallback_rate=fallback_rate_alarm_percent,
+            quota_rejections=quota_rejections_alarm_threshold, latency=latency_alarm_threshold,
+            alarm_min_requests=alarm_min_requests, max_body_bytes=max_body_bytes,
+        )
+        self.config: dict[str, Any] = self._render_config(
+            track_cost=track_cost, context=context, cache=cache, routing=routing, audit=audit,
+            max_body_bytes=max_body_bytes, secrets_cache_ttl=secrets_cache_ttl, usage_retention=usage_retention,
+        )
+        self._validate_with_runtime(id, timeout)
+
+        shared = StackResources.of(self)
+        self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.path_prefix = path_prefix
+
+        # Built in the order a request flows: the state, the function, its permissions, the routes, then how we
+        # watch it.
+        self.table = self._table(shared)
+        self.backup_plan: aws_backup.BackupPlan | None = self._backup_plan() if backup else None
+
+        self.config_file: Path | None = None
+        self.config_delivery, code, config_env = self._deliver_config()
+        self.function = ObservedFunction(
+            self,
+            "Function",
+            handler=HANDLER,
+            code=code,
+            description=f"LLM gateway {self.node.path}: OpenAI-compatible API over "
+                        f"{', '.join(sorted(self.providers))}",
+            timeout=timeout,
+            memory_size=memory_size,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+            powertools=False,
+            alarm_topic=self.alarm_topic,
+            dashboard=dashboard,
+            **{"service_name": id, **function_options,
+               "environment": {**dict(function_options.get("environment") or {}),
+                               TABLE_ENV: self.table.table_name, **config_env}},
+        )
+        self._grant_runtime_access(shared)
+
+        self.api: ServerlessApi = api or ServerlessApi(
+            self, "Api", **{
+                "description": f"OpenAI-compatible LLM gateway {self.node.path}",
+                "authorizer": authorizer,
+                # End-to-end latency is the integration's plus API Gateway's own; 1 s of headroom.
+                "latency_alarm_threshold": cdk.Duration.seconds(
+                    min(defaults.LATENCY_ALARM_RANGE_MS[1] // 1000,
+                        int(seconds(latency_alarm_threshold) or 0) + defaults.GATEWAY_API_LATENCY_HEADROOM_SECONDS)),
+                "integration_latency_alarm_threshold": latency_alarm_threshold,
+                "alarm_topic": self.alarm_topic,
+                "dashboard": dashboard,
+                **api_options,
+            })
+        authorized = authorizer is not None or use_api_authorizer
+        reason = None if authorized else (public_reason or defaults.GATEWAY_PUBLIC_REASON.value)
+        self.routes = [
+            self.api.add_route(f"{method} {path_prefix}{path}", self.function, public_reason=reason)
+            for method, path in ROUTES
+        ]
+
+        self._metric_filter()
+        self._create_alarms(
+            provider_error_rate=provider_error_rate_alarm_percent, fallback_rate=fallback_rate_alarm_percent,
+            quota_rejections=quota_rejections_alarm_threshold, latency=latency_alarm_threshold,
+            min_requests=alarm_min_requests,
+        )
+        self.dashboard: cloudwatch.Dashboard | None = None
+        if dashboard:
+            self.dashboard = shared.dashboard
+            self._add_dashboard_row(self.dashboard)
+        self._acknowledge()
+
+        cdk.CfnOutput(self, "Url", value=self.url,
+                      description=f"OpenAI base_url of {self.node.path}: OpenAI(base_url=<this>, api_key=<virtual key>)")
+        cdk.CfnOutput(self, "TableName", value=self.table.table_name, description=f"DynamoDB table of {self.node.path}")
+        cdk.CfnOutput(
+            self, "KeyCommand",
+            value=cdk.Fn.join("", [
+                "python -m lambda_manifest.keys create --table ", self.table.table_name,
+                f" --tenant <tenant> --models {','.join(sorted(self.models))} --name <label>"]),
+            description="Create a virtual key (printed once); list with 'keys list', revoke with 'keys revoke'",
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    # Attributes and helpers
+    # ----------------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The OpenAI ``base_url``: the API's URL followed by ``<path_prefix>/v1``."""
+        return f"{self.api.url}{self.path_prefix.lstrip('/')}{'/' if self.path_prefix else ''}v1"
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The gateway function's role."""
+        return self.function.grant_principal
+
+    def add_client(
+        self,
+        function: ObservedFunction,
+        key_secret: secretsmanager.ISecret,
+        *,
+        url_variable: str = "GATEWAY_URL",
+        key_variable: str = "GATEWAY_KEY_SECRET_ARN",
+    ) -> None:
+        """Wire a function that calls this gateway: ``url_variable`` gets :attr:`url` and ``key_variable`` the ARN
+        of the secret holding its virtual key, which the function may read (never the key itself)."""
+        function.add_environment(url_variable, self.url)
+        function.add_environment(key_variable, key_secret.secret_arn)
+        grant_secret_read(function, key_secret)
+
+    def grant_manage_keys(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to run ``python -m lambda_manifest.keys create|list|revoke`` on this gateway's table."""
+        grant = self.table.grant(grantee, *KEY_ADMIN_ACTIONS)
+        self.table_key.grant(grantee, *KEY_ACTIONS)
+        return grant
+
+    def grant_read_usage(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to read the table (usage records, key metadata) for reporting: GetItem, Query, Scan."""
+        grant = self.table.grant(grantee, "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+                                 "dynamodb:Scan")
+        self.table_key.grant(grantee, "kms:Decrypt", "kms:DescribeKey")
+        return grant
+
+    def metric(self, metric_name: str, *, provider: str | None = None, tenant: str | None = None,
+               model: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """One of the runtime's EMF metrics (``Requests``, ``PromptTokens``, ``CompletionTokens``, ``CostUSD``,
+        ``LatencyMs``, ``Fallbacks``, ``CacheHits``, ``QuotaRejections``, ``Errors``) for one dimension value:
+        ``provider=`` or ``tenant=`` or ``model=`` (or ``tenant`` and ``model`` together). Default: sum over 5
+        minutes."""
+        dimensions = {k: v for k, v in (("Provider", provider), ("Tenant", tenant), ("Model", model)) if v}
+        if set(dimensions) not in ({"Provider"}, {"Tenant"}, {"Model"}, {"Tenant", "Model"}):
+            raise ValueError("metric() needs provider=, tenant=, model= or tenant= with model= (the runtime's "
+                             f"dimension sets), got {sorted(dimensions)}")
+        return cloudwatch.Metric(
+            namespace=self.metrics_namespace, metric_name=metric_name, dimensions_map=dimensions,
+            **{"period": monitoring.period(), "statistic": "Sum", **options},
+        )
+
+    def metric_provider_failures(self, **options: Any) -> cloudwatch.Metric:
+        """Requests on which every provider failed or timed out (502/504), from the audit log. Default: sum."""
+        return cloudwatch.Metric(namespace=self.metrics_namespace, metric_name="ProviderFailures",
+                                 **{"period": monitoring.period(), "statistic": "Sum", **options})
+
+    def metric_served_requests(self) -> cloudwatch.MathExpression:
+        """Requests answered by a provider (not the cache, not refused): the sum over the providers."""
+        using = {f"r{i}": self.metric("Requests", provider=p) for i, p in enumerate(sorted(self.providers))}
+        return cloudwatch.MathExpression(expression=_fill_sum(using), using_metrics=using,
+                                         period=monitoring.period(), label="Served requests")
+
+    def metric_provider_error_rate(self, min_requests: int = 1) -> cloudwatch.MathExpression:
+        """Percentage of routed requests on which every provider failed."""
+        using: dict[str, cloudwatch.IMetric] = {
+            f"r{i}": self.metric("Requests", provider=p) for i, p in enumerate(sorted(self.providers))}
+        using["failed"] = self.metric_provider_failures()
+        total = f"({_fill_sum(using)})"
+        return cloudwatch.MathExpression(
+            expression=f"IF({total} >= {min_requests}, 100 * FILL(failed, 0) / {total}, 0)",
+            using_metrics=using, period=monitoring.period(), label="Provider error rate (%)",
+        )
+
+    def metric_fallback_rate(self, min_requests: int = 1) -> cloudwatch.MathExpression:
+        """Fallbacks per 100 requests served by a provider."""
+        providers = sorted(self.providers)
+        requests = {f"r{i}": self.metric("Requests", provider=p) for i, p in enumerate(providers)}
+        fallbacks = {f"f{i}": self.metric("Fallbacks", provider=p) for i, p in enumerate(providers)}
+        served = f"({_fill_sum(requests)})"
+        return cloudwatch.MathExpression(
+            expression=f"IF({served} >= {min_requests}, 100 * ({_fill_sum(fallbacks)}) / {served}, 0)",
+            using_metrics={**requests, **fallbacks}, period=monitoring.period(), label="Fallback rate (%)",
+        )
+
+    def metric_quota_rejections(self, **options: Any) -> cloudwatch.Metric:
+        """Requests refused by a quota (the runtime records them under ``Provider=none``). Default: sum."""
+        return self.metric("QuotaRejections", provider="none", **options)
+
+    def metric_latency_p99(self) -> cloudwatch.MathExpression:
+        """p99 gateway latency of the slowest provider (ms)."""
+        using = {f"l{i}": self.metric("LatencyMs", provider=p, statistic="p99")
+                 for i, p in enumerate(sorted(self.providers))}
+        return cloudwatch.MathExpression(expression=f"MAX([{', '.join(using)}])", using_metrics=using,
+                                         period=monitoring.period(), label="Latency p99, slowest provider (ms)")
+
+    # ----------------------------------------------------------------------------------------------
+    # Configuration
+    # ----------------------------------------------------------------------------------------------
+    def _render_config(
+        self, *, track_cost: bool, context: ContextOptions | None, cache: CacheOptions | None,
+        routing: RoutingOptions | None, audit: AuditOptions | None, max_body_bytes: int | None,
+        secrets_cache_ttl: cdk.Duration | None, usage_retention: cdk.Duration | None,
+    ) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "version": 1,
+            "providers": {name: p.to_config() for name, p in self.providers.items()},
+            "models": {name: m.to_config() for name, m in self.models.items()},
+        }
+        if track_cost and self.prices:
+            doc["prices"] = {key: price.to_config() for key, price in self.prices.items()}
+        if self.quotas:
+            doc["tenants"] = {name: q.to_config() for name, q in self.quotas.items()}
+        if self.prompts:
+            doc["prompts"] = {
+                name: (p.to_config() if isinstance(p, Prompt) else {"versions": {"1": p.to_config()}})
+                for name, p in self.prompts.items()
+            }
+        for key, options in (("context", context), ("cache", cache), ("routing", routing)):
+            rendered = options.to_config() if options is not None else {}
+            if rendered:
+                doc[key] = rendered
+        doc["audit"] = {"metrics_namespace": self.metrics_namespace,
+                        **({"log_bodies": True} if audit is not None and audit.log_bodies else {})}
+        if max_body_bytes is not None:
+            doc["limits"] = {"max_body_bytes": max_body_bytes}
+        ttl = seconds(secrets_cache_ttl)
+        if ttl is not None:
+            doc["secrets_ttl_s"] = int(ttl)
+        retention = seconds(usage_retention)
+        if retention is not None:
+            doc["usage_ttl_days"] = max(1, int(retention // 86400))
+        return doc
+
+    def _validate_with_runtime(self, id: str, timeout: cdk.Duration) -> None:
+        """Parse the rendered document with the runtime's own ``parse_config`` (deploy-time values replaced by
+        placeholders), so a configuration the gateway would refuse at its first request fails the synth."""
+        module = _runtime_config_module()
+        problems = Problems("AiGatewayFunction", id)
+        try:
+            parsed = module.parse_config(_placeholders(self.config))
+        except module.ConfigError as error:
+            problems.add("configuration", "accepted by the gateway runtime (lm_gateway.config)", str(error),
+                         "fix the prop the JSON path names")
+            problems.raise_if_any()
+        timeout_s = seconds(timeout)
+        if timeout_s is None:
+            return
+        for alias in parsed.models.values():
+            # Every attempt is capped at the remaining time, so only a target with a fallback behind it must
+            # leave time over: one that may take the whole invocation makes the fallback unreachable.
+            for target in alias.targets[:-1]:
+                per_try = target.timeout_s or parsed.providers[target.provider].timeout_s
+                if per_try >= timeout_s:
+                    problems.add(
+                        f"models[{alias.name!r}] target {target.label} timeout",
+                        f"shorter than the function timeout ({timeout_s:g} s) when a fallback follows",
+                        f"{per_try:g} s",
+                        "pass a shorter Provider(timeout=...) or Target(timeout=...), e.g. Duration.seconds(10): "
+                        "a slow first target would use up the invocation before the fallback is tried")
+        problems.raise_if_any()
+
+    def _deliver_config(self) -> tuple[str, lambda_.Code | None, dict[str, str]]:
+        """Environment variable when the document fits, else a JSON file in a generated asset.
+
+        Lambda allows 4 KB of environment in total. A document whose estimated deployed size (each deploy-time
+        value such as a secret ARN counted at 128 characters) is at most 3,500 bytes travels in
+        ``LM_GATEWAY_CONFIG``: it shares the library's code asset with every other function and changes without
+        a code upload. A larger one is written to ``lm_gateway_config.json`` beside a copy of ``lm_gateway`` and
+        named by ``LM_GATEWAY_CONFIG_FILE``. A file cannot hold deploy-time values, so that case is validated."""
+        text = json.dumps(self.config, separators=(",", ":"), sort_keys=True)
+        size = estimated_size(text)
+        if size <= defaults.GATEWAY_CONFIG_ENV_MAX_BYTES.value:
+            stack = cdk.Stack.of(self)
+            return "env", None, {CONFIG_ENV: stack.to_json_string(self.config)}
+        if _TOKEN.search(text):
+            problems = Problems("AiGatewayFunction", self.node.id)
+            problems.add(
+                "configuration", f"at most {defaults.GATEWAY_CONFIG_ENV_MAX_BYTES.value} bytes (Lambda's 4 KB "
+                "environment) or free of deploy-time values (it is then shipped as a file)", f"~{size} bytes with "
+                "deploy-time values such as the ARN of a secret created in this stack",
+                "import the provider secrets by complete ARN (Secret.from_secret_complete_arn) so the document "
+                "can be written to a file at synth time, or shorten the prompts")
+            problems.raise_if_any()
+        directory = Path(tempfile.mkdtemp(prefix="lm-gateway-"))
+        self.config_file = directory / CONFIG_FILE_NAME
+        shutil.copytree(lambda_src_dir() / "lm_gateway", directory / "lm_gateway",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache"))
+        (directory / CONFIG_FILE_NAME).write_text(text + "\n", encoding="utf-8")
+        return "file", lambda_.Code.from_asset(str(directory), exclude=ASSET_EXCLUDES), {CONFIG_FILE_ENV: CONFIG_FILE_NAME}
+
+    # ----------------------------------------------------------------------------------------------
+    # Resources
+    # ----------------------------------------------------------------------------------------------
+    def _table(self, shared: StackResources) -> dynamodb.Table:
+        # Table, not TableV2: TableV2 cannot render a customer-managed key in an environment-agnostic stack.
+        self.table_key = shared.key
+        return dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=shared.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def _backup_plan(self) -> aws_backup.BackupPlan:
+        plan = aws_backup.BackupPlan.daily35_day_retention(self, "Backup")
+        selection = plan.add_selection("Table", resources=[aws_backup.BackupResource.from_dynamo_db_table(self.table)])
+        acknowledge(
+            selection.node.find_child("Role"), Pack.AWS_SOLUTIONS,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSBackupServiceRolePolicyForBackup]",
+            "AWSBackupServiceRolePolicyForBackup is AWS Backup's documented service-role policy, kept current by "
+            "AWS as services add backup APIs; this role backs up only the gateway table and can be assumed only "
+            "by backup.amazonaws.com.",
+        )
+        return plan
+
+    def _grant_runtime_access(self, shared: StackResources) -> None:
+        fn = self.function
+        self.table.grant(fn, *TABLE_ACTIONS)
+        shared.key.grant(fn, *KEY_ACTIONS)
+        for provider in self.providers.values():
+            if provider.secret is not None:
+                grant_secret_read(fn, provider.secret)
+        arns = self.bedrock_model_arns()
+        if arns:
+            fn.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=arns))
+
+    def bedrock_model_arns(self) -> list[str]:
+        """The resources ``bedrock:InvokeModel`` is granted on: exactly the Bedrock models the aliases name."""
+        stack = cdk.Stack.of(self)
+        arns: list[str] = []
+        for alias in self.models.values():
+            for target in alias.targets:
+                provider = self.providers.get(target.provider)
+                if provider is None or provider.type != "bedrock":
+                    continue
+                region = provider.options.get("region") or stack.region
+                model = target.model
+                if model.startswith("arn:"):
+                    found = [model]
+                elif INFERENCE_PROFILE_RE.match(model):
+                    base = model.split(".", 1)[1]
+                    found = [f"arn:{stack.partition}:bedrock:{region}:{stack.account}:inference-profile/{model}",
+                             f"arn:{stack.partition}:bedrock:*::foundation-model/{base}"]
+                else:
+                    found = [f"arn:{stack.partition}:bedrock:{region}::foundation-model/{model}"]
+                arns.extend(arn for arn in found if arn not in arns)
+        return arns
+
+    def _metric_filter(self) -> None:
+        # The runtime records a request on which every provider failed under Provider "none", together with
+        # client errors and quota refusals; the audit line's status tells them apart.
+        self.provider_failures_filter = logs.MetricFilter(
+            self, "ProviderFailuresFilter",
+            log_group=self.function.log_group,
+            filter_pattern=logs.FilterPattern.literal(_FAILURES_PATTERN),
+            metric_namespace=self.metrics_namespace,
+            metric_name="ProviderFailures",
+            metric_value="1",
+        )
+
+    def _create_alarms(self, *, provider_error_rate: float | None, fallback_rate: float | None,
+                       quota_rejections: int | None, latency: cdk.Duration, min_requests: int) -> None:
+        path = self.node.path
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        if provider_error_rate is not None:
+            self.alarms["ProviderErrorRate"] = monitoring.create_alarm(
+                self, "ProviderErrorRateAlarm", metric=self.metric_provider_error_rate(min_requests),
+                threshold=provider_error_rate, comparison=above, action_topic=self.alarm_topic,
+                description=f"{path}: every provider failed (502/504) on more than {provider_error_rate:g}% of "
+                            "requests in 5 minutes. Read fallback_path in the gateway's audit lines: an outage, a "
+                            "revoked provider key or an exhausted provider quota.",
+            )
+        if fallback_rate is not None:
+            self.alarms["FallbackRate"] = monitoring.create_alarm(
+                self, "FallbackRateAlarm", metric=self.metric_fallback_rate(min_requests),
+                threshold=fallback_rate, comparison=above, action_topic=self.alarm_topic,
+                description=f"{path}: more than {fallback_rate:g} fallbacks per 100 served requests in 5 "
+                            "minutes: a primary target is failing or slow; answers cost more and take longer. See "
+                            "fallback_path in the audit lines.",
+            )
+        if quota_rejections is not None:
+            self.alarms["QuotaRejections"] = monitoring.create_alarm(
+                self, "QuotaRejectionsAlarm", metric=self.metric_quota_rejections(), threshold=quota_rejections,
+                action_topic=self.alarm_topic,
+                description=f"{path}: {quota_rejections}+ requests refused by a quota (429) in 5 minutes. Find the "
+                            "tenant in the metrics by tenant; raise its limit or talk to it.",
+            )
+        latency_ms = round((seconds(latency) or 0) * 1000)
+        self.alarms["LatencyP99"] = monitoring.create_alarm(
+            self, "LatencyAlarm", metric=self.metric_latency_p99(), threshold=latency_ms,
+            action_topic=self.alarm_topic,
+            description=f"{path}: p99 gateway latency above {latency_ms} ms at the slowest provider. Compare "
+                        "LatencyMs by provider; lower that target's timeout or move it down the fallback order.",
+        )
+
+    def _add_dashboard_row(self, dashboard: cloudwatch.Dashboard) -> None:
+        ns = self.metrics_namespace
+
+        def search(dimensions: str, metric: str, label: str, stat: str = "Sum") -> cloudwatch.MathExpression:
+            return cloudwatch.MathExpression(
+                expression=f"SEARCH('{{\"{ns}\",{dimensions}}} MetricName=\"{metric}\"', '{stat}', 300)",
+                using_metrics={}, label=label, period=monitoring.period(),
+            )
+
+        dashboard.add_widgets(monitoring.header(
+            f"AI gateway {self.node.path}", f"Namespace `{ns}`; providers {', '.join(sorted(self.providers))}"))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Tokens by tenant", width=6, height=6, left=[
+                search("Tenant", "PromptTokens", "prompt"), search("Tenant", "CompletionTokens", "completion")]),
+            cloudwatch.GraphWidget(title="Cost (USD) by tenant", width=6, height=6,
+                                   left=[search("Tenant", "CostUSD", "cost")]),
+            cloudwatch.GraphWidget(title="Tokens by model", width=6, height=6, left=[
+                search("Model", "PromptTokens", "prompt"), search("Model", "CompletionTokens", "completion")]),
+            cloudwatch.GraphWidget(title="Cost (USD) by model", width=6, height=6,
+                                   left=[search("Model", "CostUSD", "cost")]),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Requests by provider (cache, none = refused or failed)", width=8, height=6,
+                                   left=[search("Provider", "Requests", "requests")]),
+            cloudwatch.GraphWidget(title="Provider errors and fallbacks (%), quota rejections", width=8, height=6,
+                                   left=[self.metric_provider_error_rate(), self.metric_fallback_rate()],
+                                   right=[self.metric_quota_rejections(label="Quota rejections")]),
+            cloudwatch.GraphWidget(title="Latency p99 by provider (ms)", width=8, height=6,
+                                   left=[search("Provider", "LatencyMs", "p99", "p99")]),
+        )
+
+    def _acknowledge(self) -> None:
+        policy = self.function.role.node.find_child("Policy")
+        for arn in self.bedrock_model_arns():
+            if ":bedrock:*::foundation-model/" not in arn:
+                continue
+            rendered = arn.replace(cdk.Stack.of(self).partition, "<AWS::Partition>")
+            acknowledge(
+                policy, Pack.AWS_SOLUTIONS, f"AwsSolutions-IAM5[Resource::{rendered}]",
+                f"A cross-region inference profile routes each call to the foundation model {arn.rsplit('/', 1)[1]} "
+                "in whichever region of its geography has capacity, so InvokeModel must cover that one model in "
+                "every region; the statement names no other model.",
+            )
+        table = self.table.node.default_child
+        assert table is not None
+        if self.backup_plan is None:
+            acknowledge_all(
+                table,
+                [(Pack.HIPAA_SECURITY, "HIPAA.Security-DynamoDBInBackupPlan"),
+                 (Pack.NIST_800_53_R5, "NIST.800.53.R5-DynamoDBInBackupPlan")],
+                f"{self.node.path} was created with backup=False: the table has point-in-time recovery for 35 "
+                "days and holds hashed keys, counters, usage and caches that the operator chose not to back up.",
+            )
+
+    # ----------------------------------------------------------------------------------------------
+    # Validation
+    # ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _validate(id: str, **p: Any) -> None:
+        problems = Problems("AiGatewayFunction", id)
+        providers: dict[str, Provider] = p["providers"]
+        models: dict[str, ModelAlias] = p["models"]
+        if not providers:
+            problems.add("providers", "at least one provider", providers,
+                         "pass e.g. providers={'openai': Provider.openai_compatible(...)}")
+        if not models:
+            problems.add("models", "at least one model alias", models,
+                         "pass e.g. models={'fast': ModelAlias(targets=[Target(provider='openai', model='...')])}")
+        for name, provider in providers.items():
+            _check_name(problems, "providers", name)
+            if not isinstance(provider, Provider):
+                problems.add(f"providers[{name!r}]", "a Provider from Provider.openai_compatible/azure_openai/"
+                             "anthropic/bedrock", type(provider).__name__, "use a factory")
+                continue
+            provider.check(problems, name)
+        targets: list[Target] = []
+        for name, alias in models.items():
+            _check_name(problems, "models", name)
+            if not isinstance(alias, ModelAlias):
+                problems.add(f"models[{name!r}]", "a ModelAlias", type(alias).__name__,
+                             "pass ModelAlias(targets=[Target(provider=..., model=...)])")
+                continue
+            if not alias.targets:
+                problems.add(f"models[{name!r}].targets", "at least one Target", list(alias.targets),
+                             "name the provider and model that serve this alias")
+            for target in alias.targets:
+                if not isinstance(target, Target):
+                    problems.add(f"models[{name!r}].targets", "Target(provider=..., model=...) items",
+                                 type(target).__name__, "wrap each in Target")
+                    continue
+                targets.append(target)
+                if target.provider not in providers:
+                    problems.add(f"models[{name!r}] target {target.label}", f"a known provider ({sorted(providers)})",
+                                 target.provider, "add the provider to providers= or fix the name")
+                if not target.model or not isinstance(target.model, str):
+                    problems.add(f"models[{name!r}] target model", "a model id", target.model, "e.g. 'gpt-4o-mini'")
+                if target.weight is not None and (not _positive(target.weight)):
+                    problems.add(f"models[{name!r}] target {target.label} weight", "a number > 0", target.weight,
+                                 "drop it for plain fallback order")
+            if alias.context_window is not None and (isinstance(alias.context_window, bool)
+                                                     or not isinstance(alias.context_window, int)
+                                                     or alias.context_window < 256):
+                problems.add(f"models[{name!r}].context_window", "a whole number of tokens >= 256",
+                             alias.context_window, "pass the smallest context window of the targets")
+        for name, prompt in p["prompts"].items():
+            _check_name(problems, "prompts", name)
+            versions: Mapping[int, Any]
+            if isinstance(prompt, PromptTemplate):
+                versions = {1: prompt}
+            elif isinstance(prompt, Prompt):
+                versions = prompt.versions
+                if not versions:
+                    problems.add(f"prompts[{name!r}].versions", "at least one version", {}, "add {1: PromptTemplate(...)}")
+                if prompt.latest is not None and prompt.latest not in versions:
+                    problems.add(f"prompts[{name!r}].latest", f"one of the versions {sorted(versions)}",
+                                 prompt.latest, "publish that version or drop latest")
+            else:
+                problems.add(f"prompts[{name!r}]", "a PromptTemplate or Prompt(versions={...})",
+                             type(prompt).__name__, "wrap it")
+                continue
+            for version, template in versions.items():
+                where = f"prompts[{name!r}] version {version}"
+                if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                    problems.add(f"prompts[{name!r}].versions", "positive whole version numbers", version,
+                                 "number versions 1, 2, ...")
+                if not isinstance(template, PromptTemplate):
+                    problems.add(where, "a PromptTemplate", type(template).__name__, "wrap it")
+                    continue
+                if template.model not in models:
+                    problems.add(f"{where} model", f"a known model alias ({sorted(models)})", template.model,
+                                 "add the alias to models= or fix the name")
+                if not template.user:
+                    problems.add(f"{where} user", "a non-empty template", template.user,
+                                 "write the user message, e.g. 'Summarize: {text}'")
+        prices: dict[str, Price] = p["prices"]
+        if p["track_cost"]:
+            for target in targets:
+                if target.label not in prices and target.model not in prices:
+                    problems.add(f"prices (for {target.label})", f"a Price under '{target.label}' or "
+                                 f"'{target.model}'", "missing",
+                                 "add Price(input=..., output=...) in USD per million tokens, or pass "
+                                 "track_cost=False to say cost is not tracked")
+            known = {t.label for t in targets} | {t.model for t in targets}
+            for key, price in prices.items():
+                if key not in known:
+                    problems.add("prices", f"keyed by a target ('<provider>/<model>' or '<model>') in {sorted(known)}",
+                                 key, "fix the key or remove the price")
+                if not isinstance(price, Price) or not _non_negative(price.input) \
+                        or not _non_negative(price.output):
+                    problems.add(f"prices[{key!r}]", "Price(input=..., output=...) in USD per million tokens, >= 0",
+                                 price, "e.g. Price(input=0.15, output=0.60)")
+        elif prices:
+            problems.add("prices", "unset when track_cost=False", sorted(prices),
+                         "drop prices, or drop track_cost=False to track cost")
+        for tenant, quota in p["quotas"].items():
+            if not isinstance(quota, TenantQuota):
+                problems.add(f"quotas[{tenant!r}]", "a TenantQuota", type(quota).__name__,
+                             "pass TenantQuota(rpm=..., tpd=..., budget_usd=...)")
+                continue
+            for prop in ("rpm", "tpd"):
+                value = getattr(quota, prop)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                    problems.add(f"quotas[{tenant!r}].{prop}", "a whole number >= 1", value, "or leave it unset")
+            if quota.budget_usd is not None and not _non_negative(quota.budget_usd):
+                problems.add(f"quotas[{tenant!r}].budget_usd", "a number of USD >= 0", quota.budget_usd,
+                             "or leave it unset")
+            if quota.budget_usd is not None and not p["track_cost"]:
+                problems.add(f"quotas[{tenant!r}].budget_usd", "used with track_cost=True", quota.budget_usd,
+                             "a budget needs prices; every call costs 0 without them")
+        context = p["context"]
+        if context is not None and context.summarize_with is not None and context.summarize_with not in models:
+            problems.add("context.summarize_with", f"a known model alias ({sorted(models)})", context.summarize_with,
+                         "add the alias to models= or fix the name")
+        max_body = p["max_body_bytes"]
+        if max_body is not None and (isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024):
+            problems.add("max_body_bytes", "a whole number >= 1024", max_body, "pass e.g. 1_048_576")
+        AiGatewayFunction._validate_api(problems, p)
+        AiGatewayFunction._validate_alarms(problems, p, len(providers))
+        fixed = {"handler": "the gateway's handler is fixed", "code": "the gateway's code is the library's",
+                 "powertools": "the gateway is stdlib + boto3 only"}
+        for key in ("handler", "code", "powertools", "timeout", "memory_size", "reserved_concurrent_executions",
+                    "alarm_topic", "dashboard"):
+            if key in p["function_options"]:
+                problems.add(f"function_options[{key!r}]", "not set here", "set",
+                             fixed.get(key, f"pass {key}= to AiGatewayFunction itself"))
+        if "environment" in p["function_options"]:
+            env = dict(p["function_options"]["environment"] or {})
+            for reserved in (CONFIG_ENV, CONFIG_FILE_ENV, TABLE_ENV):
+                if reserved in env:
+                    problems.add("function_options['environment']", f"without {reserved}", reserved,
+                                 "the construct sets it")
+        namespace = p["metrics_namespace"]
+        if not _NAMESPACE.match(namespace) or namespace.startswith("AWS/"):
+            problems.add("metrics_namespace", "1-255 of A-Z a-z 0-9 . _ / # : - and not starting with AWS/",
+                         namespace, "pass e.g. 'LmGateway/prod'")
+        problems.raise_if_any()
+
+    @staticmethod
+    def _validate_api(problems: Problems, p: dict[str, Any]) -> None:
+        api, authorizer, api_options = p["api"], p["authorizer"], p["api_options"]
+        if api is not None and not isinstance(api, ServerlessApi):
+            problems.add("api", "a ServerlessApi", type(api).__name__, "create one with ServerlessApi(...)")
+            return
+        if api is not None and (authorizer is not None or api_options):
+            problems.add("authorizer/api_options", "used only when the construct creates the API", "set with api=",
+                         "configure your ServerlessApi directly and pass use_api_authorizer=True to use its "
+                         "authorizer")
+        if "authorizer" in api_options:
+            problems.add("api_options['authorizer']", "passed as authorizer=", "set", "move it to authorizer=")
+        if p["use_api_authorizer"]:
+            if api is None:
+                problems.add("use_api_authorizer", "used with api=", True,
+                             "pass authorizer= for the API this construct creates")
+            elif api.authorizer is None:
+                problems.add("use_api_authorizer", "used with an API that has an authorizer", True,
+                             "create the ServerlessApi with authorizer=... or drop use_api_authorizer")
+            else:
+                authorizer = api.authorizer
+        if authorizer is not None:
+            if not isinstance(authorizer, Authorizer):
+                problems.add("authorizer", "an Authorizer", type(authorizer).__name__, "use the factories")
+            elif _reads_authorization(authorizer):
+                problems.add(
+                    "authorizer", "an authorizer that reads the caller's identity from a header other than "
+                    "Authorization", authorizer.description,
+                    "clients send their virtual key as 'Authorization: Bearer <key>', so the API authorizer must use "
+                    "another header: Authorizer.jwt(..., identity_header='X-Id-Token') or "
+                    "Authorizer.lambda_(api_key_table=..., identity_headers=['x-api-key'])")
+            if p["public_reason"] is not None:
+                problems.add("public_reason", "unset when the routes are authorized", p["public_reason"],
+                             "drop it, or drop the authorizer to make the routes public")
+        elif p["public_reason"] is not None and len(str(p["public_reason"]).strip()) < 20:
+            problems.add("public_reason", "a sentence of at least 20 characters", p["public_reason"],
+                         "it becomes the routes' cdk-nag acknowledgement")
+        prefix = p["path_prefix"]
+        if not isinstance(prefix, str) or not _PREFIX.match(prefix) or "/v1" in f"{prefix}/":
+            problems.add("path_prefix", "'' or path segments like '/ai' (no trailing '/', no '/v1')", prefix,
+                         "routes are served at <path_prefix>/v1/...")
+        api_type = p["api_type"]
+        limit = INTEGRATION_TIMEOUT_SECONDS.get(api_type)
+        timeout_s = seconds(p["timeout"])
+        if limit is not None and timeout_s is not None and timeout_s > limit:
+            problems.add("timeout", f"at most {limit} s, API Gateway's {api_type.value} integration timeout",
+                         timeout_s, f"pass e.g. timeout=Duration.seconds({defaults.GATEWAY_TIMEOUT_SECONDS.value}); "
+                         "API Gateway would cut the connection before the gateway could answer")
+
+    @staticmethod
+    def _validate_alarms(problems: Problems, p: dict[str, Any], provider_count: int) -> None:
+        for prop in ("provider_error_rate", "fallback_rate"):
+            value = p[prop]
+            if value is not None and (not _positive(value) or value > 100):
+                problems.add(f"{prop}_alarm_percent", "a percentage in (0, 100] or None", value, "pass e.g. 5")
+        quota = p["quota_rejections"]
+        if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int) or quota < 1):
+            problems.add("quota_rejections_alarm_threshold", "a whole number >= 1 or None", quota, "pass e.g. 10")
+        minimum = p["alarm_min_requests"]
+        if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
+            problems.add("alarm_min_requests", "a whole number >= 1", minimum, "pass e.g. 20")
+        low, high = defaults.LATENCY_ALARM_RANGE_MS
+        latency = seconds(p["latency"])
+        problems.check_range("latency_alarm_threshold", None if latency is None else latency * 1000, low, high, "ms",
+                             "pass e.g. Duration.seconds(10)")
+        if provider_count > MAX_ALARM_METRICS:
+            problems.add("providers", f"at most {MAX_ALARM_METRICS} (a CloudWatch alarm's metric math takes "
+                         f"{MAX_ALARM_METRICS} metrics, one per provider)", provider_count,
+                         "split the providers over two gateways")
+        elif p["provider_error_rate"] is not None and provider_count + 1 > MAX_ALARM_METRICS:
+            problems.add("provider_error_rate_alarm_percent", f"None with more than {MAX_ALARM_METRICS - 1} "
+                         "providers (the alarm needs one metric per provider plus one)", provider_count,
+                         "pass provider_error_rate_alarm_percent=None")
+        if p["fallback_rate"] is not None and 2 * provider_count > MAX_ALARM_METRICS:
+            problems.add("fallback_rate_alarm_percent", f"None with more than {MAX_ALARM_METRICS // 2} providers "
+                         "(the alarm needs two metrics per provider)", provider_count,
+                         "pass fallback_rate_alarm_percent=None")
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+def grant_secret_read(grantee: ObservedFunction, secret: secretsmanager.ISecret) -> None:
+    """Let ``grantee`` read ``secret``: ``GetSecretValue``/``DescribeSecret`` on exactly that secret and, when a
+    customer-managed key encrypts it, ``kms:Decrypt`` on that key through Secrets Manager only.
+
+    Everything lands in the function's own policy. ``ISecret.grant_read`` would also name the role in the key
+    policy; when the key, the secret and the function share a stack, that closes a dependency cycle (key policy
+    -> role -> role policy -> secret -> key) that CloudFormation refuses. The stack key's policy delegates to IAM
+    (the account root has ``kms:*``), so the role's policy is enough."""
+    stack = cdk.Stack.of(grantee)
+    grantee.add_to_role_policy(iam.PolicyStatement(
+        actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+        resources=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
+    ))
+    if secret.encryption_key is not None:
+        grantee.add_to_role_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt"], resources=[secret.encryption_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
+        ))
+
+
+def estimated_size(text: str) -> int:
+    """Bytes of a rendered document once deployed: each token counted at the deploy-time budget."""
+    return len(_TOKEN.sub("x" * _TOKEN_BUDGET, text).encode("utf-8"))
+
+
+def _placeholders(value: Any, key: str = "") -> Any:
+    """The document with deploy-time values replaced by values of the right shape, for the runtime parser."""
+    if isinstance(value, dict):
+        return {k: _placeholders(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(v, key) for v in value]
+    if isinstance(value, str) and is_token(value):
+        return "https://deploy-time.invalid" if key == "base_url" else "deploy-time-value"
+    return _plain(value)
+
+
+def _default_namespace(scope: IConstruct) -> str:
+    return "LmGateway/" + re.sub(r"[^A-Za-z0-9._/#:-]", "-", scope.node.path)[:240]
+
+
+def _fill_sum(using: Mapping[str, Any]) -> str:
+    return " + ".join(f"FILL({name}, 0)" for name in using)
+
+
+def _check_name(problems: Problems, prop: str, name: Any) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        problems.add(prop, "keyed by names of letters, digits and ._:/@+- (max 128, starting alphanumeric)", name,
+                     "rename it")
+
+
+def _positive(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+
+
+def _non_negative(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
+
+
+def _reads_authorization(authorizer: Authorizer) -> bool:
+    """Whether an API authorizer takes the Authorization header, where the gateway's virtual key travels."""
+    o = authorizer.options
+    if authorizer.kind in (AuthorizerKind.IAM, AuthorizerKind.COGNITO):
+        return True
+    if authorizer.kind is AuthorizerKind.JWT:
+        return str(o.get("identity_header") or defaults.JWT_IDENTITY_HEADER.value).lower() == "authorization"
+    return bool(o.get("jwks_url") or o.get("hs256_secret"))  # the Lambda authorizer reads bearer tokens there

@@ -1,0 +1,518 @@
+"""AiGatewayFunction: what it builds, the exact grants, the configuration contract with the runtime, and one
+``test_fails_*`` per validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk.assertions import Template
+from lm_gateway.config import load_config
+
+from lambda_manifest import (
+    AiGatewayFunction,
+    ApiType,
+    Authorizer,
+    CacheOptions,
+    ContextOptions,
+    ModelAlias,
+    Price,
+    Prompt,
+    PromptTemplate,
+    PropsError,
+    Provider,
+    RoutingOptions,
+    ServerlessApi,
+    Target,
+    TenantQuota,
+)
+from lambda_manifest import _defaults as defaults
+from lambda_manifest.ai_gateway import KEY_ADMIN_ACTIONS, ROUTES, TABLE_ACTIONS
+from tests.support import nag_findings, new_stack
+
+OPENAI_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:gw/openai-AbCdEf"
+ANTHROPIC_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:gw/anthropic-GhIjKl"
+OTHER_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:unrelated-MnOpQr"
+
+
+def secret(stack: cdk.Stack, id: str, arn: str) -> secretsmanager.ISecret:
+    return secretsmanager.Secret.from_secret_complete_arn(stack, id, arn)
+
+
+def props(stack: cdk.Stack, **overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "providers": {
+            "openai": Provider.openai_compatible(base_url="https://api.openai.com/v1",
+                                                 secret=secret(stack, "OpenAi", OPENAI_ARN),
+                                                 timeout=cdk.Duration.seconds(8)),
+            "anthropic": Provider.anthropic(secret=secret(stack, "Anthropic", ANTHROPIC_ARN),
+                                            timeout=cdk.Duration.seconds(8)),
+            "bedrock": Provider.bedrock(timeout=cdk.Duration.seconds(8)),
+        },
+        "models": {
+            "fast": ModelAlias(targets=[Target(provider="openai", model="gpt-4o-mini", weight=3),
+                                        Target(provider="anthropic", model="claude-haiku", weight=1),
+                                        Target(provider="bedrock", model="amazon.nova-lite-v1:0")],
+                               context_window=16000),
+            "smart": ModelAlias(targets=[Target(provider="bedrock", model="us.anthropic.claude-sonnet-v1:0")]),
+        },
+        "prompts": {"summarize": PromptTemplate(model="fast", system="Be brief.", user="Summarize: {text}",
+                                                temperature=0, variables_schema={
+                                                    "type": "object", "required": ["text"],
+                                                    "properties": {"text": {"type": "string", "maxLength": 100}}})},
+        "prices": {"gpt-4o-mini": Price(input=0.15, output=0.6), "anthropic/claude-haiku": Price(input=1, output=5),
+                   "amazon.nova-lite-v1:0": Price(input=0.06, output=0.24),
+                   "us.anthropic.claude-sonnet-v1:0": Price(input=3, output=15)},
+        "quotas": {"acme": TenantQuota(rpm=60, tpd=100_000, budget_usd=25)},
+    }
+    base.update(overrides)
+    return base
+
+
+def make(stack: cdk.Stack, id: str = "Gw", **overrides: Any) -> AiGatewayFunction:
+    return AiGatewayFunction(stack, id, **props(stack, **overrides))
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[AiGatewayFunction, Template]:
+    stack = new_stack()
+    secret(stack, "Unrelated", OTHER_ARN)
+    gateway = make(stack)
+    return gateway, Template.from_stack(stack)
+
+
+def only(template: Template, type_: str) -> dict[str, Any]:
+    found = template.find_resources(type_)
+    assert len(found) == 1, f"expected one {type_}, found {list(found)}"
+    return next(iter(found.values()))
+
+
+def gateway_function(template: Template) -> dict[str, Any]:
+    for resource in template.find_resources("AWS::Lambda::Function").values():
+        if resource["Properties"]["Handler"] == "lm_gateway.handler.main":
+            return resource
+    raise AssertionError("no gateway function")
+
+
+def policy_statements(template: Template) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in template.find_resources("AWS::IAM::ManagedPolicy").values():
+        statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def expect_error(match: str, **overrides: Any) -> None:
+    stack = new_stack()
+    with pytest.raises(PropsError, match=match):
+        make(stack, **overrides)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The function and its configuration
+# ---------------------------------------------------------------------------------------------------
+def test_function_runs_the_gateway_without_powertools(built: tuple[AiGatewayFunction, Template]) -> None:
+    _, template = built
+    fn = gateway_function(template)["Properties"]
+    assert fn["Timeout"] == defaults.GATEWAY_TIMEOUT_SECONDS.value
+    assert fn["MemorySize"] == defaults.GATEWAY_MEMORY_SIZE_MB.value
+    assert "Layers" not in fn
+    env = fn["Environment"]["Variables"]
+    assert set(env) >= {"LM_GATEWAY_CONFIG", "LM_GATEWAY_TABLE"}
+    assert env["LM_GATEWAY_TABLE"] == {"Ref": next(iter(template.find_resources("AWS::DynamoDB::Table")))}
+
+
+def test_config_round_trips_through_the_runtime_loader(built: tuple[AiGatewayFunction, Template]) -> None:
+    gateway, template = built
+    rendered = gateway_function(template)["Properties"]["Environment"]["Variables"]["LM_GATEWAY_CONFIG"]
+    assert isinstance(rendered, str), "literal secret ARNs render to a plain JSON string"
+    assert json.loads(rendered) == gateway.config
+    config = load_config(env={"LM_GATEWAY_CONFIG": rendered})
+    assert config.providers["openai"].secret_arn == OPENAI_ARN
+    assert config.providers["anthropic"].secret_arn == ANTHROPIC_ARN
+    assert config.providers["openai"].timeout_s == 8
+    assert config.providers["bedrock"].type == "bedrock" and config.providers["bedrock"].secret_arn is None
+    fast = config.models["fast"]
+    assert [(t.provider, t.model, t.weight) for t in fast.targets] == [
+        ("openai", "gpt-4o-mini", 3), ("anthropic", "claude-haiku", 1), ("bedrock", "amazon.nova-lite-v1:0", None)]
+    assert fast.context_window == 16000
+    assert str(config.price_for(fast.targets[1]).input) == "1"  # type: ignore[union-attr]
+    assert config.tenants["acme"].rpm == 60 and str(config.tenants["acme"].budget_usd) == "25"
+    version = config.prompts["summarize"].versions[1]
+    assert version.model == "fast" and version.params == {"temperature": 0} and version.schema is not None
+    assert config.audit.metrics_namespace == gateway.metrics_namespace == "LmGateway/TestStack/Gw"
+    assert gateway.config_delivery == "env"
+
+
+def test_options_render_only_what_was_set() -> None:
+    stack = new_stack()
+    gateway = make(
+        stack, context=ContextOptions(ttl=cdk.Duration.days(1), summarize_with="fast"),
+        cache=CacheOptions(enabled=False), routing=RoutingOptions(retries=0, backoff_base=cdk.Duration.millis(50)),
+        max_body_bytes=65536, secrets_cache_ttl=cdk.Duration.minutes(1), usage_retention=cdk.Duration.days(90),
+        prompts={"summarize": Prompt(versions={
+            1: PromptTemplate(model="fast", user="v1 {text}"), 2: PromptTemplate(model="smart", user="v2 {text}")},
+            latest=1)},
+    )
+    doc = gateway.config
+    assert doc["context"] == {"ttl_s": 86400, "summarize_with": "fast"}
+    assert doc["cache"] == {"enabled": False}
+    assert doc["routing"] == {"retries": 0, "backoff_base_ms": 50}
+    assert doc["limits"] == {"max_body_bytes": 65536}
+    assert doc["secrets_ttl_s"] == 60 and doc["usage_ttl_days"] == 90
+    config = load_config(json.dumps(doc))
+    assert config.prompts["summarize"].latest == 1 and set(config.prompts["summarize"].versions) == {1, 2}
+    assert config.cache.enabled is False and config.context.summarize_with == "fast"
+
+
+def test_track_cost_false_renders_no_prices() -> None:
+    stack = new_stack()
+    gateway = make(stack, prices=None, track_cost=False, quotas=None)
+    assert "prices" not in gateway.config
+    assert load_config(gateway.config).prices == {}
+
+
+def test_large_configuration_ships_as_a_file_the_runtime_reads(tmp_path: Path) -> None:
+    stack = new_stack()
+    long_prompt = "Follow the house style. " * 200
+    gateway = make(stack, prompts={"long": PromptTemplate(model="fast", system=long_prompt, user="{text}")})
+    assert gateway.config_delivery == "file"
+    assert gateway.config_file is not None and gateway.config_file.name == "lm_gateway_config.json"
+    assert (gateway.config_file.parent / "lm_gateway" / "handler.py").is_file()
+    env = gateway_function(Template.from_stack(stack))["Properties"]["Environment"]["Variables"]
+    assert "LM_GATEWAY_CONFIG" not in env and env["LM_GATEWAY_CONFIG_FILE"] == "lm_gateway_config.json"
+    config = load_config(env={"LM_GATEWAY_CONFIG_FILE": "lm_gateway_config.json",
+                              "LAMBDA_TASK_ROOT": str(gateway.config_file.parent)})
+    assert config.prompts["long"].versions[1].system == long_prompt
+
+
+def test_fails_large_configuration_with_deploy_time_values() -> None:
+    stack = new_stack()
+    created = secretsmanager.Secret(stack, "Created")
+    with pytest.raises(PropsError, match="free of deploy-time values"):
+        make(stack, providers={"openai": Provider.openai_compatible(base_url="https://api.openai.com/v1",
+                                                                    secret=created)},
+             models={"fast": ModelAlias(targets=[Target(provider="openai", model="m")])}, prices=None,
+             track_cost=False, quotas=None,
+             prompts={"long": PromptTemplate(model="fast", system="x" * 4000, user="{text}")})
+
+
+# ---------------------------------------------------------------------------------------------------
+# State and permissions
+# ---------------------------------------------------------------------------------------------------
+def test_table_is_the_runtime_single_table(built: tuple[AiGatewayFunction, Template]) -> None:
+    _, template = built
+    table = only(template, "AWS::DynamoDB::Table")
+    p = table["Properties"]
+    assert p["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert p["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert p["BillingMode"] == "PAY_PER_REQUEST"
+    assert p["SSESpecification"]["SSEEnabled"] is True and p["SSESpecification"]["SSEType"] == "KMS"
+    assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert p["DeletionProtectionEnabled"] is True and table["DeletionPolicy"] == "Retain"
+    assert template.find_resources("AWS::Backup::BackupSelection")
+
+
+def test_secrets_read_only_for_the_provider_secrets(built: tuple[AiGatewayFunction, Template]) -> None:
+    _, template = built
+    granted = [s["Resource"] for s in policy_statements(template)
+               if any(a.startswith("secretsmanager:") for a in actions_of(s))]
+    assert sorted(granted) == sorted([OPENAI_ARN, ANTHROPIC_ARN])
+    for statement in policy_statements(template):
+        if any(a.startswith("secretsmanager:") for a in actions_of(statement)):
+            assert sorted(actions_of(statement)) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+
+
+def test_bedrock_invoke_only_on_the_configured_models(built: tuple[AiGatewayFunction, Template]) -> None:
+    gateway, template = built
+    bedrock = [s for s in policy_statements(template) if "bedrock:InvokeModel" in actions_of(s)]
+    assert len(bedrock) == 1 and actions_of(bedrock[0]) == ["bedrock:InvokeModel"]
+    rendered = json.dumps(bedrock[0]["Resource"])
+    assert "foundation-model/amazon.nova-lite-v1:0" in rendered
+    assert "inference-profile/us.anthropic.claude-sonnet-v1:0" in rendered
+    assert ":bedrock:*::foundation-model/anthropic.claude-sonnet-v1:0" in rendered
+    assert len(bedrock[0]["Resource"]) == 3 == len(gateway.bedrock_model_arns())
+    assert not any(a == "bedrock:*" or a == "*" for s in policy_statements(template) for a in actions_of(s))
+
+
+def test_table_actions_are_exactly_what_the_runtime_calls(built: tuple[AiGatewayFunction, Template]) -> None:
+    _, template = built
+    dynamo = [s for s in policy_statements(template) if any(a.startswith("dynamodb:") for a in actions_of(s))]
+    assert len(dynamo) == 1
+    assert sorted(actions_of(dynamo[0])) == sorted(TABLE_ACTIONS)
+    assert "dynamodb:Scan" not in TABLE_ACTIONS and "dynamodb:Query" not in TABLE_ACTIONS
+
+
+def test_grant_manage_keys_gives_the_keys_command_what_it_needs() -> None:
+    stack = new_stack()
+    gateway = make(stack)
+    from aws_cdk import aws_iam as iam
+
+    admin = iam.Role(stack, "Admin", assumed_by=iam.AccountRootPrincipal())
+    gateway.grant_manage_keys(admin)
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    actions = {a for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]
+               for a in actions_of(s)}
+    assert set(KEY_ADMIN_ACTIONS) <= actions and "kms:Decrypt" in actions
+
+
+def test_add_client_wires_url_and_key_secret() -> None:
+    stack = new_stack()
+    gateway = make(stack)
+    from lambda_manifest import ObservedFunction
+    from tests.support import INLINE
+
+    client = ObservedFunction(stack, "Client", handler="index.main", code=INLINE)
+    key_secret = secretsmanager.Secret(stack, "ClientKey", encryption_key=gateway.table_key)
+    gateway.add_client(client, key_secret)
+    template = Template.from_stack(stack)
+    fn = next(r for r in template.find_resources("AWS::Lambda::Function").values()
+              if r["Properties"]["Handler"] == "index.main")
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert "GATEWAY_URL" in env and env["GATEWAY_KEY_SECRET_ARN"] == {"Ref": next(iter(
+        template.find_resources("AWS::SecretsManager::Secret")))}
+    # No dependency cycle: the key policy never names the client's role.
+    key = only(template, "AWS::KMS::Key")
+    assert "ClientServiceRole" not in json.dumps(key["Properties"]["KeyPolicy"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Routes
+# ---------------------------------------------------------------------------------------------------
+def test_routes_are_public_on_a_created_http_api(built: tuple[AiGatewayFunction, Template]) -> None:
+    gateway, template = built
+    only(template, "AWS::ApiGatewayV2::Api")
+    routes = template.find_resources("AWS::ApiGatewayV2::Route")
+    assert sorted(r["Properties"]["RouteKey"] for r in routes.values()) == sorted(f"{m} {p}" for m, p in ROUTES)
+    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"NONE"}
+    assert all(route.public_reason == defaults.GATEWAY_PUBLIC_REASON.value for route in gateway.routes)
+    assert gateway.url.endswith("v1")
+
+
+def test_authorizer_protects_the_routes() -> None:
+    stack = new_stack()
+    make(stack, authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["gw"],
+                                          identity_header="X-Id-Token"))
+    routes = Template.from_stack(stack).find_resources("AWS::ApiGatewayV2::Route")
+    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"JWT"}
+
+
+def test_routes_join_an_existing_api_under_a_prefix() -> None:
+    stack = new_stack()
+    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["a"]))
+    gateway = make(stack, api=api, path_prefix="/ai")
+    template = Template.from_stack(stack)
+    only(template, "AWS::ApiGatewayV2::Api")
+    keys = sorted(r["Properties"]["RouteKey"] for r in template.find_resources("AWS::ApiGatewayV2::Route").values())
+    assert keys == sorted(f"{m} /ai{p}" for m, p in ROUTES)
+    assert gateway.api is api and gateway.url.endswith("ai/v1")
+
+
+def test_use_api_authorizer_keeps_the_api_authorizer() -> None:
+    stack = new_stack()
+    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.lambda_(api_key_table=True))
+    make(stack, api=api, use_api_authorizer=True)
+    routes = Template.from_stack(stack).find_resources("AWS::ApiGatewayV2::Route")
+    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"CUSTOM"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Alarms, dashboard, outputs
+# ---------------------------------------------------------------------------------------------------
+def test_alarms_from_the_runtime_metrics(built: tuple[AiGatewayFunction, Template]) -> None:
+    gateway, template = built
+    assert set(gateway.alarms) == {"ProviderErrorRate", "FallbackRate", "QuotaRejections", "LatencyP99"}
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    text = json.dumps(alarms)
+    for metric in ("Requests", "Fallbacks", "QuotaRejections", "LatencyMs", "ProviderFailures"):
+        assert f'"MetricName": "{metric}"' in text
+    assert '"Namespace": "LmGateway/TestStack/Gw"' in text
+    quota = template.to_json()["Resources"][stack_id(gateway.alarms["QuotaRejections"])]["Properties"]
+    assert quota["Threshold"] == defaults.GATEWAY_QUOTA_REJECTIONS_THRESHOLD.value
+    assert quota["Dimensions"] == [{"Name": "Provider", "Value": "none"}]
+    latency = template.to_json()["Resources"][stack_id(gateway.alarms["LatencyP99"])]["Properties"]
+    assert latency["Threshold"] == defaults.GATEWAY_LATENCY_ALARM_SECONDS.value * 1000
+    assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
+    metric_filter = only(template, "AWS::Logs::MetricFilter")["Properties"]
+    assert "$.status = 502" in metric_filter["FilterPattern"] and "$.status = 504" in metric_filter["FilterPattern"]
+
+
+def stack_id(construct: Any) -> str:
+    return str(cdk.Stack.of(construct).get_logical_id(construct.node.default_child))
+
+
+def test_dashboard_shows_tokens_and_cost_by_tenant_and_model(built: tuple[AiGatewayFunction, Template]) -> None:
+    _, template = built
+    body = json.dumps(only(template, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
+    for dims, metric in (("Tenant", "CostUSD"), ("Model", "CostUSD"), ("Tenant", "PromptTokens"),
+                         ("Model", "CompletionTokens")):
+        assert f"{dims}}} MetricName=" in body.replace('\\\\\\"', '"').replace('\\"', '"') and metric in body
+
+
+def test_outputs_url_and_key_command(built: tuple[AiGatewayFunction, Template]) -> None:
+    _, template = built
+    outputs = template.to_json()["Outputs"]
+    command = next(v for k, v in outputs.items() if k.startswith("GwKeyCommand"))
+    assert "python -m lambda_manifest.keys create --table " in json.dumps(command["Value"])
+    assert any(k.startswith("GwUrl") for k in outputs)
+
+
+def test_metric_helper_rejects_unknown_dimension_sets(built: tuple[AiGatewayFunction, Template]) -> None:
+    gateway, _ = built
+    with pytest.raises(ValueError, match="dimension sets"):
+        gateway.metric("Requests", provider="openai", model="fast")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------------
+def test_fails_alias_with_unknown_provider() -> None:
+    expect_error(r"target azure/gpt must be a known provider",
+                 models={"fast": ModelAlias(targets=[Target(provider="azure", model="gpt")])}, prices=None,
+                 track_cost=False, prompts=None, quotas=None)
+
+
+def test_fails_prompt_with_unknown_alias() -> None:
+    expect_error(r"prompts\['summarize'\] version 1 model must be a known model alias",
+                 prompts={"summarize": PromptTemplate(model="nope", user="{text}")})
+
+
+def test_fails_prices_missing_for_a_target() -> None:
+    expect_error(r"prices \(for bedrock/amazon.nova-lite-v1:0\) must be a Price.*track_cost=False",
+                 prices={"gpt-4o-mini": Price(0.1, 0.2), "anthropic/claude-haiku": Price(1, 5),
+                         "us.anthropic.claude-sonnet-v1:0": Price(3, 15)})
+
+
+def test_fails_price_key_matching_no_target() -> None:
+    expect_error(r"prices must be keyed by a target.*'gpt-4o'",
+                 prices={**props(new_stack())["prices"], "gpt-4o": Price(2.5, 10)})
+
+
+def test_fails_prices_with_track_cost_false() -> None:
+    expect_error(r"prices must be unset when track_cost=False", track_cost=False, quotas=None)
+
+
+def test_fails_budget_without_cost_tracking() -> None:
+    expect_error(r"budget_usd must be used with track_cost=True", track_cost=False, prices=None)
+
+
+def test_fails_timeout_beyond_http_integration_timeout() -> None:
+    expect_error(r"timeout must be at most 30 s, API Gateway's HTTP integration timeout, got 31",
+                 timeout=cdk.Duration.seconds(31))
+
+
+def test_fails_timeout_beyond_rest_integration_timeout() -> None:
+    stack = new_stack()
+    from lambda_manifest import Waf
+
+    api = ServerlessApi(stack, "Rest", api_type=ApiType.REST, waf=Waf.disabled("internal test API, no WAF needed"))
+    with pytest.raises(PropsError, match=r"timeout must be at most 29 s, API Gateway's REST integration timeout"):
+        make(stack, api=api, timeout=cdk.Duration.seconds(30))
+
+
+def test_fails_first_target_timeout_leaving_no_time_for_the_fallback() -> None:
+    stack = new_stack()
+    with pytest.raises(PropsError, match=r"target openai/gpt-4o-mini timeout must be shorter than the function"):
+        make(stack, timeout=cdk.Duration.seconds(8))
+
+
+def test_fails_authorizer_that_reads_the_authorization_header() -> None:
+    expect_error(r"authorizer must be an authorizer that reads the caller's identity from a header other than",
+                 authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["gw"]))
+
+
+def test_fails_authorizer_together_with_api() -> None:
+    stack = new_stack()
+    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.iam())
+    with pytest.raises(PropsError, match=r"authorizer/api_options must be used only when the construct creates"):
+        make(stack, api=api, authorizer=Authorizer.lambda_(api_key_table=True))
+
+
+def test_fails_use_api_authorizer_without_api() -> None:
+    expect_error(r"use_api_authorizer must be used with api=", use_api_authorizer=True)
+
+
+def test_fails_iam_api_authorizer_for_the_gateway_routes() -> None:
+    stack = new_stack()
+    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.iam())
+    with pytest.raises(PropsError, match=r"IAM \(SigV4\) authorization"):
+        make(stack, api=api, use_api_authorizer=True)
+
+
+def test_fails_without_providers_or_models() -> None:
+    expect_error(r"providers must be at least one provider[\s\S]*models must be at least one model alias",
+                 providers={}, models={}, prompts=None, prices=None, track_cost=False, quotas=None)
+
+
+def test_fails_plain_http_provider_and_secret_header() -> None:
+    expect_error(r"base_url must be an https:// URL[\s\S]*headers must be non-secret headers",
+                 providers={**props(new_stack())["providers"], "openai": Provider.openai_compatible(
+                     base_url="http://models.example.com/v1", headers={"Authorization": "Bearer sk-live"})})
+
+
+def test_fails_anthropic_without_secret() -> None:
+    expect_error(r"providers\['anthropic'\].secret must be a Secrets Manager secret",
+                 providers={**props(new_stack())["providers"], "anthropic": Provider.anthropic(
+                     secret=None)})  # type: ignore[arg-type]
+
+
+def test_fails_what_only_the_runtime_checks() -> None:
+    expect_error(r"configuration must be accepted by the gateway runtime.*unsupported keyword\(s\) oneOf",
+                 prompts={"summarize": PromptTemplate(model="fast", user="{text}",
+                                                      variables_schema={"oneOf": [{"type": "string"}]})})
+
+
+def test_fails_unknown_summarizer_and_bad_limits() -> None:
+    expect_error(r"context.summarize_with must be a known model alias[\s\S]*max_body_bytes must be a whole number",
+                 context=ContextOptions(summarize_with="nope"), max_body_bytes=10)
+
+
+def test_fails_fallback_alarm_with_too_many_providers() -> None:
+    stack = new_stack()
+    providers = {f"p{i}": Provider.bedrock() for i in range(6)}
+    with pytest.raises(PropsError, match=r"fallback_rate_alarm_percent must be None with more than 5 providers"):
+        make(stack, providers=providers,
+             models={"m": ModelAlias(targets=[Target(provider=f"p{i}", model="amazon.nova-lite-v1:0")
+                                              for i in range(6)])},
+             prompts=None, prices=None, track_cost=False, quotas=None)
+
+
+def test_fails_bad_prefix_names_and_function_options() -> None:
+    expect_error(r"path_prefix must be[\s\S]*function_options\['handler'\] must be not set here",
+                 path_prefix="ai/", function_options={"handler": "x.y"})
+
+
+def test_fails_bad_alarm_settings() -> None:
+    expect_error(r"provider_error_rate_alarm_percent must be a percentage[\s\S]*quota_rejections_alarm_threshold",
+                 provider_error_rate_alarm_percent=0, quota_rejections_alarm_threshold=0)
+
+
+def test_alarms_can_be_switched_off() -> None:
+    stack = new_stack()
+    gateway = make(stack, fallback_rate_alarm_percent=None, provider_error_rate_alarm_percent=None,
+                   quota_rejections_alarm_threshold=None)
+    assert set(gateway.alarms) == {"LatencyP99"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Compliance
+# ---------------------------------------------------------------------------------------------------
+def test_no_unacknowledged_findings(tmp_path: Path) -> None:
+    assert nag_findings(lambda stack: make(stack), tmp_path) == []
+
+
+def test_no_unacknowledged_findings_on_a_shared_api_without_backup(tmp_path: Path) -> None:
+    def build(stack: cdk.Stack) -> None:
+        api = ServerlessApi(stack, "Shared", authorizer=Authorizer.jwt(issuer="https://idp.example.com/",
+                                                                       audience=["a"]))
+        make(stack, api=api, backup=False)
+
+    assert nag_findings(build, tmp_path) == []
