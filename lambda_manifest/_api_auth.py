@@ -19,7 +19,6 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_cognito
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -415,7 +414,7 @@ class Authorizer:
         function = ObservedFunction(scope, "Authorizer", handler=AUTHORIZER_HANDLER, environment=env, **options)
         self.function = function
         if secret is not None:
-            self._grant_secret(function, secret)
+            function.grant_read_secret(secret)
         if self.api_key_table is not None:
             # The function looks keys up by hash and never writes: GetItem only, plus decrypt for a CMK table.
             self.api_key_table.grant(function, "dynamodb:GetItem")
@@ -435,28 +434,6 @@ class Authorizer:
                 scope, "LambdaAuthorizer", handler=function.invocable, results_cache_ttl=ttl,
                 identity_sources=[apigateway.IdentitySource.header(h) for h in headers],
             )
-
-    @staticmethod
-    def _grant_secret(function: ObservedFunction, secret: secretsmanager.ISecret) -> None:
-        """Read access to the HS256 secret, written as identity-policy statements only.
-
-        ``secret.grant_read`` would also put the role into the key policy of a customer-managed key (through a
-        ``kms:ViaService`` principal); with the key, the secret and the role in one stack that is a circular
-        dependency. The key policy already delegates to IAM, so the role's own policy is enough.
-        """
-        function.add_to_role_policy(iam.PolicyStatement(
-            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            # A secret imported by name has a partial ARN; its full ARN ends in six random characters.
-            resources=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
-        ))
-        key = secret.encryption_key
-        if key is not None:
-            stack = cdk.Stack.of(function)
-            function.add_to_role_policy(iam.PolicyStatement(
-                actions=["kms:Decrypt"],
-                resources=[key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
-            ))
 
     def _create_api_key_table(self, scope: Construct) -> dynamodb.Table:
         table = dynamodb.Table(

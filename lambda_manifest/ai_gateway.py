@@ -360,7 +360,7 @@ class AiGatewayFunction(Construct):
         of the secret holding its virtual key, which the function may read (never the key itself)."""
         function.add_environment(url_variable, self.url)
         function.add_environment(key_variable, key_secret.secret_arn)
-        grant_secret_read(function, key_secret)
+        function.grant_read_secret(key_secret)
 
     def grant_manage_keys(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to run ``python -m lambda_manifest.keys create|list|revoke`` on this gateway's table."""
@@ -569,7 +569,7 @@ class AiGatewayFunction(Construct):
         shared.key.grant(fn, *KEY_ACTIONS)
         for provider in self.providers.values():
             if provider.secret is not None:
-                grant_secret_read(fn, provider.secret)
+                fn.grant_read_secret(provider.secret)
         arns = self.bedrock_model_arns()
         if arns:
             fn.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=arns))
@@ -922,26 +922,6 @@ class AiGatewayFunction(Construct):
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
-def grant_secret_read(grantee: ObservedFunction, secret: secretsmanager.ISecret) -> None:
-    """Let ``grantee`` read ``secret``: ``GetSecretValue``/``DescribeSecret`` on exactly that secret and, when a
-    customer-managed key encrypts it, ``kms:Decrypt`` on that key through Secrets Manager only.
-
-    Everything lands in the function's own policy. ``ISecret.grant_read`` would also name the role in the key
-    policy; when the key, the secret and the function share a stack, that closes a dependency cycle (key policy
-    -> role -> role policy -> secret -> key) that CloudFormation refuses. The stack key's policy delegates to IAM
-    (the account root has ``kms:*``), so the role's policy is enough."""
-    stack = cdk.Stack.of(grantee)
-    grantee.add_to_role_policy(iam.PolicyStatement(
-        actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-        resources=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
-    ))
-    if secret.encryption_key is not None:
-        grantee.add_to_role_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt"], resources=[secret.encryption_key.key_arn],
-            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
-        ))
-
-
 def estimated_size(text: str) -> int:
     """Bytes of a rendered document once deployed: each token counted at the deploy-time budget."""
     return len(_TOKEN.sub("x" * _TOKEN_BUDGET, text).encode("utf-8"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import jsii
@@ -293,9 +293,10 @@ class ObservedFunction(Construct):
             # jsii interfaces are not runtime-checkable, so tell the two kinds apart by their attributes.
             if hasattr(secret, "secret_arn"):
                 env[name] = secret.secret_arn
+                self.grant_read_secret(cast(secretsmanager.ISecret, secret))
             else:
                 env[name] = secret.parameter_name
-            secret.grant_read(self._role)
+                secret.grant_read(self._role)
 
         all_layers = list(layers or [])
         if powertools:
@@ -404,6 +405,29 @@ class ObservedFunction(Construct):
         if self.alias is not None:
             self.alias.grant_invoke(grantee)
         return grant
+
+    def grant_read_secret(self, secret: secretsmanager.ISecret) -> None:
+        """Let the function read ``secret``, with every statement in the function's own policy.
+
+        ``secret.grant_read`` would also name the role in the policy of the secret's customer-managed key;
+        when key, secret and function share a stack, that closes a dependency cycle (key policy -> role ->
+        policy -> secret -> key) that CloudFormation refuses. A key created by CDK delegates to IAM (its policy
+        gives the account root ``kms:*``), so the role's own policy is enough; ``kms:Decrypt`` is allowed only
+        through Secrets Manager.
+        """
+        self._role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            # A secret imported by name has a partial ARN; its full ARN ends in six random characters.
+            resources=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
+        ))
+        key = secret.encryption_key
+        if key is not None:
+            stack = cdk.Stack.of(self)
+            self._role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
+            ))
 
     def add_environment(self, key: str, value: str) -> ObservedFunction:
         """Add an environment variable. Never pass a secret value here: use ``secrets=`` instead."""

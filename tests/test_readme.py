@@ -35,3 +35,4 @@ def test_every_example_stack_is_documented() -> None:
 
     for stack in EXAMPLE_STACKS:
         assert f"`{stack}`" in README
+

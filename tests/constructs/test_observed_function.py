@@ -519,3 +519,18 @@ def test_fails_lists_every_problem_at_once() -> None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_secret_encrypted_with_the_stack_key_creates_no_dependency_cycle() -> None:
+    from lambda_manifest import StackResources
+
+    stack = new_stack()
+    secret = secretsmanager.Secret(stack, "Token", encryption_key=StackResources.of(stack).key)
+    fn = make(stack, secrets={"TOKEN_SECRET_ARN": secret})
+    template = Template.from_stack(stack)
+    role_id = stack.get_logical_id(fn.role.node.default_child)  # type: ignore[arg-type]
+    key_policy = json.dumps(only(template, "AWS::KMS::Key")["Properties"]["KeyPolicy"])
+    # The role must not appear in the key policy: key -> role -> policy -> secret -> key would be a cycle.
+    assert role_id not in key_policy
+    doc = json.dumps(only(template, "AWS::IAM::ManagedPolicy")["Properties"]["PolicyDocument"])
+    assert "secretsmanager:GetSecretValue" in doc and "kms:Decrypt" in doc and "kms:ViaService" in doc
