@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
     from lambda_manifest.async_worker import AsyncWorker
     from lambda_manifest.compliance import ALL_PACKS, Pack, acknowledge, apply_compliance_packs
+    from lambda_manifest.data_table import DataTable
     from lambda_manifest.observed_function import ObservedFunction
     from lambda_manifest.serverless_api import (
         ApiRoute,
@@ -59,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "ContextOptions": "lambda_manifest.ai_gateway",
     "Cors": "lambda_manifest.serverless_api",
     "CustomDomain": "lambda_manifest.serverless_api",
+    "DataTable": "lambda_manifest.data_table",
     "ModelAlias": "lambda_manifest.ai_gateway",
     "ObservedFunction": "lambda_manifest.observed_function",
     "Pack": "lambda_manifest.compliance",
@@ -109,6 +111,7 @@ __all__ = [
     "ContextOptions",
     "Cors",
     "CustomDomain",
+    "DataTable",
     "ModelAlias",
     "ObservedFunction",
     "Pack",

@@ -559,6 +559,24 @@ GATEWAY_ALARM_MIN_REQUESTS = _d(
 
 
 # --------------------------------------------------------------------------------------------------
+# DataTable
+# --------------------------------------------------------------------------------------------------
+TABLE_BACKUP = _d(
+    "DataTable", "backup", True,
+    "Every table joins the stack's daily AWS Backup plan (35-day retention) on top of point-in-time recovery: "
+    "PITR undoes a bad write, a backup survives a deleted table (HIPAA/NIST DynamoDBInBackupPlan).",
+)
+TABLE_BILLING = _d(
+    "DataTable", "billing", "PAY_PER_REQUEST",
+    "On-demand capacity: nothing to size, nothing paid while idle, and no throttling from a forgotten limit.",
+)
+TABLE_ENCRYPTION = _d(
+    "DataTable", "encryption", "the stack's shared KMS key",
+    "Customer-managed encryption, so key use is logged in CloudTrail and access can be revoked by key policy.",
+)
+
+
+# --------------------------------------------------------------------------------------------------
 # Per-stack shared resources
 # --------------------------------------------------------------------------------------------------
 _SR = "StackResources"

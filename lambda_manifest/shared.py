@@ -1,18 +1,25 @@
-"""Per-stack resources every construct shares: one KMS key, one alarm topic, one dashboard.
+"""Per-stack resources every construct shares: one KMS key, one alarm topic, one dashboard, one backup plan.
 
 ``StackResources.of(scope)`` returns the stack's single instance, creating it on first use under the stack
 with the id ``LambdaManifestShared``. Ten constructs in one stack make one key, one topic and one dashboard,
 not ten of each. Each piece is created only when a construct asks for it.
+
+``StackResources`` is a public construct, so app code may use the key or topic for its own resources; it never
+changes a resource it did not create.
 """
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_backup as backup
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
+
+from lambda_manifest.compliance import Pack, acknowledge
 
 SHARED_ID = "LambdaManifestShared"
 
@@ -28,6 +35,9 @@ class StackResources(Construct):
         self._key: kms.Key | None = None
         self._topic: sns.ITopic | None = None
         self._dashboard: cloudwatch.Dashboard | None = None
+        self._backup_plan: backup.BackupPlan | None = None
+        self._backup_role: iam.Role | None = None
+        self._backed_up = 0
 
     @staticmethod
     def of(scope: IConstruct) -> StackResources:
@@ -109,3 +119,38 @@ class StackResources(Construct):
                 period_override=cloudwatch.PeriodOverride.AUTO,
             )
         return self._dashboard
+
+    @property
+    def backup_plan(self) -> backup.BackupPlan:
+        """A daily AWS Backup plan with 35-day retention, for every table a construct asks to back up."""
+        if self._backup_plan is None:
+            self._backup_plan = backup.BackupPlan.daily35_day_retention(self, "BackupPlan")
+        return self._backup_plan
+
+    @property
+    def backup_role(self) -> iam.Role:
+        """The one role AWS Backup assumes for every selection of :attr:`backup_plan`."""
+        if self._backup_role is None:
+            policy = "AWSBackupServiceRolePolicyForBackup"
+            self._backup_role = iam.Role(
+                self,
+                "BackupRole",
+                assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
+                managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(f"service-role/{policy}")],
+            )
+            acknowledge(
+                self._backup_role, Pack.AWS_SOLUTIONS,
+                f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{policy}]",
+                f"{policy} is AWS Backup's documented service-role policy, kept current by AWS as services add "
+                "backup APIs; this role can be assumed only by backup.amazonaws.com.",
+            )
+        return self._backup_role
+
+    def back_up_table(self, table: dynamodb.ITable) -> backup.BackupSelection:
+        """Add ``table`` to the stack's backup plan (one selection per table, all with the same role)."""
+        self._backed_up += 1
+        return self.backup_plan.add_selection(
+            f"Table{self._backed_up}",
+            resources=[backup.BackupResource.from_dynamo_db_table(table)],
+            role=self.backup_role,
+        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aws_cdk as cdk
-from aws_cdk import aws_backup as backup
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -18,6 +17,7 @@ from constructs import Construct
 from lambda_manifest import (
     Authorizer,
     Cors,
+    DataTable,
     ObservedFunction,
     Pack,
     ServerlessApi,
@@ -43,24 +43,10 @@ class ItemsApiStack(cdk.Stack):
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         key = StackResources.of(self).key
 
-        # Table (not TableV2): TableV2 cannot render a customer-managed key in an environment-agnostic stack.
-        self.table = dynamodb.Table(
-            self,
-            "ItemsTable",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+        self.items = DataTable(
+            self, "ItemsTable", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
         )
-        self.backup_plan = backup.BackupPlan.daily35_day_retention(self, "ItemsBackup")
-        self.backup_plan.add_selection(
-            "ItemsTable", resources=[backup.BackupResource.from_dynamo_db_table(self.table)]
-        )
+        self.table = self.items.table
 
         # The HS256 signing key shared with the token issuer: generated here, never in the template.
         self.signing_key = secretsmanager.Secret(
@@ -99,14 +85,6 @@ class ItemsApiStack(cdk.Stack):
         cdk.CfnOutput(self, "SigningKeySecret", value=self.signing_key.secret_arn)
 
     def _acknowledge(self) -> None:
-        backup_role = self.node.find_child("ItemsBackup").node.find_child("ItemsTable").node.find_child("Role")
-        acknowledge(
-            backup_role, Pack.AWS_SOLUTIONS,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSBackupServiceRolePolicyForBackup]",
-            "AWSBackupServiceRolePolicyForBackup is AWS Backup's documented service-role policy, kept current "
-            "by AWS as services add backup APIs; this role can be assumed only by backup.amazonaws.com.",
-        )
         reason = (
             "The HS256 signing key is shared with the external token issuer; Secrets Manager cannot rotate the "
             "issuer's copy, so automatic rotation would invalidate every token in flight. Rotate it together "

@@ -7,14 +7,13 @@ twice by Lambda and then land, with their error, in the function's on-failure qu
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_backup as backup
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambda_manifest import ObservedFunction, Pack, StackResources, acknowledge
+from lambda_manifest import DataTable, ObservedFunction, Pack, StackResources, acknowledge
 
 
 class NightlyReportStack(cdk.Stack):
@@ -22,26 +21,13 @@ class NightlyReportStack(cdk.Stack):
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         key = StackResources.of(self).key
 
-        # Table (not TableV2): TableV2 cannot render a customer-managed key in an environment-agnostic stack.
-        self.sales_table = dynamodb.Table(
+        self.sales = DataTable(
             self,
             "SalesTable",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-
-        self.backup_plan = backup.BackupPlan.daily35_day_retention(self, "SalesBackup")
-        self.backup_plan.add_selection(
-            "SalesTable", resources=[backup.BackupResource.from_dynamo_db_table(self.sales_table)]
-        )
+        self.sales_table = self.sales.table
 
         self.access_logs = s3.Bucket(
             self,
@@ -102,14 +88,6 @@ class NightlyReportStack(cdk.Stack):
         cdk.CfnOutput(self, "ReportFunction", value=self.job.function_name)
 
     def _acknowledge(self) -> None:
-        backup_role = self.node.find_child("SalesBackup").node.find_child("SalesTable").node.find_child("Role")
-        acknowledge(
-            backup_role, Pack.AWS_SOLUTIONS,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSBackupServiceRolePolicyForBackup]",
-            "AWSBackupServiceRolePolicyForBackup is AWS Backup's documented service-role policy, kept current "
-            "by AWS as services add backup APIs; this role can be assumed only by backup.amazonaws.com.",
-        )
         for bucket, why in (
             (self.reports, "Every report is regenerated on demand from the sales table, which has "
                            "point-in-time recovery and a daily AWS Backup plan, so a cross-region replica "

@@ -14,7 +14,6 @@ The JWT issuer and audience are placeholders: set your identity provider with
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_backup as backup
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -25,11 +24,10 @@ from constructs import Construct
 from lambda_manifest import (
     AsyncWorker,
     Authorizer,
+    DataTable,
     ObservedFunction,
-    Pack,
     ServerlessApi,
     StackResources,
-    acknowledge,
 )
 
 PLACEHOLDER_ISSUER = "https://auth.example.com/"
@@ -43,31 +41,17 @@ class OrdersStack(cdk.Stack):
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         key = StackResources.of(self).key
 
-        # Table (not TableV2): TableV2 cannot render a customer-managed key in an environment-agnostic stack.
         # One table: ORDER#<id> items (in the by-day index) and NOTIFICATION#<id> items (not indexed).
-        self.orders_table = dynamodb.Table(
-            self,
-            "OrdersTable",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+        self.orders = DataTable(
+            self, "OrdersTable", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
         )
+        self.orders_table = self.orders.table
         self.orders_table.add_global_secondary_index(
             index_name=BY_DAY_INDEX,
             partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
             # The reconciliation reads whole orders from the index: no second read per order.
             projection_type=dynamodb.ProjectionType.ALL,
-        )
-        self.backup_plan = backup.BackupPlan.daily35_day_retention(self, "OrdersBackup")
-        self.backup_plan.add_selection(
-            "OrdersTable", resources=[backup.BackupResource.from_dynamo_db_table(self.orders_table)]
         )
 
         self.order_events = sns.Topic(
@@ -155,7 +139,6 @@ class OrdersStack(cdk.Stack):
             )],
         )
 
-        self._acknowledge()
         cdk.CfnOutput(self, "OrdersTableName", value=self.orders_table.table_name)
         cdk.CfnOutput(self, "OrderEventsTopicArn", value=self.order_events.topic_arn)
 
@@ -165,14 +148,4 @@ class OrdersStack(cdk.Stack):
         assert self.orders_table.encryption_key is not None
         self.orders_table.encryption_key.grant(
             worker, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"
-        )
-
-    def _acknowledge(self) -> None:
-        backup_role = self.node.find_child("OrdersBackup").node.find_child("OrdersTable").node.find_child("Role")
-        acknowledge(
-            backup_role, Pack.AWS_SOLUTIONS,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSBackupServiceRolePolicyForBackup]",
-            "AWSBackupServiceRolePolicyForBackup is AWS Backup's documented service-role policy, kept current "
-            "by AWS as services add backup APIs; this role can be assumed only by backup.amazonaws.com.",
         )

@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigateway
-from aws_cdk import aws_backup as backup
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from lambda_manifest import (
     ApiType,
     Authorizer,
+    DataTable,
     ObservedFunction,
-    Pack,
     ResponseCache,
     RouteCache,
     ServerlessApi,
     StackResources,
     UsagePlan,
-    acknowledge,
 )
 
 RESOURCE_SERVER = "partner-api"
@@ -47,23 +44,6 @@ ORDER_MODEL = {
 }
 
 
-def _table(scope: Construct, id: str, key: kms.IKey) -> dynamodb.Table:
-    # Table (not TableV2): TableV2 cannot render a customer-managed key in an environment-agnostic stack.
-    return dynamodb.Table(
-        scope,
-        id,
-        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-        encryption_key=key,
-        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
-        deletion_protection=True,
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
-
-
 class PartnerApiStack(cdk.Stack):
     def __init__(
         self,
@@ -77,13 +57,9 @@ class PartnerApiStack(cdk.Stack):
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         key = StackResources.of(self).key
 
-        self.catalog = _table(self, "CatalogTable", key)
-        self.orders = _table(self, "OrdersTable", key)
-        self.backup_plan = backup.BackupPlan.daily35_day_retention(self, "PartnerBackup")
-        self.backup_plan.add_selection("Tables", resources=[
-            backup.BackupResource.from_dynamo_db_table(self.catalog),
-            backup.BackupResource.from_dynamo_db_table(self.orders),
-        ])
+        pk = dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
+        self.catalog = DataTable(self, "CatalogTable", partition_key=pk).table
+        self.orders = DataTable(self, "OrdersTable", partition_key=pk).table
 
         self.handler = ObservedFunction(
             self,
@@ -137,16 +113,5 @@ class PartnerApiStack(cdk.Stack):
         self.api.add_route("GET /catalog/{sku}", self.handler, authorization_scopes=catalog_scope)
         self.api.add_route("POST /orders", self.handler, authorization_scopes=[f"{RESOURCE_SERVER}/orders.write"],
                            request_model=ORDER_MODEL)
-        self._acknowledge()
         cdk.CfnOutput(self, "ExamplePartnerApiKeyId", value=self.api.api_keys["ExamplePartner"].key_id)
         cdk.CfnOutput(self, "UserPoolId", value=pool.user_pool_id)
-
-    def _acknowledge(self) -> None:
-        backup_role = self.node.find_child("PartnerBackup").node.find_child("Tables").node.find_child("Role")
-        acknowledge(
-            backup_role, Pack.AWS_SOLUTIONS,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSBackupServiceRolePolicyForBackup]",
-            "AWSBackupServiceRolePolicyForBackup is AWS Backup's documented service-role policy, kept current "
-            "by AWS as services add backup APIs; this role can be assumed only by backup.amazonaws.com.",
-        )
