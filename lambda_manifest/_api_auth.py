@@ -25,9 +25,9 @@ from constructs import Construct
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._api_options import ApiType
 from lambda_manifest._validation import Problems, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.compliance import Pack, acknowledge
+from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
-from lambda_manifest.shared import StackResources
 
 AUTHORIZER_HANDLER = "lm_authorizer.handler.main"
 _HEADER = re.compile(r"^[A-Za-z0-9-]+$")
@@ -436,27 +436,10 @@ class Authorizer:
             )
 
     def _create_api_key_table(self, scope: Construct) -> dynamodb.Table:
-        table = dynamodb.Table(
-            scope,
-            "ApiKeyTable",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=StackResources.of(scope).key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-        acknowledge_all(
-            table,
-            [(Pack.HIPAA_SECURITY, "HIPAA.Security-DynamoDBInBackupPlan"),
-             (Pack.NIST_800_53_R5, "NIST.800.53.R5-DynamoDBInBackupPlan")],
-            f"{table.node.path} holds only SHA-256 hashes of API keys: point-in-time recovery keeps 35 days of "
-            "restore points and deletion protection is on, and a lost key is re-issued rather than restored. "
-            "Pass your own table (api_key_table=...) to put it in an AWS Backup plan.",
-        )
+        # Losing this table would revoke every API key at once, so it is backed up like any other data.
+        table = DataTable(
+            scope, "ApiKeyTable", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
+        ).table
         return table
 
 

@@ -26,6 +26,7 @@ from lambda_manifest import _defaults as defaults
 from lambda_manifest import monitoring
 from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
 from lambda_manifest.shared import StackResources
 
@@ -659,28 +660,18 @@ class AsyncWorker(Construct):
         )
 
     def _idempotency_table(self, key: kms.IKey) -> dynamodb.Table:
-        table = dynamodb.Table(
+        table = DataTable(
             self,
             "IdempotencyTable",
             partition_key=dynamodb.Attribute(name=IDEMPOTENCY_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
             time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
             # Records expire within the idempotency window; a deleted stack has nothing here worth keeping.
             removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        acknowledge_all(
-            table,
-            [(Pack.HIPAA_SECURITY, "HIPAA.Security-DynamoDBInBackupPlan"),
-             (Pack.NIST_800_53_R5, "NIST.800.53.R5-DynamoDBInBackupPlan")],
-            f"{table.node.path} holds only idempotency records that expire after the idempotency window (1 h by "
-            "default); a restored copy would be stale on arrival, and losing the table only reopens that window "
-            "for duplicates. Point-in-time recovery is on for operator mistakes.",
-        )
+            backup=False,
+            no_backup_reason="It holds only idempotency records that expire after the idempotency window (1 h by "
+                             "default); a restored copy would be stale on arrival, and losing the table only "
+                             "reopens that window for duplicates.",
+        ).table
         return table
 
     def _worker(
