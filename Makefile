@@ -56,6 +56,14 @@ test: lint typecheck unit
 deploy: install
 	npx cdk deploy --all --no-notices
 
+## local: run every example stack on localhost (moto, local API Gateway, Lambda worker processes); Ctrl-C stops all
+local: install
+	$(PY) -m lambda_manifest.local $(LOCAL_ARGS)
+
+## deploy-local: rehearse `cdk bootstrap` + `cdk deploy --all` against a moto server on localhost (fake account)
+deploy-local: install
+	$(PY) -m lambda_manifest.local.rehearse
+
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 

@@ -1,0 +1,172 @@
+"""Benchmark the local runner (``python -m lambda_manifest.local``).
+
+1. Start-up: time from starting the runner (``cdk.out`` up to date, so no synth) to the first served
+   request, for a one-route app and for every example stack of ``app.py`` (first request = cold starts of
+   the authorizer and the handler).
+2. Throughput: requests per second through an HTTP API route whose handler returns a constant, with one
+   client and with ten concurrent clients (keep-alive connections, clients in this process).
+
+Prints a Markdown table. Run: ``.venv/bin/python bench/bench_local.py`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+TRIVIAL = "def main(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n"
+
+
+def synth_trivial(root: Path) -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_apigatewayv2 as apigw
+    from aws_cdk import aws_apigatewayv2_integrations as integrations
+    from aws_cdk import aws_lambda as lambda_
+
+    code = root / "handler"
+    code.mkdir(parents=True)
+    (code / "handler.py").write_text(TRIVIAL)
+    (root / "cdk.json").write_text('{"app": "python app.py"}\n')
+    app = cdk.App(outdir=str(root / "cdk.out"))
+    stack = cdk.Stack(app, "BenchStack")
+    function = lambda_.Function(stack, "Fn", runtime=lambda_.Runtime.PYTHON_3_12, handler="handler.main",
+                                code=lambda_.Code.from_asset(str(code)), memory_size=256)
+    api = apigw.HttpApi(stack, "Api")
+    api.add_routes(path="/ping", methods=[apigw.HttpMethod.GET],
+                   integration=integrations.HttpLambdaIntegration("Ping", function))
+    app.synth()
+    time.sleep(0.05)
+    os.utime(root / "cdk.out" / "manifest.json")  # newer than every source: up to date
+
+
+def start(app_dir: Path, assembly: Path, ready: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lambda_manifest.local", "--app-dir", str(app_dir), "--assembly", str(assembly),
+         "--port", "0", "--quiet", "--ready-file", str(ready), *extra],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def first_request(app_dir: Path, assembly: Path, pick: str, *extra: str) -> float:
+    """Seconds from starting the runner to the first 200 on route ``pick``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "ready.json"
+        started = time.monotonic()
+        process = start(app_dir, assembly, ready, *extra)
+        try:
+            while not ready.exists():
+                if process.poll() is not None:
+                    raise RuntimeError("the runner exited")
+                time.sleep(0.01)
+            info = json.loads(ready.read_text())
+            route = next(r for r in info["routes"] if r["route"] == pick)
+            headers = {route["credential_header"]: route["credential"]} if route["credential"] else {}
+            while True:
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(route["url"], headers=headers), timeout=30) as r:
+                        if r.status == 200:
+                            return time.monotonic() - started
+                except OSError:
+                    time.sleep(0.01)
+        finally:
+            stop(process)
+
+
+def throughput(url: str, clients: int, seconds: float) -> tuple[float, float]:
+    """(requests per second, p50 latency in ms) with ``clients`` keep-alive connections."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1]
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine: list[float] = []
+        while time.monotonic() < stop_at:
+            began = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"status {response.status}")
+            mine.append(time.perf_counter() - began)
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000
+
+
+def main() -> int:
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "trivial"
+        synth_trivial(app)
+        starts = [first_request(app, app / "cdk.out", "GET /ping") for _ in range(3)]
+        rows.append(("start-up to first served request, one-route app (median of 3)", f"{statistics.median(starts):.2f} s"))
+
+        examples = Path(tmp) / "examples.out"
+        npx = shutil.which("npx")
+        if npx:
+            env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "NODE_NO_WARNINGS": "1"}
+            done = subprocess.run([npx, "cdk", "synth", "--quiet", "--no-notices", "--output", str(examples)],
+                                  cwd=ROOT, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"(example stacks skipped: cdk synth failed: {done.stderr[-300:]})", file=sys.stderr)
+            else:
+                times = [first_request(ROOT, examples, "GET /items", "--no-synth") for _ in range(3)]
+                rows.append(("start-up to first served request, all example stacks, GET /items with the "
+                             "Lambda authorizer (median of 3)", f"{statistics.median(times):.2f} s"))
+
+        ready = Path(tmp) / "ready.json"
+        process = start(app, app / "cdk.out", ready)
+        try:
+            while not ready.exists():
+                time.sleep(0.01)
+            url = next(r["url"] for r in json.loads(ready.read_text())["routes"] if r["route"] == "GET /ping")
+            throughput(url, 10, 1.0)  # warm up: ten environments started
+            for clients in (1, 10):
+                rps, p50 = throughput(url, clients, 5.0)
+                rows.append((f"requests/s, trivial handler, {clients} client{'s' if clients > 1 else ''} "
+                             f"(p50 latency)", f"{rps:,.0f} req/s ({p50:.1f} ms)"))
+        finally:
+            stop(process)
+
+    print(f"Local runner, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print()
+    print("| measurement | result |")
+    print("| --- | --- |")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

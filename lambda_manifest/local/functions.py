@@ -1,0 +1,493 @@
+"""Lambda functions run locally: one worker *process* per concurrent execution environment.
+
+Why processes and not threads: each function needs its own ``os.environ`` (two functions read the same
+variable name with different values), its own ``sys.modules`` (two functions may both have ``handler.py``),
+and a timeout that can really stop the code (Python cannot kill a thread). A worker process gives all
+three: the runner kills it at the deadline, exactly like Lambda tears down a timed-out environment, and the
+next invocation is a cold start.
+
+A worker stays alive between invocations, so module state persists ("warm"). When a file in the
+function's code folder changes, the function's generation is bumped: idle workers are stopped and busy ones
+retire after their current invocation, so the next invocation imports the new code ("cold start").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from lambda_manifest.local.cfn import REGION
+from lambda_manifest.local.logs import Console
+
+BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
+INIT_TIMEOUT_SECONDS = 10.0
+IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git"}
+
+
+@dataclass
+class FunctionSpec:
+    """A function as the template defines it, with its environment already resolved to local values."""
+
+    stack: str
+    logical_id: str
+    label: str
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    code_dir: Path
+    environment: dict[str, str]
+    timeout: float = 3.0
+    memory: int = 128
+    reserved_concurrency: int | None = None
+    log_format: str = "Text"
+    log_level: str = "INFO"
+    system_log_level: str = "INFO"
+    layers: list[str] = field(default_factory=list)
+    asset_dir: Path | None = None
+
+    @property
+    def supported(self) -> bool:
+        return self.runtime.startswith("python")
+
+
+@dataclass
+class Invocation:
+    """The outcome of one synchronous invocation."""
+
+    request_id: str
+    payload: Any = None
+    error: dict[str, Any] | None = None
+    timed_out: bool = False
+    caller_timed_out: bool = False
+    duration_ms: float = 0.0
+    init_ms: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.timed_out and not self.caller_timed_out
+
+    @property
+    def function_error(self) -> str | None:
+        """``Unhandled`` for errors the handler raised or the runtime reported, as Lambda's header says."""
+        return None if self.ok else "Unhandled"
+
+
+class WorkerDied(RuntimeError):
+    pass
+
+
+class _Worker:
+    """One execution environment: a ``_bootstrap.py`` process and the two pipes to it."""
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], generation: int, console: Console,
+                 source: str) -> None:
+        self.generation = generation
+        self.invocations = 0
+        request_read, self._request_write = os.pipe()
+        self._response_read, response_write = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-B", "-u", str(BOOTSTRAP), str(request_read), str(response_write)],
+                pass_fds=(request_read, response_write),
+                env=env,
+                cwd=str(spec.code_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the runner only; the runner stops its workers
+            )
+        finally:
+            os.close(request_read)
+            os.close(response_write)
+        self._buffer = b""
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        self._pump = threading.Thread(target=self._pump_logs, args=(self.process.stdout, console, source),
+                                      name=f"log-{source}", daemon=True)
+        self._pump.start()
+
+    @staticmethod
+    def _pump_logs(stream: IO[bytes] | None, console: Console, source: str) -> None:
+        if stream is None:
+            return
+        for raw in iter(stream.readline, b""):
+            console.line(source, raw.decode("utf-8", "replace").rstrip("\n"))
+        stream.close()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._request_write, view):]
+        except OSError as exc:
+            raise WorkerDied(str(exc)) from exc
+
+    def receive(self, deadline: float) -> dict[str, Any] | None:
+        """The next message, or None when ``deadline`` (monotonic) passes first."""
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                ready, _, _ = select.select([self._response_read], [], [], remaining)
+                if not ready:
+                    return None
+                chunk = os.read(self._response_read, 1 << 20)
+            except (OSError, ValueError) as exc:  # the runner stopped this worker meanwhile
+                raise WorkerDied(f"stopped: {exc}") from exc
+            if not chunk:
+                raise WorkerDied(f"exit status {self.process.wait()}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    def stop(self, *, kill: bool = False) -> None:
+        with self._stop_lock:  # fds are closed exactly once: a second close could hit a reused number
+            if self._stopped:
+                return
+            self._stopped = True
+        with contextlib.suppress(OSError):
+            os.close(self._request_write)  # EOF: the worker's loop ends and it exits by itself
+        if kill:
+            self._kill()
+        else:
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        with contextlib.suppress(OSError):
+            os.close(self._response_read)
+        self._pump.join(timeout=2)
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # the handler's own subprocesses too
+        self.process.wait()
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4())
+
+
+class FunctionHost:
+    """Runs one function: a pool of warm workers, grown on demand up to ``max_concurrency``."""
+
+    def __init__(self, spec: FunctionSpec, *, console: Console, endpoint_url: str,
+                 max_concurrency: int = 10, lambda_endpoint_url: str | None = None) -> None:
+        self.spec = spec
+        self.console = console
+        self.endpoint_url = endpoint_url
+        self.lambda_endpoint_url = lambda_endpoint_url
+        limit = spec.reserved_concurrency if spec.reserved_concurrency else max_concurrency
+        self.max_concurrency = max(1, min(limit, max_concurrency))
+        self.generation = 0
+        self.invocations = 0
+        self.cold_starts = 0
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._starting = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._sequence = 0
+
+    # -- environment ------------------------------------------------------------------------------------
+    def environment(self) -> dict[str, str]:
+        """The worker's whole environment: Lambda's reserved variables, the template's, local AWS."""
+        spec = self.spec
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
+            "_HANDLER": spec.handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
+            "AWS_LAMBDA_LOG_FORMAT": spec.log_format,
+            "AWS_LAMBDA_LOG_LEVEL": spec.log_level,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            # Fake credentials, and no shared config: a handler can never reach a real account.
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            # X-Ray has no daemon here: Powertools Tracer and the X-Ray SDK are switched off.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_XRAY_SDK_ENABLED": "false",
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+            "LM_LOCAL": "1",
+        }
+        if self.lambda_endpoint_url:
+            env["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_endpoint_url
+        env.update(spec.environment)
+        return env
+
+    # -- pool -------------------------------------------------------------------------------------------
+    def pids(self) -> list[int]:
+        with self._cond:
+            return [w.pid for w in [*self._idle, *self._busy]]
+
+    def invalidate(self) -> None:
+        """The code changed: the next invocation starts a fresh environment."""
+        with self._cond:
+            self.generation += 1
+            stale, self._idle = self._idle, []
+        for worker in stale:
+            worker.stop()
+
+    def _acquire(self, deadline: float) -> _Worker | None:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise WorkerDied("the runner is shutting down")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.generation == self.generation and worker.process.poll() is None:
+                        self._busy.add(worker)
+                        return worker
+                    threading.Thread(target=worker.stop, daemon=True).start()
+                if len(self._busy) + self._starting < self.max_concurrency:
+                    self._starting += 1
+                    return None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("no execution environment became free in time")
+                self._cond.wait(remaining)
+
+    def _release(self, worker: _Worker, *, reuse: bool) -> None:
+        with self._cond:
+            self._busy.discard(worker)
+            keep = reuse and not self._closed and worker.generation == self.generation
+            if keep:
+                self._idle.append(worker)
+            self._cond.notify()
+        if not keep:
+            worker.stop(kill=not reuse)
+
+    def _spawn(self) -> tuple[_Worker, float | None, dict[str, Any] | None]:
+        """Start a worker and wait for its init phase; returns (worker, init ms, init error)."""
+        try:
+            worker = _Worker(self.spec, self.environment(), self.generation, self.console, self.spec.label)
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            self._starting -= 1
+            self._busy.add(worker)
+        self.cold_starts += 1
+        try:
+            ready = worker.receive(time.monotonic() + max(INIT_TIMEOUT_SECONDS, self.spec.timeout))
+        except WorkerDied as exc:
+            return worker, None, {"errorType": "Runtime.ExitError",
+                                  "errorMessage": f"Runtime exited during init: {exc}"}
+        if ready is None:
+            return worker, None, {"errorType": "Runtime.InitTimeout",
+                                  "errorMessage": f"Init phase did not finish in {INIT_TIMEOUT_SECONDS:.0f} s"}
+        init_error = ready.get("init_error")
+        return worker, float(ready.get("init_ms", 0.0)), init_error if isinstance(init_error, dict) else None
+
+    # -- invoke -----------------------------------------------------------------------------------------
+    def invoke(self, event: Any, *, caller_timeout: float | None = None, request_id: str | None = None,
+               client_context: Any = None, qualifier_arn: str | None = None) -> Invocation:
+        """Invoke synchronously. ``caller_timeout`` is how long the caller waits (API Gateway's integration
+        timeout); the function's own timeout is enforced separately and kills the environment."""
+        request_id = request_id or _request_id()
+        started = time.monotonic()
+        caller_deadline = started + caller_timeout if caller_timeout else None
+        result = Invocation(request_id=request_id)
+        self.invocations += 1
+        if not self.spec.supported:
+            result.error = {"errorType": "Runtime.Unsupported",
+                            "errorMessage": f"the local runner runs Python functions only, not {self.spec.runtime}"}
+            return result
+        wait_until = caller_deadline or started + max(self.spec.timeout, 60.0)
+        try:
+            worker = self._acquire(wait_until)
+        except (TimeoutError, WorkerDied) as exc:
+            # Every environment stayed busy until the caller gave up (or the runner is stopping).
+            result.caller_timed_out = isinstance(exc, TimeoutError)
+            result.error = {"errorType": "TooManyRequestsException" if result.caller_timed_out else "Runtime.Stopped",
+                            "errorMessage": str(exc)}
+            self._log(result)
+            return result
+        if worker is None:
+            worker, result.init_ms, init_error = self._spawn()
+            if init_error is not None:
+                result.error = init_error
+                result.duration_ms = (time.monotonic() - started) * 1000
+                self._release(worker, reuse=False)
+                self._log(result)
+                return result
+        invoke_started = time.monotonic()
+        function_deadline = invoke_started + self.spec.timeout
+        self._sequence += 1
+        message_id = self._sequence
+        try:
+            worker.send({
+                "id": message_id,
+                "event": event,
+                "request_id": request_id,
+                "deadline_ms": int((time.time() + self.spec.timeout) * 1000),
+                "invoked_function_arn": qualifier_arn or self.spec.arn,
+                "client_context": client_context,
+                "trace_id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+            })
+            deadline = min(function_deadline, caller_deadline) if caller_deadline else function_deadline
+            response = worker.receive(deadline)
+        except WorkerDied as exc:
+            result.error = {"errorType": "Runtime.ExitError",
+                            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {exc}"}
+            result.duration_ms = (time.monotonic() - invoke_started) * 1000
+            self._release(worker, reuse=False)
+            self._log(result)
+            return result
+        if response is None:
+            if caller_deadline and caller_deadline < function_deadline and time.monotonic() < function_deadline:
+                # The caller gave up (API Gateway's integration timeout); the function keeps running.
+                result.caller_timed_out = True
+                result.duration_ms = (time.monotonic() - invoke_started) * 1000
+                threading.Thread(target=self._finish_in_background,
+                                 args=(worker, function_deadline, request_id), daemon=True).start()
+                self._log(result)
+                return result
+            result.timed_out = True
+            result.error = {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {self.spec.timeout:.2f} seconds",
+            }
+            result.duration_ms = self.spec.timeout * 1000
+            self._release(worker, reuse=False)
+            self._log(result)
+            return result
+        result.duration_ms = (time.monotonic() - invoke_started) * 1000
+        self._complete(result, response)
+        self._release(worker, reuse=response.get("ok", False) or worker.process.poll() is None)
+        self._log(result)
+        return result
+
+    def _finish_in_background(self, worker: _Worker, deadline: float, request_id: str) -> None:
+        try:
+            response = worker.receive(deadline)
+        except WorkerDied:
+            self._release(worker, reuse=False)
+            return
+        if response is None:
+            self.console.line(self.spec.label, f"{request_id[:8]} Task timed out after {self.spec.timeout:.2f} seconds")
+            self._release(worker, reuse=False)
+        else:
+            self._release(worker, reuse=worker.process.poll() is None)
+
+    @staticmethod
+    def _complete(result: Invocation, response: dict[str, Any]) -> None:
+        if response.get("ok"):
+            result.payload = json.loads(response.get("payload") or "null")
+        else:
+            error = response.get("error")
+            result.error = error if isinstance(error, dict) else {"errorMessage": str(error), "errorType": "Error"}
+
+    def _log(self, result: Invocation) -> None:
+        parts = [f"{result.request_id[:8]}", f"{result.duration_ms:.0f} ms"]
+        if result.init_ms is not None:
+            parts.append(f"cold start (init {result.init_ms:.0f} ms)")
+        if result.caller_timed_out:
+            parts.append("caller timed out; the function keeps running")
+        elif result.error:
+            parts.append(f"{result.error.get('errorType', 'Error')}: {result.error.get('errorMessage', '')}")
+        if result.error or result.caller_timed_out:
+            self.console.line(self.spec.label, " ".join(parts))
+        else:
+            self.console.info(self.spec.label, " ".join(parts))
+
+    def stop(self) -> None:
+        with self._cond:
+            self._closed = True
+            workers = [*self._idle, *self._busy]
+            self._idle, self._busy = [], set()
+            self._cond.notify_all()
+        threads = [threading.Thread(target=w.stop, kwargs={"kill": True}) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def fingerprint(directory: Path) -> str:
+    """Names, sizes and modification times of every file under ``directory`` (caches excluded)."""
+    digest = hashlib.sha1()
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+class CodeWatcher:
+    """Polls each code folder once a second; a change invalidates every function that runs from it."""
+
+    def __init__(self, hosts: Iterable[FunctionHost], console: Console, interval: float = 1.0) -> None:
+        self.by_dir: dict[Path, list[FunctionHost]] = {}
+        for host in hosts:
+            self.by_dir.setdefault(host.spec.code_dir, []).append(host)
+        self.console = console
+        self.interval = interval
+        self._stop = threading.Event()
+        self._prints = {directory: fingerprint(directory) for directory in self.by_dir}
+        self._thread = threading.Thread(target=self._run, name="code-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for directory, hosts in self.by_dir.items():
+                current = fingerprint(directory)
+                if current != self._prints[directory]:
+                    self._prints[directory] = current
+                    for host in hosts:
+                        host.invalidate()
+                    names = ", ".join(h.spec.label for h in hosts)
+                    self.console.line("local", f"code changed in {directory}: next invocation of {names} is a cold start")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

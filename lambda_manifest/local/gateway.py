@@ -1,0 +1,287 @@
+"""What HTTP and REST APIs share: the loopback HTTP server, throttling, IAM policy checks, local JWTs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import hashlib
+import hmac
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+from lambda_manifest.local.logs import Console
+
+TEXT_TYPES = re.compile(r"^(text/.*|application/(json|xml|javascript|x-www-form-urlencoded|.*\+json|.*\+xml)|.*charset=.*)",
+                        re.IGNORECASE)
+
+
+@dataclass
+class Request:
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str = "127.0.0.1"
+    protocol: str = "HTTP/1.1"
+    received: float = field(default_factory=time.time)
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_values(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.headers if key.lower() == name]
+
+    @property
+    def path(self) -> str:
+        return unquote(self.raw_path)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    @classmethod
+    def message(cls, status: int, message: str | None, headers: list[tuple[str, str]] | None = None) -> Response:
+        """API Gateway's own error bodies: ``{"message": "..."}``."""
+        body = json.dumps({"message": message}).encode()
+        return cls(status, [("content-type", "application/json"), *(headers or [])], body)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def is_text(content_type: str | None) -> bool:
+    return not content_type or bool(TEXT_TYPES.match(content_type))
+
+
+def request_id() -> str:
+    """API Gateway request ids look like ``JKJaXmPLvHcESHA=``: base64 of random bytes."""
+    return base64.b64encode(os.urandom(10)).decode()
+
+
+def request_time(epoch: float) -> str:
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch))
+
+
+class TokenBucket:
+    """API Gateway's throttle: ``rate`` requests per second sustained, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = float(rate)
+        self.capacity = float(max(burst, 0))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return True
+            return False
+
+
+class TtlCache:
+    def __init__(self) -> None:
+        self._items: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] < time.monotonic():
+                self._items.pop(key, None)
+                return None
+            return item[1]
+
+    def put(self, key: Any, value: Any, ttl: float) -> None:
+        if ttl > 0:
+            with self._lock:
+                self._items[key] = (time.monotonic() + ttl, value)
+
+
+def _arn_matches(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def policy_decision(policy: Any, resource_arn: str) -> bool:
+    """Evaluate an authorizer's IAM policy for ``execute-api:Invoke`` on ``resource_arn``: an explicit Deny
+    wins, otherwise an Allow is needed."""
+    statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+    if isinstance(statements, dict):
+        statements = [statements]
+    allowed = False
+    for statement in statements:
+        if not isinstance(statement, dict):
+            continue
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(a in ("*", "execute-api:*", "execute-api:Invoke") for a in actions):
+            continue
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if not any(_arn_matches(str(r), resource_arn) for r in resources):
+            continue
+        effect = str(statement.get("Effect", "")).lower()
+        if effect == "deny":
+            return False
+        if effect == "allow":
+            allowed = True
+    return allowed
+
+
+# -- local JWTs (stand-ins for an identity provider) ----------------------------------------------------------
+class JwtError(ValueError):
+    pass
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_decode(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise JwtError("malformed token") from exc
+
+
+def jwt_encode(claims: dict[str, Any], key: bytes, *, kid: str | None = None) -> str:
+    header: dict[str, Any] = {"alg": "HS256", "typ": "JWT"}
+    if kid:
+        header["kid"] = kid
+    signing_input = f"{_b64url(json.dumps(header, separators=(',', ':')).encode())}." \
+                    f"{_b64url(json.dumps(claims, separators=(',', ':')).encode())}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64url(signature)}"
+
+
+def jwt_decode(token: str, key: bytes) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise JwtError("token is not a JWS compact serialization")
+    try:
+        header = json.loads(_b64url_decode(parts[0]))
+        claims = json.loads(_b64url_decode(parts[1]))
+    except json.JSONDecodeError as exc:
+        raise JwtError("malformed token") from exc
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        raise JwtError("the local runner signs and accepts HS256 tokens only")
+    expected = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, _b64url_decode(parts[2])):
+        raise JwtError("signature verification failed")
+    if not isinstance(claims, dict):
+        raise JwtError("claims are not an object")
+    return claims
+
+
+# -- the server -----------------------------------------------------------------------------------------------
+App = Callable[[Request], Response]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ApiServer
+    timeout = 75  # idle keep-alive connections are closed, as API Gateway does after a while
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _handle(self) -> None:
+        started = time.monotonic()
+        path, _, query = self.path.partition("?")
+        request = Request(
+            method=self.command.upper(),
+            raw_path=path,
+            raw_query=query,
+            headers=list(self.headers.items()),
+            body=self._read_body(),
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+        )
+        try:
+            response = self.server.app(request)
+        except Exception as exc:  # a bug in the emulator is a 500, never a dropped connection
+            self.server.console.line(self.server.label, f"emulator error: {type(exc).__name__}: {exc}")
+            response = Response.message(500, "Internal Server Error")
+        self.send_response(response.status)
+        for key, value in response.headers:
+            if key.lower() in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                continue
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if request.method != "HEAD" and response.body:
+            self.wfile.write(response.body)
+        elapsed = (time.monotonic() - started) * 1000
+        self.server.console.info(self.server.label, f"{request.method} {self.path} {response.status} {elapsed:.0f} ms")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+
+class ApiServer(ThreadingHTTPServer):
+    """One API's listener on 127.0.0.1 (never any other interface)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, port: int, app: App, console: Console, label: str) -> None:
+        self.app = app
+        self.console = console
+        self.label = label
+        super().__init__(("127.0.0.1", port), _Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name=f"api-{self.label}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(timeout=5)
+        self.server_close()
