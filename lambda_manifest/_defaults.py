@@ -492,8 +492,9 @@ GATEWAY_POWERTOOLS = _d(
 GATEWAY_METRICS_NAMESPACE = _d(
     _GW, "metrics_namespace", "LmGateway/<construct path>",
     "One namespace per gateway, so two gateways in an account never share an alarm; the runtime emits "
-    "Requests, PromptTokens, CompletionTokens, CostUSD, LatencyMs, Fallbacks, CacheHits, QuotaRejections and "
-    "Errors by Tenant, Model, Provider and Tenant+Model.",
+    "Requests, PromptTokens, CompletionTokens, CostUSD, LatencyMs, Fallbacks, CacheHits, QuotaRejections, "
+    "Errors and UpstreamFailures by Tenant, Model, Provider and Tenant+Model, ProviderFailures by Provider, and "
+    "the request counters once more with no dimension for gateway-wide alarms.",
 )
 GATEWAY_CONFIG_ENV_MAX_BYTES = _d(
     _GW, "configuration delivery", 3500,
@@ -516,11 +517,11 @@ GATEWAY_BACKUP = _d(
 )
 GATEWAY_PUBLIC_REASON = _d(
     _GW, "public_reason",
-    "The gateway authenticates every request itself: it requires 'Authorization: Bearer <virtual key>' and "
-    "checks the key's SHA-256 against its DynamoDB table (consistent read, revocation immediate) before any "
+    "The gateway authenticates every request itself: it requires a virtual key ('Authorization: Bearer <key>' "
+    "or 'x-api-key: <key>', or the configured key_header) and checks the key's SHA-256 against its DynamoDB table (consistent read, revocation immediate) before any "
     "provider is called.",
-    "Routes are public at API Gateway unless an authorizer is given, because the virtual key travels in the "
-    "Authorization header; this sentence is the routes' AwsSolutions-APIG4 acknowledgement.",
+    "Routes are public at API Gateway unless an authorizer is given, because the gateway checks the virtual "
+    "key itself; this sentence is the routes' AwsSolutions-APIG4 acknowledgement.",
 )
 GATEWAY_API_LATENCY_HEADROOM_SECONDS = 1
 GATEWAY_API = _d(

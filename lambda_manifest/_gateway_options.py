@@ -17,7 +17,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from lambda_manifest._validation import Problems, is_token, seconds
+from lambda_manifest._validation import Problems, is_token
 
 # The runtime's name rule for providers, model aliases and prompts (config.py ``_NAME_RE``).
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
@@ -31,8 +31,10 @@ def _whole(value: Any) -> bool:
 
 
 def _duration_s(duration: cdk.Duration | None) -> float | None:
-    value = seconds(duration)
-    return None if value is None else value
+    """Seconds, fractions included (``Duration.millis(1500)`` is 1.5; ``to_seconds()`` refuses it)."""
+    if duration is None or is_token(duration.to_string()):
+        return None
+    return float(duration.to_milliseconds()) / 1000
 
 
 def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,7 +87,9 @@ class Provider:
         auth_header / auth_scheme:
             Default: ``authorization`` / ``Bearer``.
         timeout:
-            Per-attempt timeout of this provider's targets. Default: 30 s (the runtime's).
+            Per-attempt timeout of this provider's targets, capped at the time left. Default: - an equal share of
+            the time left: (remaining Lambda time - deadline margin) / targets left to try, so a fallback always
+            gets its turn.
         max_tokens:
             Sent when a request names none. Default: 1024 (the runtime's).
         supports_tools / supports_response_format:
@@ -232,7 +236,8 @@ class Target:
         Load-balancing weight (> 0). The leading run of targets that carry a weight form the first tier, chosen
         by weight; the remaining targets are fallbacks in order. Default: - no weight (plain fallback order).
     timeout:
-        Per-attempt timeout for this target. Default: - the provider's.
+        Per-attempt timeout for this target. Default: - the provider's, else an equal share of the time left
+        ((remaining Lambda time - deadline margin) / targets left to try).
     """
 
     provider: str
@@ -438,7 +443,7 @@ class RoutingOptions:
     backoff_base / backoff_max:
         Exponential backoff with jitter, bounded by the Lambda's remaining time. Default: 100 ms / 2 s.
     deadline_margin:
-        Time kept free to answer before the function times out. Default: 250 ms.
+        Time kept free to answer before the function times out; attempts share the rest. Default: 250 ms.
     breaker_threshold:
         Consecutive failures that open a target's circuit. Default: 5.
     breaker_cooldown:

@@ -18,7 +18,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
@@ -45,7 +44,8 @@ from lambda_manifest._gateway_options import (
     _plain,
 )
 from lambda_manifest._validation import Problems, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.compliance import Pack, acknowledge
+from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
 from lambda_manifest.serverless_api import ServerlessApi
 from lambda_manifest.shared import StackResources
@@ -98,13 +98,22 @@ ROUTES = (
 )
 # API Gateway's maximum integration timeouts (seconds).
 INTEGRATION_TIMEOUT_SECONDS = {ApiType.HTTP: 30, ApiType.REST: 29}
-# CloudWatch: an alarm's metric math may reference at most 10 metrics.
+# CloudWatch: an alarm's metric math may reference at most 10 metrics. Only the latency alarm (one p99 per
+# provider) still takes one metric per provider; the rate alarms use the runtime's gateway-wide metrics.
 MAX_ALARM_METRICS = 10
+# The runtime's EMF metrics (lambda_src/lm_gateway/accounting.py): by Tenant/Model/Provider/Tenant+Model, and
+# the ones it also publishes without a dimension, gateway-wide.
+DIMENSIONED_METRICS = ("Requests", "PromptTokens", "CompletionTokens", "CostUSD", "LatencyMs", "Fallbacks",
+                       "CacheHits", "QuotaRejections", "Errors", "UpstreamFailures")
+GATEWAY_WIDE_METRICS = ("Requests", "Served", "Errors", "UpstreamFailures", "ProviderFailures", "Fallbacks",
+                        "QuotaRejections", "CacheHits")
+# Where the runtime looks for the virtual key without an API authorizer (gateway.virtual_key), in order.
+DEFAULT_KEY_HEADERS = ("authorization", "x-api-key")
+_HEADER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 _PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9._/#:-]{1,255}$")
 _TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
 _TOKEN_BUDGET = 128  # characters a deploy-time value (e.g. a secret ARN) is assumed to take once resolved
-_FAILURES_PATTERN = '{ ($.type = "audit") && (($.status = 502) || ($.status = 504)) }'
 
 
 def _runtime_config_module() -> Any:
@@ -158,11 +167,17 @@ class AiGatewayFunction(Construct):
         Extra ``ServerlessApi`` props for the API this construct creates (``throttle``, ``cors``, ``domain``,
         ``api_type``...). Default: - none.
     authorizer:
-        An ``Authorizer`` for the API this construct creates; it must read the caller's identity from a header
-        other than ``Authorization``, which carries the virtual key. Default: - none: the routes are public at
-        API Gateway and the gateway authenticates every request itself.
+        An ``Authorizer`` for the API this construct creates. Callers then pass it and the gateway: the
+        virtual key travels in ``key_header``. Default: - none: the routes are public at API Gateway and the
+        gateway authenticates every request itself.
     use_api_authorizer:
         With ``api=``: put the routes behind that API's authorizer. Default: ``False``.
+    key_header:
+        The one request header the gateway reads the virtual key from (``authorization`` means ``Bearer
+        <key>``; any other header the bare key). It must be a header the API authorizer (and, on a REST API
+        with usage plans, API Gateway's own API key) does not use. Default: - without an API authorizer,
+        ``Authorization: Bearer <key>`` or else ``x-api-key: <key>`` (Authorization wins when both are sent);
+        with one, ``Authorization`` if the authorizer leaves it alone, else ``x-api-key``.
     public_reason:
         The acknowledgement recorded for the public routes. Default: - says the gateway checks virtual keys.
     path_prefix:
@@ -180,13 +195,16 @@ class AiGatewayFunction(Construct):
     alarm_topic:
         Default: - the stack's shared alarm topic.
     provider_error_rate_alarm_percent:
-        Requests on which every provider failed (502/504), as a percentage. ``None`` disables. Default: 1.
+        Requests on which every provider failed (502/504), as a percentage of requests routed to a provider
+        (the runtime's gateway-wide ``UpstreamFailures`` and ``Served``). ``None`` disables. Default: 1.
     fallback_rate_alarm_percent:
-        Fallbacks per 100 requests served by a provider. ``None`` disables. Default: 10.
+        Fallbacks per 100 requests served by a provider (gateway-wide ``Fallbacks`` and ``Served``). ``None``
+        disables. Default: 10.
     quota_rejections_alarm_threshold:
         Requests refused by a quota in 5 minutes. ``None`` disables. Default: 10.
     latency_alarm_threshold:
-        p99 gateway latency of the slowest provider. ``None`` keeps the default. Default: 10 s.
+        p99 gateway latency of the slowest provider (one metric per provider: at most 10 providers). ``None``
+        keeps the default. Default: 10 s.
     alarm_min_requests:
         Rate alarms ignore 5-minute periods with fewer requests. Default: 20.
     dashboard:
@@ -216,6 +234,7 @@ class AiGatewayFunction(Construct):
         api_options: Mapping[str, Any] | None = None,
         authorizer: Authorizer | None = None,
         use_api_authorizer: bool = False,
+        key_header: str | None = None,
         public_reason: str | None = None,
         path_prefix: str = "",
         timeout: cdk.Duration | None = None,
@@ -249,12 +268,15 @@ class AiGatewayFunction(Construct):
             id, providers=self.providers, models=self.models, prompts=self.prompts, prices=self.prices,
             track_cost=track_cost, quotas=self.quotas, context=context, api=api, api_options=api_options,
             api_type=api_type, authorizer=authorizer, use_api_authorizer=use_api_authorizer,
-            public_reason=public_reason, path_prefix=path_prefix, timeout=timeout,
+            key_header=key_header, public_reason=public_reason, path_prefix=path_prefix, timeout=timeout,
             function_options=function_options, metrics_namespace=self.metrics_namespace,
             provider_error_rate=provider_error_rate_alarm_percent, fallback_rate=fallback_rate_alarm_percent,
             quota_rejections=quota_rejections_alarm_threshold, latency=latency_alarm_threshold,
             alarm_min_requests=alarm_min_requests, max_body_bytes=max_body_bytes,
         )
+        # The header the virtual key travels in; None: Authorization (Bearer), else x-api-key.
+        self.key_header: str | None = _key_header(key_header, *_api_layer(api, api_options, api_type, authorizer,
+                                                                          use_api_authorizer))
         self.config: dict[str, Any] = self._render_config(
             track_cost=track_cost, context=context, cache=cache, routing=routing, audit=audit,
             max_body_bytes=max_body_bytes, secrets_cache_ttl=secrets_cache_ttl, usage_retention=usage_retention,
@@ -268,8 +290,8 @@ class AiGatewayFunction(Construct):
 
         # Built in the order a request flows: the state, the function, its permissions, the routes, then how we
         # watch it.
-        self.table = self._table(shared)
-        self.backup_plan: aws_backup.BackupPlan | None = self._backup_plan() if backup else None
+        self.table = self._table(shared, backup)
+        self.backup_plan: aws_backup.BackupPlan | None = shared.backup_plan if backup else None
 
         self.config_file: Path | None = None
         self.config_delivery, code, config_env = self._deliver_config()
@@ -312,7 +334,6 @@ class AiGatewayFunction(Construct):
             for method, path in ROUTES
         ]
 
-        self._metric_filter()
         self._create_alarms(
             provider_error_rate=provider_error_rate_alarm_percent, fallback_rate=fallback_rate_alarm_percent,
             quota_rejections=quota_rejections_alarm_threshold, latency=latency_alarm_threshold,
@@ -377,55 +398,59 @@ class AiGatewayFunction(Construct):
 
     def metric(self, metric_name: str, *, provider: str | None = None, tenant: str | None = None,
                model: str | None = None, **options: Any) -> cloudwatch.Metric:
-        """One of the runtime's EMF metrics (``Requests``, ``PromptTokens``, ``CompletionTokens``, ``CostUSD``,
-        ``LatencyMs``, ``Fallbacks``, ``CacheHits``, ``QuotaRejections``, ``Errors``) for one dimension value:
-        ``provider=`` or ``tenant=`` or ``model=`` (or ``tenant`` and ``model`` together). Default: sum over 5
-        minutes."""
+        """One of the runtime's EMF metrics. With ``provider=``, ``tenant=``, ``model=`` or ``tenant=`` and
+        ``model=``: ``Requests``, ``PromptTokens``, ``CompletionTokens``, ``CostUSD``, ``LatencyMs``, ``Fallbacks``,
+        ``CacheHits``, ``QuotaRejections``, ``Errors``, ``UpstreamFailures`` (and ``ProviderFailures`` by
+        ``provider=``). With no dimension, gateway-wide: ``Requests``, ``Served``, ``Errors``,
+        ``UpstreamFailures``, ``ProviderFailures``, ``Fallbacks``, ``QuotaRejections``, ``CacheHits``. Default:
+        sum over 5 minutes."""
         dimensions = {k: v for k, v in (("Provider", provider), ("Tenant", tenant), ("Model", model)) if v}
-        if set(dimensions) not in ({"Provider"}, {"Tenant"}, {"Model"}, {"Tenant", "Model"}):
-            raise ValueError("metric() needs provider=, tenant=, model= or tenant= with model= (the runtime's "
-                             f"dimension sets), got {sorted(dimensions)}")
+        if set(dimensions) not in (set(), {"Provider"}, {"Tenant"}, {"Model"}, {"Tenant", "Model"}):
+            raise ValueError("metric() needs provider=, tenant=, model=, tenant= with model=, or no dimension (the "
+                             f"runtime's dimension sets), got {sorted(dimensions)}")
+        if not dimensions and metric_name not in GATEWAY_WIDE_METRICS:
+            raise ValueError(f"the runtime publishes {metric_name!r} only by dimension; gateway-wide metrics are "
+                             f"{', '.join(GATEWAY_WIDE_METRICS)}")
         return cloudwatch.Metric(
             namespace=self.metrics_namespace, metric_name=metric_name, dimensions_map=dimensions,
             **{"period": monitoring.period(), "statistic": "Sum", **options},
         )
 
-    def metric_provider_failures(self, **options: Any) -> cloudwatch.Metric:
-        """Requests on which every provider failed or timed out (502/504), from the audit log. Default: sum."""
-        return cloudwatch.Metric(namespace=self.metrics_namespace, metric_name="ProviderFailures",
-                                 **{"period": monitoring.period(), "statistic": "Sum", **options})
+    def metric_upstream_failures(self, **options: Any) -> cloudwatch.Metric:
+        """Requests on which no provider answered (502/504), gateway-wide. Default: sum."""
+        return self.metric("UpstreamFailures", **options)
 
-    def metric_served_requests(self) -> cloudwatch.MathExpression:
-        """Requests answered by a provider (not the cache, not refused): the sum over the providers."""
-        using = {f"r{i}": self.metric("Requests", provider=p) for i, p in enumerate(sorted(self.providers))}
-        return cloudwatch.MathExpression(expression=_fill_sum(using), using_metrics=using,
-                                         period=monitoring.period(), label="Served requests")
+    def metric_provider_failures(self, provider: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Failed provider attempts (timeouts, connection errors, 429s, 5xx, malformed answers, 401/403/404),
+        including those a retry or fallback made good: of one ``provider``, or gateway-wide. Default: sum."""
+        return self.metric("ProviderFailures", provider=provider, **options)
+
+    def metric_served_requests(self, **options: Any) -> cloudwatch.Metric:
+        """Requests answered by a provider (not the cache, not refused), gateway-wide. Default: sum."""
+        return self.metric("Served", **options)
 
     def metric_provider_error_rate(self, min_requests: int = 1) -> cloudwatch.MathExpression:
-        """Percentage of routed requests on which every provider failed."""
-        using: dict[str, cloudwatch.IMetric] = {
-            f"r{i}": self.metric("Requests", provider=p) for i, p in enumerate(sorted(self.providers))}
-        using["failed"] = self.metric_provider_failures()
-        total = f"({_fill_sum(using)})"
+        """Percentage of routed requests (served or failed at every provider) on which every provider failed."""
+        using: dict[str, cloudwatch.IMetric] = {"served": self.metric_served_requests(),
+                                                "failed": self.metric_upstream_failures()}
+        routed = f"({_fill_sum(using)})"
         return cloudwatch.MathExpression(
-            expression=f"IF({total} >= {min_requests}, 100 * FILL(failed, 0) / {total}, 0)",
+            expression=f"IF({routed} >= {min_requests}, 100 * FILL(failed, 0) / {routed}, 0)",
             using_metrics=using, period=monitoring.period(), label="Provider error rate (%)",
         )
 
     def metric_fallback_rate(self, min_requests: int = 1) -> cloudwatch.MathExpression:
         """Fallbacks per 100 requests served by a provider."""
-        providers = sorted(self.providers)
-        requests = {f"r{i}": self.metric("Requests", provider=p) for i, p in enumerate(providers)}
-        fallbacks = {f"f{i}": self.metric("Fallbacks", provider=p) for i, p in enumerate(providers)}
-        served = f"({_fill_sum(requests)})"
+        using: dict[str, cloudwatch.IMetric] = {"served": self.metric_served_requests(),
+                                                "fallbacks": self.metric("Fallbacks")}
         return cloudwatch.MathExpression(
-            expression=f"IF({served} >= {min_requests}, 100 * ({_fill_sum(fallbacks)}) / {served}, 0)",
-            using_metrics={**requests, **fallbacks}, period=monitoring.period(), label="Fallback rate (%)",
+            expression=f"IF(FILL(served, 0) >= {min_requests}, 100 * FILL(fallbacks, 0) / FILL(served, 0), 0)",
+            using_metrics=using, period=monitoring.period(), label="Fallback rate (%)",
         )
 
     def metric_quota_rejections(self, **options: Any) -> cloudwatch.Metric:
-        """Requests refused by a quota (the runtime records them under ``Provider=none``). Default: sum."""
-        return self.metric("QuotaRejections", provider="none", **options)
+        """Requests refused by a quota, gateway-wide. Default: sum."""
+        return self.metric("QuotaRejections", **options)
 
     def metric_latency_p99(self) -> cloudwatch.MathExpression:
         """p99 gateway latency of the slowest provider (ms)."""
@@ -462,6 +487,8 @@ class AiGatewayFunction(Construct):
                 doc[key] = rendered
         doc["audit"] = {"metrics_namespace": self.metrics_namespace,
                         **({"log_bodies": True} if audit is not None and audit.log_bodies else {})}
+        if self.key_header is not None:
+            doc["auth"] = {"key_header": self.key_header}
         if max_body_bytes is not None:
             doc["limits"] = {"max_body_bytes": max_body_bytes}
         ttl = seconds(secrets_cache_ttl)
@@ -486,18 +513,22 @@ class AiGatewayFunction(Construct):
         timeout_s = seconds(timeout)
         if timeout_s is None:
             return
+        # Without a timeout, an attempt gets an equal share of the time left (lm_gateway.router.attempt_timeout),
+        # which always fits. An explicit one is capped at the time left, so only a target with a fallback
+        # behind it can be too long: it may use up the invocation before the fallback is tried.
+        min_attempt_s = importlib.import_module("lambda_src.lm_gateway.router").MIN_ATTEMPT_MS / 1000
+        limit = timeout_s - parsed.routing.deadline_margin_ms / 1000 - min_attempt_s
         for alias in parsed.models.values():
-            # Every attempt is capped at the remaining time, so only a target with a fallback behind it must
-            # leave time over: one that may take the whole invocation makes the fallback unreachable.
             for target in alias.targets[:-1]:
                 per_try = target.timeout_s or parsed.providers[target.provider].timeout_s
-                if per_try >= timeout_s:
+                if per_try is not None and per_try > limit + 1e-9:
                     problems.add(
                         f"models[{alias.name!r}] target {target.label} timeout",
-                        f"shorter than the function timeout ({timeout_s:g} s) when a fallback follows",
+                        f"shorter than the function timeout ({timeout_s:g} s) when a fallback follows: at most "
+                        f"{limit:g} s, leaving the deadline margin and {min_attempt_s * 1000:g} ms for the fallback",
                         f"{per_try:g} s",
-                        "pass a shorter Provider(timeout=...) or Target(timeout=...), e.g. Duration.seconds(10): "
-                        "a slow first target would use up the invocation before the fallback is tried")
+                        "drop Provider(timeout=...)/Target(timeout=...) to split the remaining time between the "
+                        "targets, or pass a shorter one")
         problems.raise_if_any()
 
     def _deliver_config(self) -> tuple[str, lambda_.Code | None, dict[str, str]]:
@@ -532,36 +563,19 @@ class AiGatewayFunction(Construct):
     # ----------------------------------------------------------------------------------------------
     # Resources
     # ----------------------------------------------------------------------------------------------
-    def _table(self, shared: StackResources) -> dynamodb.Table:
-        # Table, not TableV2: TableV2 cannot render a customer-managed key in an environment-agnostic stack.
+    def _table(self, shared: StackResources, backup: bool) -> dynamodb.Table:
         self.table_key = shared.key
-        return dynamodb.Table(
+        return DataTable(
             self,
             "Table",
             partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=shared.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
             time_to_live_attribute=TTL_ATTRIBUTE,
-            deletion_protection=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN,
-        )
-
-    def _backup_plan(self) -> aws_backup.BackupPlan:
-        plan = aws_backup.BackupPlan.daily35_day_retention(self, "Backup")
-        selection = plan.add_selection("Table", resources=[aws_backup.BackupResource.from_dynamo_db_table(self.table)])
-        acknowledge(
-            selection.node.find_child("Role"), Pack.AWS_SOLUTIONS,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSBackupServiceRolePolicyForBackup]",
-            "AWSBackupServiceRolePolicyForBackup is AWS Backup's documented service-role policy, kept current by "
-            "AWS as services add backup APIs; this role backs up only the gateway table and can be assumed only "
-            "by backup.amazonaws.com.",
-        )
-        return plan
+            backup=backup,
+            no_backup_reason=None if backup else (
+                "The gateway was created with backup=False: the table holds hashed keys, counters, usage and "
+                "caches that the operator chose to protect with point-in-time recovery alone."),
+        ).table
 
     def _grant_runtime_access(self, shared: StackResources) -> None:
         fn = self.function
@@ -596,18 +610,6 @@ class AiGatewayFunction(Construct):
                 arns.extend(arn for arn in found if arn not in arns)
         return arns
 
-    def _metric_filter(self) -> None:
-        # The runtime records a request on which every provider failed under Provider "none", together with
-        # client errors and quota refusals; the audit line's status tells them apart.
-        self.provider_failures_filter = logs.MetricFilter(
-            self, "ProviderFailuresFilter",
-            log_group=self.function.log_group,
-            filter_pattern=logs.FilterPattern.literal(_FAILURES_PATTERN),
-            metric_namespace=self.metrics_namespace,
-            metric_name="ProviderFailures",
-            metric_value="1",
-        )
-
     def _create_alarms(self, *, provider_error_rate: float | None, fallback_rate: float | None,
                        quota_rejections: int | None, latency: cdk.Duration, min_requests: int) -> None:
         path = self.node.path
@@ -617,8 +619,8 @@ class AiGatewayFunction(Construct):
                 self, "ProviderErrorRateAlarm", metric=self.metric_provider_error_rate(min_requests),
                 threshold=provider_error_rate, comparison=above, action_topic=self.alarm_topic,
                 description=f"{path}: every provider failed (502/504) on more than {provider_error_rate:g}% of "
-                            "requests in 5 minutes. Read fallback_path in the gateway's audit lines: an outage, a "
-                            "revoked provider key or an exhausted provider quota.",
+                            "routed requests in 5 minutes. See ProviderFailures by provider and fallback_path in the "
+                            "gateway's audit lines: an outage, a revoked provider key or an exhausted provider quota.",
             )
         if fallback_rate is not None:
             self.alarms["FallbackRate"] = monitoring.create_alarm(
@@ -626,7 +628,7 @@ class AiGatewayFunction(Construct):
                 threshold=fallback_rate, comparison=above, action_topic=self.alarm_topic,
                 description=f"{path}: more than {fallback_rate:g} fallbacks per 100 served requests in 5 "
                             "minutes: a primary target is failing or slow; answers cost more and take longer. See "
-                            "fallback_path in the audit lines.",
+                            "ProviderFailures by provider and fallback_path in the audit lines.",
             )
         if quota_rejections is not None:
             self.alarms["QuotaRejections"] = monitoring.create_alarm(
@@ -665,8 +667,9 @@ class AiGatewayFunction(Construct):
                                    left=[search("Model", "CostUSD", "cost")]),
         )
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Requests by provider (cache, none = refused or failed)", width=8, height=6,
-                                   left=[search("Provider", "Requests", "requests")]),
+            cloudwatch.GraphWidget(title="Requests (cache, none = refused or failed) and failed attempts by provider",
+                                   width=8, height=6, left=[search("Provider", "Requests", "requests")],
+                                   right=[search("Provider", "ProviderFailures", "failed attempts")]),
             cloudwatch.GraphWidget(title="Provider errors and fallbacks (%), quota rejections", width=8, height=6,
                                    left=[self.metric_provider_error_rate(), self.metric_fallback_rate()],
                                    right=[self.metric_quota_rejections(label="Quota rejections")]),
@@ -685,16 +688,6 @@ class AiGatewayFunction(Construct):
                 f"A cross-region inference profile routes each call to the foundation model {arn.rsplit('/', 1)[1]} "
                 "in whichever region of its geography has capacity, so InvokeModel must cover that one model in "
                 "every region; the statement names no other model.",
-            )
-        table = self.table.node.default_child
-        assert table is not None
-        if self.backup_plan is None:
-            acknowledge_all(
-                table,
-                [(Pack.HIPAA_SECURITY, "HIPAA.Security-DynamoDBInBackupPlan"),
-                 (Pack.NIST_800_53_R5, "NIST.800.53.R5-DynamoDBInBackupPlan")],
-                f"{self.node.path} was created with backup=False: the table has point-in-time recovery for 35 "
-                "days and holds hashed keys, counters, usage and caches that the operator chose not to back up.",
             )
 
     # ----------------------------------------------------------------------------------------------
@@ -864,19 +857,13 @@ class AiGatewayFunction(Construct):
         if authorizer is not None:
             if not isinstance(authorizer, Authorizer):
                 problems.add("authorizer", "an Authorizer", type(authorizer).__name__, "use the factories")
-            elif _reads_authorization(authorizer):
-                problems.add(
-                    "authorizer", "an authorizer that reads the caller's identity from a header other than "
-                    "Authorization", authorizer.description,
-                    "clients send their virtual key as 'Authorization: Bearer <key>', so the API authorizer must use "
-                    "another header: Authorizer.jwt(..., identity_header='X-Id-Token') or "
-                    "Authorizer.lambda_(api_key_table=..., identity_headers=['x-api-key'])")
             if p["public_reason"] is not None:
                 problems.add("public_reason", "unset when the routes are authorized", p["public_reason"],
                              "drop it, or drop the authorizer to make the routes public")
         elif p["public_reason"] is not None and len(str(p["public_reason"]).strip()) < 20:
             problems.add("public_reason", "a sentence of at least 20 characters", p["public_reason"],
                          "it becomes the routes' cdk-nag acknowledgement")
+        AiGatewayFunction._validate_key_header(problems, p)
         prefix = p["path_prefix"]
         if not isinstance(prefix, str) or not _PREFIX.match(prefix) or "/v1" in f"{prefix}/":
             problems.add("path_prefix", "'' or path segments like '/ai' (no trailing '/', no '/v1')", prefix,
@@ -888,6 +875,25 @@ class AiGatewayFunction(Construct):
             problems.add("timeout", f"at most {limit} s, API Gateway's {api_type.value} integration timeout",
                          timeout_s, f"pass e.g. timeout=Duration.seconds({defaults.GATEWAY_TIMEOUT_SECONDS.value}); "
                          "API Gateway would cut the connection before the gateway could answer")
+
+    @staticmethod
+    def _validate_key_header(problems: Problems, p: dict[str, Any]) -> None:
+        authorized, taken = _api_layer(p["api"], p["api_options"], p["api_type"], p["authorizer"],
+                                       p["use_api_authorizer"])
+        explicit = p["key_header"]
+        reserved = _runtime_config_module().RESERVED_HEADERS
+        if explicit is not None:
+            if not isinstance(explicit, str) or not _HEADER.match(explicit) or explicit.lower() in reserved:
+                problems.add("key_header", f"a header name of letters, digits and - (max 64; not {', '.join(reserved)})",
+                             explicit, "pass e.g. 'x-api-key'")
+            elif explicit.lower() in taken:
+                problems.add("key_header", f"a header the API layer does not use itself ({', '.join(sorted(taken))})",
+                             explicit, "the API authorizer (or API Gateway's usage-plan key) reads it; pick another, "
+                             "e.g. 'x-lm-key'")
+        elif authorized and _key_header(None, authorized, taken) is None:
+            problems.add("key_header", "set when the API layer uses both Authorization and x-api-key", "unset",
+                         "pass key_header='x-lm-key' and have clients send the virtual key there (OpenAI client: "
+                         "default_headers={'x-lm-key': key})")
 
     @staticmethod
     def _validate_alarms(problems: Problems, p: dict[str, Any], provider_count: int) -> None:
@@ -905,18 +911,12 @@ class AiGatewayFunction(Construct):
         latency = seconds(p["latency"])
         problems.check_range("latency_alarm_threshold", None if latency is None else latency * 1000, low, high, "ms",
                              "pass e.g. Duration.seconds(10)")
+        # The rate and quota alarms read gateway-wide metrics; the latency alarm compares the p99 of each provider
+        # (a slow fallback serving a few requests would not move a gateway-wide p99).
         if provider_count > MAX_ALARM_METRICS:
-            problems.add("providers", f"at most {MAX_ALARM_METRICS} (a CloudWatch alarm's metric math takes "
-                         f"{MAX_ALARM_METRICS} metrics, one per provider)", provider_count,
+            problems.add("providers", f"at most {MAX_ALARM_METRICS} (the latency alarm takes the p99 of each provider, "
+                         f"and a CloudWatch alarm's metric math takes {MAX_ALARM_METRICS} metrics)", provider_count,
                          "split the providers over two gateways")
-        elif p["provider_error_rate"] is not None and provider_count + 1 > MAX_ALARM_METRICS:
-            problems.add("provider_error_rate_alarm_percent", f"None with more than {MAX_ALARM_METRICS - 1} "
-                         "providers (the alarm needs one metric per provider plus one)", provider_count,
-                         "pass provider_error_rate_alarm_percent=None")
-        if p["fallback_rate"] is not None and 2 * provider_count > MAX_ALARM_METRICS:
-            problems.add("fallback_rate_alarm_percent", f"None with more than {MAX_ALARM_METRICS // 2} providers "
-                         "(the alarm needs two metrics per provider)", provider_count,
-                         "pass fallback_rate_alarm_percent=None")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -960,11 +960,39 @@ def _non_negative(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
 
 
-def _reads_authorization(authorizer: Authorizer) -> bool:
-    """Whether an API authorizer takes the Authorization header, where the gateway's virtual key travels."""
+def _authorizer_headers(authorizer: Authorizer) -> set[str]:
+    """The request headers (lower-case) an API authorizer reads: the virtual key cannot travel in them."""
     o = authorizer.options
     if authorizer.kind in (AuthorizerKind.IAM, AuthorizerKind.COGNITO):
-        return True
+        return {"authorization"}  # SigV4 signature / the user pool's token
     if authorizer.kind is AuthorizerKind.JWT:
-        return str(o.get("identity_header") or defaults.JWT_IDENTITY_HEADER.value).lower() == "authorization"
-    return bool(o.get("jwks_url") or o.get("hs256_secret"))  # the Lambda authorizer reads bearer tokens there
+        return {str(o.get("identity_header") or defaults.JWT_IDENTITY_HEADER.value).lower()}
+    # lm_authorizer takes Authorization as a bearer token whenever a request carries it (and denies the request
+    # unless it is a valid JWT, even with tokens off), and reads x-api-key when its API-key table is on.
+    headers = {"authorization", *(str(h).lower() for h in o.get("identity_headers") or [])}
+    if o.get("api_key_table"):
+        headers.add("x-api-key")
+    return headers
+
+
+def _api_layer(api: Any, api_options: Mapping[str, Any], api_type: Any, authorizer: Any,
+               use_api_authorizer: bool) -> tuple[bool, frozenset[str]]:
+    """Whether an API authorizer guards the gateway's routes, and the request headers the API layer uses."""
+    if authorizer is None and use_api_authorizer and isinstance(api, ServerlessApi):
+        authorizer = api.authorizer
+    if not isinstance(authorizer, Authorizer):
+        return False, frozenset()
+    taken = _authorizer_headers(authorizer)
+    usage_plans = api.usage_plans if isinstance(api, ServerlessApi) else api_options.get("usage_plans")
+    if api_type is ApiType.REST and usage_plans:
+        taken.add("x-api-key")  # authorized routes of a REST API with usage plans require API Gateway's API key
+    return True, frozenset(taken)
+
+
+def _key_header(explicit: Any, authorized: bool, taken: frozenset[str]) -> str | None:
+    """The header the runtime reads the virtual key from (``auth.key_header``); None: its default pair."""
+    if isinstance(explicit, str):
+        return explicit.lower()
+    if not authorized:
+        return None
+    return next((h for h in DEFAULT_KEY_HEADERS if h not in taken), None)

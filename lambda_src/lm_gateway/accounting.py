@@ -58,6 +58,38 @@ def emit(line: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+# CloudWatch metrics (EMF). One record per request, plus one per provider that failed during it:
+#
+# * by Tenant, by Model, by Provider and by Tenant+Model (Provider = the provider that answered, "cache" for a
+#   cache hit, "none" when no provider answered): Requests, PromptTokens, CompletionTokens, CostUSD, LatencyMs,
+#   Fallbacks, CacheHits, QuotaRejections, Errors, UpstreamFailures;
+# * with no dimension (one gateway-wide metric each, for alarms that must not enumerate providers): Requests,
+#   Served, Errors, UpstreamFailures, ProviderFailures, Fallbacks, QuotaRejections, CacheHits;
+# * by Provider, from the per-provider records: ProviderFailures.
+#
+# Served = a provider answered (200, not from the cache). UpstreamFailures = the request failed because no
+# provider answered (502/504). ProviderFailures = failed attempts (timeout, connection, 429, 5xx, malformed
+# answer, 401/403/404; not circuit-open skips, not a provider's 4xx about the request itself), including
+# attempts a fallback or retry then made good.
+DIMENSIONS = [["Tenant"], ["Model"], ["Provider"], ["Tenant", "Model"]]
+METRICS = (
+    ("Requests", "Count"),
+    ("PromptTokens", "Count"),
+    ("CompletionTokens", "Count"),
+    ("CostUSD", "None"),
+    ("LatencyMs", "Milliseconds"),
+    ("Fallbacks", "Count"),
+    ("CacheHits", "Count"),
+    ("QuotaRejections", "Count"),
+    ("Errors", "Count"),
+    ("UpstreamFailures", "Count"),
+)
+GATEWAY_WIDE_METRICS = (
+    "Requests", "Served", "Errors", "UpstreamFailures", "ProviderFailures", "Fallbacks", "QuotaRejections",
+    "CacheHits",
+)  # fmt: skip
+
+
 def emf(
     namespace: str,
     tenant: str,
@@ -73,28 +105,25 @@ def emf(
     cache_hit: bool = False,
     quota_rejected: bool = False,
     error: bool = False,
+    served: bool = False,
+    upstream_failed: bool = False,
+    provider_failures: int = 0,
 ) -> dict[str, Any]:
-    """One CloudWatch Embedded Metric Format record, aggregated by Tenant, by Model and by Provider."""
-    metrics = [
-        ("Requests", "Count"),
-        ("PromptTokens", "Count"),
-        ("CompletionTokens", "Count"),
-        ("CostUSD", "None"),
-        ("LatencyMs", "Milliseconds"),
-        ("Fallbacks", "Count"),
-        ("CacheHits", "Count"),
-        ("QuotaRejections", "Count"),
-        ("Errors", "Count"),
-    ]
+    """The request's EMF record: the dimensioned metrics and the gateway-wide (dimensionless) counters."""
     return {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": namespace,
-                    "Dimensions": [["Tenant"], ["Model"], ["Provider"], ["Tenant", "Model"]],
-                    "Metrics": [{"Name": n, "Unit": u} for n, u in metrics],
-                }
+                    "Dimensions": DIMENSIONS,
+                    "Metrics": [{"Name": n, "Unit": u} for n, u in METRICS],
+                },
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [[]],
+                    "Metrics": [{"Name": n, "Unit": "Count"} for n in GATEWAY_WIDE_METRICS],
+                },
             ],
         },
         "Tenant": tenant or "unknown",
@@ -109,4 +138,26 @@ def emf(
         "CacheHits": 1 if cache_hit else 0,
         "QuotaRejections": 1 if quota_rejected else 0,
         "Errors": 1 if error else 0,
+        "Served": 1 if served else 0,
+        "UpstreamFailures": 1 if upstream_failed else 0,
+        "ProviderFailures": provider_failures,
+    }
+
+
+def emf_provider_failures(namespace: str, provider: str, model: str, failures: int) -> dict[str, Any]:
+    """``ProviderFailures`` of one provider during one request, by Provider (``Model`` is only a property)."""
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [["Provider"]],
+                    "Metrics": [{"Name": "ProviderFailures", "Unit": "Count"}],
+                }
+            ],
+        },
+        "Provider": provider,
+        "Model": model or "unknown",
+        "ProviderFailures": failures,
     }

@@ -36,7 +36,7 @@ JSON path of the offending field). ``?`` marks an optional field; the default fo
           "auth_scheme"?: str,     # openai: = "Bearer" (Azure: ""); anthropic: = ""
           "anthropic_version"?: str,  # anthropic only, = "2023-06-01"
           "region"?: str,          # bedrock only, = env AWS_REGION
-          "timeout_s"?: number,    # per-attempt timeout for this provider's targets, = 30
+          "timeout_s"?: number,    # per-attempt timeout for this provider's targets, = derived (see routing)
           "max_tokens"?: int,      # max_tokens sent when the request has none (Anthropic/Bedrock need one), = 1024
           "supports_tools"?: bool, # pass tools/tool_choice through, = true
           "supports_response_format"?: bool  # pass response_format through, = true for openai, false otherwise
@@ -48,6 +48,10 @@ JSON path of the offending field). ``?`` marks an optional field; the default fo
             {"provider": "<provider>", "model": str, "weight"?: number > 0, "timeout_s"?: number}
           ],                                      # the leading run of targets that carry "weight" is the
                                                   #   load-balanced first tier (weighted choice among them)
+                                                  # per-attempt timeout: target timeout_s, else provider
+                                                  #   timeout_s, else (remaining Lambda time -
+                                                  #   deadline_margin_ms) / targets left (router.py); always
+                                                  #   capped at the remaining time - deadline_margin_ms
           "context_window"?: int,                 # prompt+completion token budget (min over targets), = 8192
           "description"?: str
         }
@@ -82,6 +86,13 @@ JSON path of the offending field). ``?`` marks an optional field; the default fo
                    "summarize_with"?: "<alias>", "summary_max_tokens"?: int = 256,
                    "max_stored_messages"?: int = 200},
       "audit"?: {"log_bodies"?: bool = false, "metrics_namespace"?: str = "LmGateway"},
+      "auth"?: {"key_header"?: str},              # the one request header that carries the virtual key
+                                                  #   (lower-cased header name). Absent: "Authorization:
+                                                  #   Bearer <key>", else "x-api-key: <key>" (Authorization
+                                                  #   wins when both are sent). "authorization": only
+                                                  #   "Bearer <key>" there; any other header: the bare key.
+                                                  #   The construct sets it when an API authorizer owns
+                                                  #   Authorization (then "x-api-key") or x-api-key.
       "limits"?: {"max_body_bytes"?: int = 1048576},
       "secrets_ttl_s"?: int = 300,
       "usage_ttl_days"?: int = 400
@@ -107,6 +118,9 @@ TABLE_ENV = "LM_GATEWAY_TABLE"
 PROVIDER_TYPES = ("openai", "anthropic", "bedrock")
 PROMPT_PARAM_KEYS = ("temperature", "top_p", "max_tokens", "stop", "response_format")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+_HEADER_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# Headers that mean something else to HTTP or to the gateway: never the virtual key's.
+RESERVED_HEADERS = ("host", "content-type", "content-length", "x-lm-cache", "x-lm-conversation-id")
 
 
 class ConfigError(ValueError):
@@ -125,7 +139,7 @@ class ProviderConfig:
     auth_scheme: str = "Bearer"
     anthropic_version: str = "2023-06-01"
     region: str | None = None
-    timeout_s: float = 30.0
+    timeout_s: float | None = None  # None: derived from the remaining time (router.attempt_timeout)
     max_tokens: int = 1024
     supports_tools: bool = True
     supports_response_format: bool = True
@@ -214,6 +228,11 @@ class AuditConfig:
 
 
 @dataclass
+class AuthConfig:
+    key_header: str | None = None  # None: Authorization (Bearer), else x-api-key
+
+
+@dataclass
 class GatewayConfig:
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelAlias]
@@ -224,6 +243,7 @@ class GatewayConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     context: ContextConfig = field(default_factory=ContextConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     max_body_bytes: int = 1024 * 1024
     secrets_ttl_s: int = 300
     usage_ttl_days: int = 400
@@ -443,7 +463,7 @@ def parse_config(raw: Any) -> GatewayConfig:
         "$",
         (
             "version", "providers", "models", "prices", "tenants", "prompts", "routing", "cache", "context",
-            "audit", "limits", "secrets_ttl_s", "usage_ttl_days",
+            "audit", "auth", "limits", "secrets_ttl_s", "usage_ttl_days",
         ),
         ("providers", "models"),
     )  # fmt: skip
@@ -538,6 +558,15 @@ def parse_config(raw: Any) -> GatewayConfig:
         log_bodies=_bool(a.get("log_bodies", False), "audit.log_bodies"),
         metrics_namespace=_str(a.get("metrics_namespace", "LmGateway"), "audit.metrics_namespace"),
     )
+    au = _obj(d.get("auth", {}), "auth", ("key_header",))
+    key_header = None
+    if "key_header" in au:
+        key_header = _str(au["key_header"], "auth.key_header").lower()
+        if not _HEADER_RE.match(key_header) or key_header in RESERVED_HEADERS:
+            raise ConfigError(
+                f"auth.key_header: invalid header name {au['key_header']!r} (letters, digits and -, max 64; "
+                f"not {', '.join(RESERVED_HEADERS)})"
+            )
     lim = _obj(d.get("limits", {}), "limits", ("max_body_bytes",))
     return GatewayConfig(
         providers=providers,
@@ -549,6 +578,7 @@ def parse_config(raw: Any) -> GatewayConfig:
         cache=cache,
         context=context,
         audit=audit,
+        auth=AuthConfig(key_header=key_header),
         max_body_bytes=_int(lim.get("max_body_bytes", 1024 * 1024), "limits.max_body_bytes", minimum=1024),
         secrets_ttl_s=_int(d.get("secrets_ttl_s", 300), "secrets_ttl_s"),
         usage_ttl_days=_int(d.get("usage_ttl_days", 400), "usage_ttl_days", minimum=1),

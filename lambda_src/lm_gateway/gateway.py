@@ -17,8 +17,9 @@ DELETE   /v1/conversations/{id}                delete it
 Every error is ``{"error": {"message", "type", "code", "param"}}``. Authentication is checked before any
 other problem with the request is reported (a malformed body from a caller without a valid key is a 401).
 
-Request headers: ``authorization: Bearer <virtual key>`` (required), ``x-lm-conversation-id`` (or body
-``conversation_id``), ``x-lm-cache: bypass`` (skip the response cache for this request).
+Request headers: the virtual key (required; see ``virtual_key``: ``authorization: Bearer <key>`` or
+``x-api-key: <key>``, or only the header named by the config's ``auth.key_header``), ``x-lm-conversation-id``
+(or body ``conversation_id``), ``x-lm-cache: bypass`` (skip the response cache for this request).
 Response headers: ``x-lm-request-id``, ``x-lm-cache: hit|miss``, ``x-lm-provider``, ``x-lm-target-model``,
 ``x-lm-usage-estimated: true`` (provider sent no usage), ``x-lm-prompt: name@version``,
 ``x-lm-conversation-id``, ``retry-after`` (429), ``allow`` (405).
@@ -40,7 +41,7 @@ from .config import GatewayConfig, ModelAlias
 from .errors import GatewayError, bad_request
 from .providers import OPENAI_PASSTHROUGH, ChatRequest
 from .redact import redact, redact_any
-from .router import RoutingFailed, route
+from .router import Attempt, RoutingFailed, route
 from .store import Limits, QuotaExceeded, Store, UsageDelta, day_id
 
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
@@ -423,13 +424,30 @@ class KeyInfo:
         return "*" in self.models or alias in self.models
 
 
-def bearer_token(http: Http) -> str:
-    auth = http.headers.get("authorization", "")
-    scheme, _, token = auth.strip().partition(" ")
-    token = token.strip()
-    if not auth:
-        raise GatewayError(401, "missing API key: send Authorization: Bearer <key>", "missing_api_key")
-    if scheme.lower() != "bearer" or not token or len(token) > 512:
+def virtual_key(http: Http, key_header: str | None) -> str:
+    """The caller's virtual key.
+
+    With ``auth.key_header`` configured, only that header is read: ``Bearer <key>`` when it is
+    ``authorization``, the bare key otherwise (an API authorizer owns the other headers). Without it,
+    ``Authorization: Bearer <key>`` (what OpenAI clients send) and else ``x-api-key: <key>``; when both are
+    sent, Authorization wins and x-api-key is not looked at.
+    """
+    if key_header is None:
+        header = "authorization" if http.headers.get("authorization", "").strip() else "x-api-key"
+        how = "Authorization: Bearer <key> or x-api-key: <key>"
+    else:
+        header = key_header
+        how = "Authorization: Bearer <key>" if header == "authorization" else f"{header}: <key>"
+    value = http.headers.get(header, "").strip()
+    if not value:
+        raise GatewayError(401, f"missing API key: send {how}", "missing_api_key")
+    token = value
+    if header == "authorization":
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer":
+            token = ""
+        token = token.strip()
+    if not token or len(token) > 512:
         raise GatewayError(401, "invalid API key", "invalid_api_key")
     return token
 
@@ -475,6 +493,7 @@ class Ctx:
     audit: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
     cache_put: tuple[str, str, int] | None = None
+    provider_failures: dict[str, int] = field(default_factory=dict)  # failed attempts per provider
 
 
 def _authenticate(ctx: Ctx, token: str, ckey: str | None) -> tuple[KeyInfo, dict[str, Any] | None]:
@@ -497,13 +516,19 @@ def _metrics(ctx: Ctx, **values: Any) -> None:
     ctx.metrics.update(values)
 
 
+def _count_failures(ctx: Ctx, attempts: list[Attempt]) -> None:
+    for a in attempts:
+        if a.failed:
+            ctx.provider_failures[a.provider] = ctx.provider_failures.get(a.provider, 0) + 1
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Chat completion core (chat + prompt endpoints)
 
 
 def completion_route(ctx: Ctx, parse: Any) -> dict[str, Any]:
     cfg = ctx.cfg
-    token = bearer_token(ctx.http)
+    token = virtual_key(ctx.http, cfg.auth.key_header)
     call: ChatCall | None = None
     pending: GatewayError | None = None
     try:
@@ -656,9 +681,12 @@ def _complete(
                 )  # fmt: skip
                 try:
                     rr = route(cfg, summary_alias, req, ctx.remaining_ms, rt.secrets, rt.breaker, rt.rng)
-                except GatewayError:
+                except GatewayError as exc:
+                    if isinstance(exc, RoutingFailed):
+                        _count_failures(ctx, exc.attempts)
                     ctx.audit["summary"] = "failed"
                     return None
+                _count_failures(ctx, rr.attempts)
                 pt = rr.result.prompt_tokens or accounting.estimate_prompt_tokens(req.messages)
                 ct = rr.result.completion_tokens or accounting.estimate_text_tokens(rr.result.content or "")
                 extra_prompt += pt
@@ -676,12 +704,16 @@ def _complete(
         rr = route(cfg, alias, req, ctx.remaining_ms, rt.secrets, rt.breaker, rt.rng)
     except RoutingFailed as exc:
         ctx.audit["fallback_path"] = [a.label() for a in exc.attempts]
+        _count_failures(ctx, exc.attempts)
+        if exc.status in (502, 504):  # no provider answered (a provider's 400/413 is the request's fault)
+            _metrics(ctx, upstream_failed=True)
         usage.prompt_tokens, usage.completion_tokens, usage.cost_usd = (
             extra_prompt,
             extra_completion,
             extra_cost,
         )
         raise
+    _count_failures(ctx, rr.attempts)
     res = rr.result
     estimated = res.prompt_tokens is None or res.completion_tokens is None
     prompt_tokens = (
@@ -718,6 +750,7 @@ def _complete(
         completion_tokens=usage.completion_tokens,
         cost=usage.cost_usd,
         fallbacks=rr.fallbacks,
+        served=True,
     )
     message: dict[str, Any] = {"role": "assistant", "content": res.content}
     if res.tool_calls:
@@ -781,7 +814,7 @@ def _complete(
 
 
 def models_route(ctx: Ctx) -> dict[str, Any]:
-    key, _ = _authenticate(ctx, bearer_token(ctx.http), None)
+    key, _ = _authenticate(ctx, virtual_key(ctx.http, ctx.cfg.auth.key_header), None)
     data = [
         {
             "id": name,
@@ -797,7 +830,7 @@ def models_route(ctx: Ctx) -> dict[str, Any]:
 
 
 def usage_route(ctx: Ctx) -> dict[str, Any]:
-    key, _ = _authenticate(ctx, bearer_token(ctx.http), None)
+    key, _ = _authenticate(ctx, virtual_key(ctx.http, ctx.cfg.auth.key_header), None)
     day = ctx.http.query.get("date") or day_id(ctx.rt.clock())
     if not _DATE_RE.match(day):
         raise bad_request("date must be YYYY-MM-DD", "invalid_parameter", "date")
@@ -829,7 +862,7 @@ def usage_route(ctx: Ctx) -> dict[str, Any]:
 
 
 def conversation_route(ctx: Ctx, conversation_id: str) -> dict[str, Any]:
-    key, _ = _authenticate(ctx, bearer_token(ctx.http), None)
+    key, _ = _authenticate(ctx, virtual_key(ctx.http, ctx.cfg.auth.key_header), None)
     if not context.CONVERSATION_ID_RE.match(conversation_id):
         raise GatewayError(404, "conversation not found", "conversation_not_found")
     now = ctx.rt.clock()
@@ -956,9 +989,10 @@ def handle(event: Any, lambda_context: Any) -> dict[str, Any]:
     accounting.emit({k: v for k, v in audit.items() if v is not None})
     if ctx is not None and ctx.metrics is not None and rt.config is not None:
         m = ctx.metrics
+        namespace = rt.config.audit.metrics_namespace
         accounting.emit(
             accounting.emf(
-                rt.config.audit.metrics_namespace,
+                namespace,
                 m.get("tenant", ""),
                 m.get("model", ""),
                 m.get("provider", "none"),
@@ -970,6 +1004,14 @@ def handle(event: Any, lambda_context: Any) -> dict[str, Any]:
                 cache_hit=m.get("cache_hit", False),
                 quota_rejected=m.get("quota_rejected", False),
                 error=resp["statusCode"] >= 400,
+                served=m.get("served", False) and resp["statusCode"] == 200,
+                upstream_failed=m.get("upstream_failed", False),
+                provider_failures=sum(ctx.provider_failures.values()),
             )
         )
+        # Provider names come from the configuration only, so no caller can mint a dimension value.
+        for provider, failures in sorted(ctx.provider_failures.items()):
+            accounting.emit(
+                accounting.emf_provider_failures(namespace, provider, m.get("model", ""), failures)
+            )
     return resp

@@ -8,9 +8,19 @@ For each target: skipped while its circuit is open; otherwise up to ``1 + routin
 ``connection``/``server``/``bad_response`` failure is retried on the same target after a full-jitter
 exponential backoff (``uniform(0, min(backoff_max_ms, backoff_base_ms * 2**n))``); ``timeout``,
 ``rate_limited`` and ``auth`` move on to the next target at once. A ``client`` error (provider 4xx other
-than 401/403/404/408/429) stops routing and is returned as 400 (413 for a provider 413). Every attempt's
-timeout is ``min(target/provider timeout_s, remaining Lambda time - deadline_margin_ms)``, and no attempt or
+than 401/403/404/408/429) stops routing and is returned as 400 (413 for a provider 413). No attempt or
 backoff starts when less than ``MIN_ATTEMPT_MS`` would remain.
+
+Per-attempt timeout (``attempt_timeout``), with ``budget = remaining Lambda time - deadline_margin_ms`` taken
+when the attempt starts::
+
+    timeout = min(target.timeout_s or provider.timeout_s, budget)      # when either is set
+    timeout = max(MIN_ATTEMPT_MS, budget / targets_left)                # otherwise
+
+``targets_left`` counts this target and the targets after it in the attempt plan whose circuit is not open.
+So with nothing set, a lone target may use the whole budget, and the first of two gets half of it, leaving
+the other half to its fallback (which, being last, then gets whatever remains). A retry on the same target
+recomputes the share from the time then remaining.
 
 Circuit breaker (per container, per provider/model): ``breaker_threshold`` consecutive fallback-worthy
 failures open it for ``breaker_cooldown_s``; after the cool-down one trial is let through (half-open): a
@@ -79,9 +89,16 @@ class Attempt:
     outcome: str  # "ok" | error kind | "circuit_open"
     status: int | None = None
     ms: float = 0.0
+    provider: str = ""
 
     def label(self) -> str:
         return f"{self.target}:{self.outcome}" + (f"({self.status})" if self.status else "")
+
+    @property
+    def failed(self) -> bool:
+        """A provider failure: a call that counted against the provider (not a skip, not a request the
+        provider rejected as the caller's fault)."""
+        return self.outcome not in ("ok", "circuit_open", "client")
 
 
 @dataclass
@@ -118,6 +135,14 @@ def attempt_plan(alias: ModelAlias, rng: random.Random) -> list[Target]:
     return tier + rest
 
 
+def attempt_timeout(configured_s: float | None, budget_ms: float, targets_left: int) -> float:
+    """Seconds for one attempt: the configured timeout capped at the budget, else an equal share of the budget
+    among the targets left (see the module docstring)."""
+    if configured_s is not None:
+        return min(configured_s, budget_ms / 1000.0)
+    return max(float(MIN_ATTEMPT_MS), budget_ms / max(1, targets_left)) / 1000.0
+
+
 def route(
     cfg: GatewayConfig,
     alias: ModelAlias,
@@ -130,23 +155,31 @@ def route(
     rc = cfg.routing
     attempts: list[Attempt] = []
     deadline_hit = False
-    for target in attempt_plan(alias, rng):
+    plan = attempt_plan(alias, rng)
+    for i, target in enumerate(plan):
         label = target.label
         if not breaker.allow(label, monotonic()):
-            attempts.append(Attempt(label, "circuit_open"))
+            attempts.append(Attempt(label, "circuit_open", provider=target.provider))
             continue
         provider = cfg.providers[target.provider]
+        configured = target.timeout_s or provider.timeout_s
         for n in range(1 + rc.retries):
             budget_ms = remaining_ms() - rc.deadline_margin_ms
             if budget_ms < MIN_ATTEMPT_MS:
                 deadline_hit = True
                 break
-            timeout = min(target.timeout_s or provider.timeout_s, budget_ms / 1000.0)
+            targets_left = 1
+            if configured is None:
+                now = monotonic()
+                targets_left += sum(1 for t in plan[i + 1 :] if breaker.allow(t.label, now))
+            timeout = attempt_timeout(configured, budget_ms, targets_left)
             t0 = time.perf_counter()
             try:
                 result = call_target(provider, target, req, timeout, secrets)
             except ProviderError as exc:
-                attempts.append(Attempt(label, exc.kind, exc.status, (time.perf_counter() - t0) * 1000))
+                attempts.append(
+                    Attempt(label, exc.kind, exc.status, (time.perf_counter() - t0) * 1000, target.provider)
+                )
                 if not exc.fallback:
                     status = 413 if exc.status == 413 else 400
                     raise RoutingFailed(
@@ -166,7 +199,7 @@ def route(
                         sleep(delay_ms / 1000.0)
                         continue
                 break
-            attempts.append(Attempt(label, "ok", None, (time.perf_counter() - t0) * 1000))
+            attempts.append(Attempt(label, "ok", None, (time.perf_counter() - t0) * 1000, target.provider))
             breaker.success(label)
             return RouteResult(result, target, provider.type, attempts)
         if deadline_hit:

@@ -137,7 +137,7 @@ class GatewayClient:
         base_url: str,
         key: Callable[..., str],
         *,
-        timeout_s: float = 15.0,
+        timeout_s: float = 27.0,
         opener: Callable[..., Any] = urllib.request.urlopen,
     ) -> None:
         if not base_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
@@ -147,14 +147,17 @@ class GatewayClient:
         self.timeout_s = timeout_s
         self.opener = opener
 
-    def moderate(self, text: str, language: str = "und") -> Verdict:
+    def moderate(self, text: str, language: str = "und", *, budget_s: float | None = None) -> Verdict:
+        """Moderate one text. ``budget_s`` caps the wait at what the calling invocation has left, so the caller
+        answers before its own timeout instead of being killed mid-request."""
         body = json.dumps({"variables": {"text": text, "language": language}}).encode("utf-8")
+        timeout = self.timeout_s if budget_s is None else max(0.5, min(self.timeout_s, budget_s))
         try:
-            _, headers, doc = self._post(body, self.key())
+            _, headers, doc = self._post(body, self.key(), timeout)
         except GatewayRejected as error:
             if error.status != 401:
                 raise
-            _, headers, doc = self._post(body, self.key(refresh=True))  # the key may have been rotated
+            _, headers, doc = self._post(body, self.key(refresh=True), timeout)  # the key may have been rotated
         choices = doc.get("choices") if isinstance(doc, dict) else None
         message = choices[0].get("message", {}) if isinstance(choices, list) and choices and \
             isinstance(choices[0], dict) else {}
@@ -165,11 +168,11 @@ class GatewayClient:
             usage={k: int(v) for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)},
         )
 
-    def _post(self, body: bytes, key: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _post(self, body: bytes, key: str, timeout: float) -> tuple[int, dict[str, str], dict[str, Any]]:
         request = urllib.request.Request(self.url, data=body, method="POST", headers={
             "Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"})
         try:
-            with self.opener(request, timeout=self.timeout_s) as response:
+            with self.opener(request, timeout=timeout) as response:
                 status, headers, raw = response.status, dict(response.headers.items()), response.read()
         except urllib.error.HTTPError as error:
             status, headers = error.code, dict(error.headers.items()) if error.headers else {}

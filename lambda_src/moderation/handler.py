@@ -31,6 +31,14 @@ SUBMISSION = Schema({
 })
 
 app = create_app("2.0")
+# Seconds kept back from the invocation's remaining time to answer the caller after the gateway gives up.
+ANSWER_MARGIN_S = 1.5
+
+
+def _budget_s() -> float | None:
+    context = getattr(app, "lambda_context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 - ANSWER_MARGIN_S if callable(remaining) else None
 
 
 @app.post("/moderation")
@@ -40,7 +48,7 @@ def moderate() -> dict[str, Any]:
     principal = request.principal()
     content_id = body.get("content_id") or f"content-{uuid.uuid4().hex}"
     try:
-        verdict = default_client().moderate(body["text"], body.get("language", "und"))
+        verdict = default_client().moderate(body["text"], body.get("language", "und"), budget_s=_budget_s())
     except GatewayUnavailable as error:
         logger.warning("gateway unavailable", extra={"status": error.status, "error": str(error)})
         if error.status == 429:

@@ -29,6 +29,8 @@ from lambda_manifest import (
     ServerlessApi,
     Target,
     TenantQuota,
+    UsagePlan,
+    Waf,
 )
 from lambda_manifest import _defaults as defaults
 from lambda_manifest.ai_gateway import KEY_ADMIN_ACTIONS, ROUTES, TABLE_ACTIONS
@@ -299,10 +301,45 @@ def test_routes_are_public_on_a_created_http_api(built: tuple[AiGatewayFunction,
 
 def test_authorizer_protects_the_routes() -> None:
     stack = new_stack()
-    make(stack, authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["gw"],
-                                          identity_header="X-Id-Token"))
+    gateway = make(stack, authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["gw"],
+                                                    identity_header="X-Id-Token"))
     routes = Template.from_stack(stack).find_resources("AWS::ApiGatewayV2::Route")
     assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"JWT"}
+    # Authorization is free: the virtual key stays there, and only there.
+    assert gateway.key_header == "authorization" and gateway.config["auth"] == {"key_header": "authorization"}
+
+
+def test_without_an_authorizer_the_runtime_reads_authorization_else_x_api_key(
+        built: tuple[AiGatewayFunction, Template]) -> None:
+    gateway, _ = built
+    assert gateway.key_header is None and "auth" not in gateway.config
+    assert load_config(gateway.config).auth.key_header is None
+
+
+@pytest.mark.parametrize("authorizer", [
+    Authorizer.jwt(issuer="https://idp.example.com/", audience=["gw"]),
+    Authorizer.cognito(),
+    Authorizer.lambda_(jwks_url="https://idp.example.com/jwks", issuer="https://idp.example.com/", audience=["gw"]),
+], ids=["jwt", "cognito", "lambda-tokens"])
+def test_an_authorizer_reading_authorization_moves_the_key_to_x_api_key(authorizer: Authorizer) -> None:
+    stack = new_stack()
+    gateway = make(stack, authorizer=authorizer)
+    assert gateway.key_header == "x-api-key"
+    assert load_config(gateway.config).auth.key_header == "x-api-key"
+
+
+def test_iam_authorization_keeps_the_key_in_x_api_key() -> None:
+    stack = new_stack()
+    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.iam())
+    gateway = make(stack, api=api, use_api_authorizer=True)
+    routes = Template.from_stack(stack).find_resources("AWS::ApiGatewayV2::Route")
+    assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"AWS_IAM"}
+    assert gateway.config["auth"] == {"key_header": "x-api-key"}
+
+
+def test_explicit_key_header_is_rendered_lower_case() -> None:
+    gateway = make(new_stack(), key_header="X-Lm-Key")
+    assert gateway.config["auth"] == {"key_header": "x-lm-key"}
 
 
 def test_routes_join_an_existing_api_under_a_prefix() -> None:
@@ -319,9 +356,11 @@ def test_routes_join_an_existing_api_under_a_prefix() -> None:
 def test_use_api_authorizer_keeps_the_api_authorizer() -> None:
     stack = new_stack()
     api = ServerlessApi(stack, "Shared", authorizer=Authorizer.lambda_(api_key_table=True))
-    make(stack, api=api, use_api_authorizer=True)
+    # lm_authorizer reads x-api-key, and denies any request carrying Authorization unless it holds a valid JWT.
+    gateway = make(stack, api=api, use_api_authorizer=True, key_header="x-lm-key")
     routes = Template.from_stack(stack).find_resources("AWS::ApiGatewayV2::Route")
     assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"CUSTOM"}
+    assert gateway.config["auth"] == {"key_header": "x-lm-key"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -332,17 +371,23 @@ def test_alarms_from_the_runtime_metrics(built: tuple[AiGatewayFunction, Templat
     assert set(gateway.alarms) == {"ProviderErrorRate", "FallbackRate", "QuotaRejections", "LatencyP99"}
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     text = json.dumps(alarms)
-    for metric in ("Requests", "Fallbacks", "QuotaRejections", "LatencyMs", "ProviderFailures"):
+    for metric in ("Served", "UpstreamFailures", "Fallbacks", "QuotaRejections", "LatencyMs"):
         assert f'"MetricName": "{metric}"' in text
     assert '"Namespace": "LmGateway/TestStack/Gw"' in text
-    quota = template.to_json()["Resources"][stack_id(gateway.alarms["QuotaRejections"])]["Properties"]
+    resources = template.to_json()["Resources"]
+    quota = resources[stack_id(gateway.alarms["QuotaRejections"])]["Properties"]
     assert quota["Threshold"] == defaults.GATEWAY_QUOTA_REJECTIONS_THRESHOLD.value
-    assert quota["Dimensions"] == [{"Name": "Provider", "Value": "none"}]
-    latency = template.to_json()["Resources"][stack_id(gateway.alarms["LatencyP99"])]["Properties"]
+    assert quota["MetricName"] == "QuotaRejections" and "Dimensions" not in quota  # gateway-wide
+    for name, metrics in (("ProviderErrorRate", {"served": "Served", "failed": "UpstreamFailures"}),
+                          ("FallbackRate", {"served": "Served", "fallbacks": "Fallbacks"})):
+        queries = resources[stack_id(gateway.alarms[name])]["Properties"]["Metrics"]
+        stats = {q["Id"]: q["MetricStat"]["Metric"] for q in queries if "MetricStat" in q}
+        assert {i: m["MetricName"] for i, m in stats.items()} == metrics
+        assert all("Dimensions" not in m for m in stats.values())  # one metric each, whatever the providers
+    latency = resources[stack_id(gateway.alarms["LatencyP99"])]["Properties"]
     assert latency["Threshold"] == defaults.GATEWAY_LATENCY_ALARM_SECONDS.value * 1000
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
-    metric_filter = only(template, "AWS::Logs::MetricFilter")["Properties"]
-    assert "$.status = 502" in metric_filter["FilterPattern"] and "$.status = 504" in metric_filter["FilterPattern"]
+    assert not template.find_resources("AWS::Logs::MetricFilter")  # the runtime emits the failure metrics
 
 
 def stack_id(construct: Any) -> str:
@@ -369,6 +414,22 @@ def test_metric_helper_rejects_unknown_dimension_sets(built: tuple[AiGatewayFunc
     gateway, _ = built
     with pytest.raises(ValueError, match="dimension sets"):
         gateway.metric("Requests", provider="openai", model="fast")
+    with pytest.raises(ValueError, match="only by dimension"):
+        gateway.metric("CostUSD")
+
+
+def test_metric_helpers_match_what_the_runtime_emits(built: tuple[AiGatewayFunction, Template]) -> None:
+    from lm_gateway import accounting
+
+    from lambda_manifest.ai_gateway import DIMENSIONED_METRICS, GATEWAY_WIDE_METRICS
+
+    assert GATEWAY_WIDE_METRICS == accounting.GATEWAY_WIDE_METRICS
+    assert tuple(name for name, _ in accounting.METRICS) == DIMENSIONED_METRICS
+    gateway, _ = built
+    assert gateway.metric_provider_failures(provider="openai").dimensions == {"Provider": "openai"}
+    assert not gateway.metric_provider_failures().dimensions
+    assert gateway.metric_served_requests().metric_name == "Served"
+    assert gateway.metric_upstream_failures().metric_name == "UpstreamFailures"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -424,9 +485,66 @@ def test_fails_first_target_timeout_leaving_no_time_for_the_fallback() -> None:
         make(stack, timeout=cdk.Duration.seconds(8))
 
 
-def test_fails_authorizer_that_reads_the_authorization_header() -> None:
-    expect_error(r"authorizer must be an authorizer that reads the caller's identity from a header other than",
+def test_no_timeout_is_needed_with_a_fallback() -> None:
+    stack = new_stack()
+    providers = {"openai": Provider.openai_compatible(base_url="https://api.openai.com/v1",
+                                                      secret=secret(stack, "OpenAiKey", OPENAI_ARN)),
+                 "bedrock": Provider.bedrock()}
+    gateway = make(stack, providers=providers, prompts=None, prices=None, track_cost=False, quotas=None,
+                   models={"fast": ModelAlias(targets=[Target(provider="openai", model="gpt-4o-mini"),
+                                                       Target(provider="bedrock", model="amazon.nova-lite-v1:0")])})
+    assert all("timeout_s" not in p for p in gateway.config["providers"].values())
+    assert load_config(gateway.config).providers["openai"].timeout_s is None  # a share of the time left
+
+
+def test_explicit_timeout_must_leave_the_fallback_its_minimum() -> None:
+    def models(timeout: float) -> dict[str, ModelAlias]:
+        return {"fast": ModelAlias(targets=[
+            Target(provider="openai", model="gpt-4o-mini", timeout=cdk.Duration.millis(int(timeout * 1000))),
+            Target(provider="bedrock", model="amazon.nova-lite-v1:0")]),
+            "smart": ModelAlias(targets=[Target(provider="bedrock", model="us.anthropic.claude-sonnet-v1:0",
+                                                timeout=cdk.Duration.seconds(60))])}  # last target: capped
+
+    # 10 s function - 250 ms deadline margin - 100 ms for the fallback = 9.65 s.
+    rest: dict[str, Any] = {"timeout": cdk.Duration.seconds(10), "prices": None, "track_cost": False, "quotas": None}
+    make(new_stack(), models=models(9.65), **rest)
+    expect_error(r"target openai/gpt-4o-mini timeout must be shorter than the function timeout \(10 s\) when a "
+                 r"fallback follows: at most 9.65 s.*got '9.7 s'", models=models(9.7), **rest)
+
+
+def test_fails_key_header_an_authorizer_reads() -> None:
+    expect_error(r"key_header must be a header the API layer does not use itself \(authorization\), got "
+                 r"'Authorization'", key_header="Authorization",
                  authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["gw"]))
+
+
+def test_fails_without_key_header_when_authorization_and_x_api_key_are_taken() -> None:
+    stack = new_stack()
+    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.lambda_(api_key_table=True))
+    with pytest.raises(PropsError, match=r"key_header must be set when the API layer uses both Authorization and "
+                                         r"x-api-key[\s\S]*key_header='x-lm-key'"):
+        make(stack, api=api, use_api_authorizer=True)
+
+
+def test_fails_x_api_key_on_a_rest_api_with_usage_plans() -> None:
+    def rest_api(stack: cdk.Stack) -> ServerlessApi:
+        return ServerlessApi(stack, "Rest", api_type=ApiType.REST, authorizer=Authorizer.cognito(),
+                             usage_plans=[UsagePlan(name="Gold", quota_limit=1000)],
+                             waf=Waf.disabled("internal test API, no WAF needed"))
+
+    stack = new_stack()
+    with pytest.raises(PropsError, match=r"key_header must be set when the API layer uses both"):
+        make(stack, api=rest_api(stack), use_api_authorizer=True)
+    stack = new_stack()
+    with pytest.raises(PropsError, match=r"key_header must be a header the API layer does not use itself"):
+        make(stack, api=rest_api(stack), use_api_authorizer=True, key_header="x-api-key")
+    stack = new_stack()
+    assert make(stack, api=rest_api(stack), use_api_authorizer=True, key_header="x-lm-key").key_header == "x-lm-key"
+
+
+def test_fails_invalid_key_header() -> None:
+    expect_error(r"key_header must be a header name of letters, digits and -.*got 'x api key'", key_header="x api key")
+    expect_error(r"key_header must be a header name.*got 'content-type'", key_header="content-type")
 
 
 def test_fails_authorizer_together_with_api() -> None:
@@ -438,13 +556,6 @@ def test_fails_authorizer_together_with_api() -> None:
 
 def test_fails_use_api_authorizer_without_api() -> None:
     expect_error(r"use_api_authorizer must be used with api=", use_api_authorizer=True)
-
-
-def test_fails_iam_api_authorizer_for_the_gateway_routes() -> None:
-    stack = new_stack()
-    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.iam())
-    with pytest.raises(PropsError, match=r"IAM \(SigV4\) authorization"):
-        make(stack, api=api, use_api_authorizer=True)
 
 
 def test_fails_without_providers_or_models() -> None:
@@ -475,14 +586,16 @@ def test_fails_unknown_summarizer_and_bad_limits() -> None:
                  context=ContextOptions(summarize_with="nope"), max_body_bytes=10)
 
 
-def test_fails_fallback_alarm_with_too_many_providers() -> None:
-    stack = new_stack()
-    providers = {f"p{i}": Provider.bedrock() for i in range(6)}
-    with pytest.raises(PropsError, match=r"fallback_rate_alarm_percent must be None with more than 5 providers"):
-        make(stack, providers=providers,
-             models={"m": ModelAlias(targets=[Target(provider=f"p{i}", model="amazon.nova-lite-v1:0")
-                                              for i in range(6)])},
-             prompts=None, prices=None, track_cost=False, quotas=None)
+def test_rate_alarms_take_any_number_of_providers_up_to_the_latency_alarm_limit() -> None:
+    def many(n: int) -> dict[str, Any]:
+        return {"providers": {f"p{i}": Provider.bedrock() for i in range(n)},
+                "models": {"m": ModelAlias(targets=[Target(provider=f"p{i}", model="amazon.nova-lite-v1:0")
+                                                    for i in range(n)])},
+                "prompts": None, "prices": None, "track_cost": False, "quotas": None}
+
+    gateway = make(new_stack(), **many(10))  # was 5 while the fallback alarm summed two metrics per provider
+    assert set(gateway.alarms) == {"ProviderErrorRate", "FallbackRate", "QuotaRejections", "LatencyP99"}
+    expect_error(r"providers must be at most 10 \(the latency alarm takes the p99 of each provider", **many(11))
 
 
 def test_fails_bad_prefix_names_and_function_options() -> None:

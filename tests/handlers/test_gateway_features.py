@@ -340,8 +340,10 @@ def test_emf_metrics_line(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -
     assert env.chat(key, model="smart", temperature=0)[0] == 200
     assert env.chat(key, model="smart", temperature=0)[1]["x-lm-cache"] == "hit"
     assert env.chat(key, model="smart")[0] == 429
-    emf = log_lines(capsys.readouterr().out, "emf")
+    records = log_lines(capsys.readouterr().out, "emf")
+    emf = [r for r in records if "Requests" in r]  # one per request; the others are per-provider failures
     assert len(emf) == 3
+    assert [(r["Provider"], r["ProviderFailures"]) for r in records if "Requests" not in r] == [("oa", 2)]
     meta = emf[0]["_aws"]["CloudWatchMetrics"][0]
     assert meta["Namespace"] == "LmGateway"
     assert (
@@ -358,6 +360,8 @@ def test_emf_metrics_line(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -
     assert first["CostUSD"] == pytest.approx((11 * 3 + 7 * 15) / 1e6)
     assert (hit["CacheHits"], hit["CostUSD"], hit["Provider"]) == (1, 0.0, "cache")
     assert (rejected["QuotaRejections"], rejected["Errors"]) == (1, 1)
+    assert (first["Served"], first["ProviderFailures"], first["UpstreamFailures"]) == (1, 2, 0)
+    assert (hit["Served"], rejected["Served"]) == (0, 0)
 
 
 def test_audit_line_fields_and_no_secrets(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:
@@ -417,3 +421,156 @@ def test_a_failed_history_write_does_not_fail_the_completion(
     key = env.create_key()
     assert env.chat(key, conversation_id="c")[0] == 200
     assert log_lines(capsys.readouterr().out, "audit")[-1]["conversation_write_error"] == "ClientError"
+
+
+def emf_records(out: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(request records, per-provider failure records), each checked against what CloudWatch requires."""
+    records = log_lines(out, "emf")
+    for record in records:
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            for dimensions in directive["Dimensions"]:
+                assert all(isinstance(record[d], str) and record[d] for d in dimensions), dimensions
+            for metric in directive["Metrics"]:
+                value = record[metric["Name"]]
+                assert isinstance(value, int | float) and not isinstance(value, bool), metric
+    return [r for r in records if "Requests" in r], [r for r in records if "Requests" not in r]
+
+
+def gateway_wide(record: dict[str, Any]) -> dict[str, Any]:
+    """The metrics a request record publishes without dimensions (one gateway-wide metric each)."""
+    directives = [d for d in record["_aws"]["CloudWatchMetrics"] if d["Dimensions"] == [[]]]
+    assert len(directives) == 1
+    return {m["Name"]: record[m["Name"]] for m in directives[0]["Metrics"]}
+
+
+def test_provider_and_upstream_failures_are_metrics(
+    env: GatewayEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def mutate(c: dict[str, Any]) -> None:
+        c["routing"]["breaker_threshold"] = 100
+        for target in c["models"]["smart"]["targets"]:
+            target["timeout_s"] = 0.2
+
+    env.reconfigure(mutate)
+    key = env.create_key()
+    env.oa.push(500, 500)
+    env.an.push(503, 429)
+    assert env.chat(key, model="smart")[0] == 502
+    env.oa.push("timeout")
+    env.an.push("timeout")
+    assert env.chat(key, model="smart")[0] == 504
+    env.oa.push(400)
+    assert env.chat(key, model="smart")[0] == 400  # the provider refused the request itself: not its failure
+    env.oa.push(503)
+    assert env.chat(key, model="smart")[0] == 200  # retried on the same target, which then answered
+    requests, failures = emf_records(capsys.readouterr().out)
+    failed, timed_out, refused, served = requests
+    quiet = {"Fallbacks": 0, "QuotaRejections": 0, "CacheHits": 0}
+    assert gateway_wide(failed) == {"Requests": 1, "Served": 0, "Errors": 1, "UpstreamFailures": 1,
+                                    "ProviderFailures": 4, **quiet}  # fmt: skip
+    assert failed["Provider"] == "none" and failed["UpstreamFailures"] == 1
+    assert gateway_wide(timed_out) == {**gateway_wide(failed), "ProviderFailures": 2}
+    assert gateway_wide(refused) == {"Requests": 1, "Served": 0, "Errors": 1, "UpstreamFailures": 0,
+                                     "ProviderFailures": 0, **quiet}  # fmt: skip
+    assert gateway_wide(served) == {"Requests": 1, "Served": 1, "Errors": 0, "UpstreamFailures": 0,
+                                    "ProviderFailures": 1, **quiet}  # fmt: skip
+    assert served["Provider"] == "oa"
+    assert [(f["Provider"], f["ProviderFailures"]) for f in failures] == [
+        ("an", 2), ("oa", 2), ("an", 1), ("oa", 1), ("oa", 1)
+    ]  # fmt: skip
+    for f in failures:
+        assert f["Model"] == "smart"
+        assert f["_aws"]["CloudWatchMetrics"] == [{"Namespace": "LmGateway", "Dimensions": [["Provider"]],
+                                                   "Metrics": [{"Name": "ProviderFailures", "Unit": "Count"}]}]  # fmt: skip
+
+
+def test_open_circuits_and_quota_refusals_are_not_provider_failures(
+    env: GatewayEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lm_gateway import router
+
+    monkeypatch.setattr(router, "monotonic", lambda: 5.0)
+    for label in ("oa/gpt-4o", "an/claude-sonnet"):
+        for _ in range(3):
+            env.runtime.breaker.failure(label, 5.0, 3, 30)
+    key = env.create_key(rpm=1)
+    assert env.chat(key, model="smart")[0] == 502  # every circuit open: no call, still an upstream failure
+    assert env.chat(key, model="smart")[0] == 429
+    requests, failures = emf_records(capsys.readouterr().out)
+    assert failures == []
+    unavailable, limited = (gateway_wide(r) for r in requests)
+    assert (unavailable["UpstreamFailures"], unavailable["ProviderFailures"]) == (1, 0)
+    assert (limited["QuotaRejections"], limited["UpstreamFailures"], limited["Errors"]) == (1, 0, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Where the virtual key travels
+
+
+def test_virtual_key_from_authorization_else_x_api_key(env: GatewayEnv) -> None:
+    key = env.create_key()
+    assert env.chat(None, headers={"x-api-key": key})[0] == 200
+    assert env.call("GET", "/v1/models", headers={"x-api-key": key})[0] == 200
+    assert env.chat(key, headers={"x-api-key": "lmg-not-a-key"})[0] == 200  # Authorization wins...
+    status, _, body = env.chat(None, headers={"authorization": "Bearer lmg-not-a-key", "x-api-key": key})
+    assert status == 401 and body["error"]["code"] == "invalid_api_key"  # ...even when it is wrong
+    status, _, body = env.chat(None)
+    assert status == 401 and body["error"]["code"] == "missing_api_key"
+    assert body["error"]["message"] == "missing API key: send Authorization: Bearer <key> or x-api-key: <key>"
+
+
+def test_configured_key_header_is_the_only_one_read(env: GatewayEnv) -> None:
+    key = env.create_key()
+    idp_token = {"authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"}  # the API authorizer's
+    env.reconfigure(lambda c: c.update(auth={"key_header": "X-Api-Key"}))
+    assert env.chat(None, headers={**idp_token, "x-api-key": key})[0] == 200
+    status, _, body = env.chat(key)  # a Bearer virtual key is not looked for
+    assert status == 401 and body["error"]["message"] == "missing API key: send x-api-key: <key>"
+    assert env.chat(None, headers={"x-api-key": f"Bearer {key}"})[2]["error"]["code"] == "invalid_api_key"
+    env.reconfigure(lambda c: c.update(auth={"key_header": "authorization"}))
+    assert env.chat(None, headers={"x-api-key": key})[2]["error"]["code"] == "missing_api_key"
+    assert env.chat(key)[0] == 200
+    env.reconfigure(lambda c: c.update(auth={"key_header": "x-lm-key"}))
+    both_taken = {**idp_token, "x-api-key": "authorizer-api-key"}
+    assert env.chat(None, headers={**both_taken, "x-lm-key": key})[0] == 200
+    assert env.call("GET", "/v1/usage", headers={**both_taken, "x-lm-key": key})[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        ({"key_header": ""}, r"auth.key_header: expected a non-empty string"),
+        ({"key_header": "x api key"}, r"auth.key_header: invalid header name 'x api key'"),
+        ({"key_header": "Content-Type"}, r"auth.key_header: invalid header name 'Content-Type'"),
+        ({"header": "x-api-key"}, r"auth: unknown field\(s\) header"),
+    ],
+)
+def test_key_header_config_is_validated(auth: dict[str, Any], message: str) -> None:
+    minimal = {"providers": {"a": {"type": "openai", "base_url": "http://a"}},
+               "models": {"m": {"targets": [{"provider": "a", "model": "x"}]}}}  # fmt: skip
+    assert load_config(minimal).auth.key_header is None
+    assert load_config({**minimal, "auth": {"key_header": "X-Api-Key"}}).auth.key_header == "x-api-key"
+    with pytest.raises(ConfigError, match=message):
+        load_config({**minimal, "auth": auth})
+
+
+def test_a_failed_summary_counts_its_provider_failures(
+    env: GatewayEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def cfg(c: dict[str, Any]) -> None:
+        _tiny(c)
+        c["context"] = {"summarize_with": "claude"}
+
+    env.reconfigure(cfg)
+    env.oa.reply = "ok"
+    env.an.default = 503  # the summarizer's provider is down: turns are dropped without a summary
+    key = env.create_key()
+    body = {"model": "tiny", "max_tokens": 100, "conversation_id": "f",
+            "messages": [{"role": "user", "content": "u" * 196}]}  # fmt: skip
+    for _ in range(4):
+        assert env.call("POST", "/v1/chat/completions", body, key=key)[0] == 200
+    requests, failures = emf_records(capsys.readouterr().out)
+    assert env.an.calls > 0 and all(r["Provider"] == "oa" and r["Served"] == 1 for r in requests)
+    assert sum(f["ProviderFailures"] for f in failures if f["Provider"] == "an") == env.an.calls
+    assert sum(gateway_wide(r)["ProviderFailures"] for r in requests) == env.an.calls
+    assert all(gateway_wide(r)["UpstreamFailures"] == 0 for r in requests)

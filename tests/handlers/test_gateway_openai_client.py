@@ -82,3 +82,20 @@ def test_streaming_is_a_clear_bad_request(env: GatewayEnv) -> None:
                 model="fast", messages=[{"role": "user", "content": "x"}], stream=True
             )
         assert "streaming is not supported on this transport" in str(exc.value)
+
+
+def test_behind_an_api_authorizer_the_key_travels_in_x_api_key(env: GatewayEnv) -> None:
+    # What the construct renders when an API authorizer reads Authorization.
+    env.reconfigure(lambda c: c.update(auth={"key_header": "x-api-key"}))
+    key = env.create_key(models=("fast",))
+    with serve_handler() as base_url:
+        # api_key is the identity provider's token for the API authorizer (sent as Bearer); the virtual key
+        # goes in x-api-key.
+        client = openai.OpenAI(api_key="eyJhbGciOiJSUzI1NiJ9.e30.c2ln", base_url=base_url, max_retries=0,
+                               default_headers={"x-api-key": key})  # fmt: skip
+        resp = client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "hello"}])
+        assert resp.choices[0].message.content == "oa: hello"
+        bearer_only = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0)
+        with pytest.raises(openai.AuthenticationError) as missing:
+            bearer_only.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+        assert missing.value.code == "missing_api_key"

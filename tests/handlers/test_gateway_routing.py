@@ -596,3 +596,78 @@ def test_bedrock_tool_config(env: GatewayEnv, bedrock: Stubber) -> None:
         "arguments": '{"q": 1}',
     }
     assert body["choices"][0]["finish_reason"] == "tool_calls"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Per-attempt timeout when none is configured: a share of the remaining time
+
+
+def test_attempt_timeout_formula() -> None:
+    assert router.attempt_timeout(5.0, 20_000, 3) == 5.0  # configured: used as is...
+    assert router.attempt_timeout(30.0, 20_000, 1) == 20.0  # ...capped at the budget
+    assert router.attempt_timeout(None, 24_750, 1) == 24.75  # a lone target may use the whole budget
+    assert router.attempt_timeout(None, 24_750, 2) == 12.375  # the first of two leaves half to its fallback
+    assert router.attempt_timeout(None, 150, 3) == router.MIN_ATTEMPT_MS / 1000  # never below the minimum
+
+
+def three_targets(**routing: Any) -> Any:
+    return load_config(
+        {
+            "providers": {p: {"type": "openai", "base_url": f"http://{p}"} for p in ("a", "b", "c")},
+            "models": {"m": {"targets": [{"provider": p, "model": "x"} for p in ("a", "b", "c")]}},
+            "routing": {"retries": 0, **routing},
+        }
+    )
+
+
+def test_default_timeouts_share_the_remaining_time_among_the_targets_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lm_gateway.credentials import SecretCache
+    from lm_gateway.providers import ChatRequest, ProviderError
+
+    cfg = three_targets()
+    assert cfg.providers["a"].timeout_s is None
+    remaining = [10_250.0]  # ms; the deadline margin is 250 ms
+    seen: list[tuple[str, float]] = []
+
+    def hang(provider: Any, target: Any, req: Any, timeout: float, secrets: Any) -> Any:
+        seen.append((target.label, round(timeout, 3)))
+        remaining[0] -= timeout * 1000
+        raise ProviderError("timeout", "slow")
+
+    monkeypatch.setattr(router, "call_target", hang)
+
+    def run(breaker: router.CircuitBreaker) -> router.RoutingFailed:
+        with pytest.raises(router.RoutingFailed) as failed:
+            router.route(cfg, cfg.models["m"], ChatRequest([{"role": "user", "content": "hi"}], {}),
+                         lambda: remaining[0], SecretCache(300), breaker, random.Random(1))  # fmt: skip
+        return failed.value
+
+    # Every target hangs: each gets a third of the 10 s budget, and the last one ends at the margin.
+    assert run(router.CircuitBreaker()).status == 504
+    assert seen == [("a/x", 3.333), ("b/x", 3.333), ("c/x", 3.333)]
+    # A target whose circuit is open is skipped, so it takes no share.
+    seen.clear()
+    remaining[0] = 10_250.0
+    breaker = router.CircuitBreaker()
+    breaker.failure("c/x", router.monotonic(), 1, 30)
+    failed = run(breaker)
+    assert seen == [("a/x", 5.0), ("b/x", 5.0)]
+    assert [a.label() for a in failed.attempts] == ["a/x:timeout", "b/x:timeout", "c/x:circuit_open"]
+
+
+def test_without_timeouts_a_hung_primary_leaves_time_for_the_fallback(
+    env: GatewayEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.reconfigure(lambda c: [p.pop("timeout_s", None) for p in c["providers"].values()])  # type: ignore[func-returns-value]
+    key = env.create_key()
+    assert env.chat(key, model="smart")[0] == 200  # warm the clients: the timing below is the routing
+    env.oa.push("timeout")
+    t0 = time.monotonic()
+    # ~2,000 ms left - 250 ms margin, two targets: the primary gets ~875 ms and the fallback the rest.
+    status, _, body = env.chat(key, model="smart", remaining_ms=2_000)
+    elapsed = time.monotonic() - t0
+    assert status == 200 and body["choices"][0]["message"]["content"] == "an: hello"
+    assert 0.7 <= elapsed < 1.75
+    assert last_audit(capsys)["fallback_path"] == ["oa/gpt-4o:timeout", "an/claude-sonnet:ok"]

@@ -421,3 +421,30 @@ def test_moderation_through_the_real_gateway_with_the_example_prompt(
         with pytest.raises(GatewayRejected) as invalid:
             client.moderate("x" * 8001, "en")  # the template's variables schema caps the text
         assert invalid.value.status == 400 and invalid.value.code == "invalid_variables"
+
+
+@pytest.mark.parametrize("budget,expected", [(None, 27.0), (40.0, 27.0), (10.0, 10.0), (0.1, 0.5)])
+def test_gateway_wait_is_capped_by_the_callers_remaining_time(budget: float | None, expected: float) -> None:
+    seen: list[float] = []
+
+    class Answer:
+        status = 200
+        headers: dict[str, str] = {}
+
+        def __enter__(self) -> Answer:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def read(self) -> bytes:
+            content = json.dumps({"flagged": False, "categories": [], "severity": "none", "reason": "ok"})
+            return json.dumps({"model": "m", "choices": [{"message": {"content": content}}]}).encode()
+
+    def opener(request: Any, timeout: float) -> Answer:
+        seen.append(timeout)
+        return Answer()
+
+    client = gateway.GatewayClient("https://gw.example.com/v1", lambda refresh=False: "k", opener=opener)
+    client.moderate("hello", "en", budget_s=budget)
+    assert seen == [expected]
