@@ -76,14 +76,18 @@ def acknowledge(scope: IConstruct, pack: Pack, rule: str, reason: str) -> None:
     ``rule`` is the rule name as the report prints it, e.g. ``"AwsSolutions-IAM5[Resource::*]"`` or
     ``"HIPAA.Security-LambdaInsideVPC"``.
     """
-    if not rule.startswith(pack.value + "-"):
-        raise ValueError(f"rule must start with '{pack.value}-' for pack {pack.name}, got {rule!r}")
-    if len(reason.strip()) < 20:
-        raise ValueError(f"reason for {rule} must explain why the finding is safe, got {reason!r}")
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"{pack.value}::{rule}", reason=reason))
+    acknowledge_all(scope, [(pack, rule)], reason)
 
 
 def acknowledge_all(scope: IConstruct, rules: Iterable[tuple[Pack, str]], reason: str) -> None:
     """Acknowledge the same finding reported by several packs (e.g. LambdaInsideVPC) with one reason."""
+    if len(reason.strip()) < 20:
+        raise ValueError(f"reason for {[rule for _, rule in rules]} must explain why the finding is safe, "
+                         f"got {reason!r}")
+    acknowledgments = []
     for pack, rule in rules:
-        acknowledge(scope, pack, rule, reason)
+        if not rule.startswith(pack.value + "-"):
+            raise ValueError(f"rule must start with '{pack.value}-' for pack {pack.name}, got {rule!r}")
+        acknowledgments.append(cdk.Acknowledgment(id=f"{pack.value}::{rule}", reason=reason))
+    # One call across the jsii bridge for all of them: each crossing costs about half a millisecond.
+    cdk.Validations.of(scope).acknowledge(*acknowledgments)

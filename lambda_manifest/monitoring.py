@@ -6,6 +6,8 @@ description that says what to do, and the same treatment of missing data.
 
 from __future__ import annotations
 
+import functools
+
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -46,7 +48,10 @@ def create_alarm(
     return alarm
 
 
+@functools.cache
 def period() -> cdk.Duration:
+    """The alarm and dashboard period. Durations are immutable, so one object serves every metric and saves a
+    jsii round trip per metric."""
     return cdk.Duration.seconds(defaults.ALARM_PERIOD_SECONDS)
 
 

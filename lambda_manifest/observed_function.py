@@ -596,14 +596,21 @@ class ObservedFunction(Construct):
         concurrency_fraction: float,
     ) -> None:
         path = self.node.path
+        # Each metric is built once and shared by its alarm and the dashboard: every one is a jsii round trip.
+        self._metrics = {
+            "errors": self.metric_errors(),
+            "throttles": self.metric_throttles(),
+            "duration": self.metric_duration(),
+            "concurrency": self.metric_concurrent_executions(),
+        }
         self.alarms["Errors"] = monitoring.create_alarm(
-            self, "ErrorsAlarm", metric=self.metric_errors(), threshold=errors_threshold,
+            self, "ErrorsAlarm", metric=self._metrics["errors"], threshold=errors_threshold,
             action_topic=self.alarm_topic,
             description=f"{path}: {errors_threshold}+ invocation errors in 5 minutes. Check the function's "
                         "log group for ERROR lines and the X-Ray traces of the failing requests.",
         )
         self.alarms["Throttles"] = monitoring.create_alarm(
-            self, "ThrottlesAlarm", metric=self.metric_throttles(), threshold=throttles_threshold,
+            self, "ThrottlesAlarm", metric=self._metrics["throttles"], threshold=throttles_threshold,
             action_topic=self.alarm_topic,
             description=f"{path}: {throttles_threshold}+ throttled invocations in 5 minutes. Raise reserved "
                         "concurrency or the account limit, or slow the producer.",
@@ -612,7 +619,7 @@ class ObservedFunction(Construct):
         if timeout_seconds is not None:
             threshold_ms = round(timeout_seconds * 1000 * duration_fraction)
             self.alarms["DurationP99"] = monitoring.create_alarm(
-                self, "DurationAlarm", metric=self.metric_duration(), threshold=threshold_ms,
+                self, "DurationAlarm", metric=self._metrics["duration"], threshold=threshold_ms,
                 action_topic=self.alarm_topic,
                 description=f"{path}: p99 duration above {threshold_ms} ms ({duration_fraction:.0%} of the "
                             "timeout); requests will start timing out. Look at slow downstream calls in X-Ray.",
@@ -620,7 +627,7 @@ class ObservedFunction(Construct):
         if reserved and not is_token(reserved):
             limit = max(1, int(reserved * concurrency_fraction))
             self.alarms["ConcurrencyNearReserved"] = monitoring.create_alarm(
-                self, "ConcurrencyAlarm", metric=self.metric_concurrent_executions(), threshold=limit,
+                self, "ConcurrencyAlarm", metric=self._metrics["concurrency"], threshold=limit,
                 action_topic=self.alarm_topic,
                 description=f"{path}: concurrency reached {limit} of {reserved} reserved; throttling is next.",
             )
@@ -636,11 +643,11 @@ class ObservedFunction(Construct):
 
     def _add_dashboard_row(self, dashboard: cloudwatch.Dashboard) -> None:
         dashboard.add_widgets(monitoring.header(f"Function {self.node.path}"))
+        m = self._metrics
         dashboard.add_widgets(
-            monitoring.graph("Invocations and errors", [self.metric_invocations(), self.metric_errors()],
-                             [self.metric_throttles()]),
-            monitoring.graph("Duration p50 / p99", [self.metric_duration(statistic="p50"), self.metric_duration()]),
-            monitoring.graph("Concurrency", [self.metric_concurrent_executions()]),
+            monitoring.graph("Invocations and errors", [self.metric_invocations(), m["errors"]], [m["throttles"]]),
+            monitoring.graph("Duration p50 / p99", [self.metric_duration(statistic="p50"), m["duration"]]),
+            monitoring.graph("Concurrency", [m["concurrency"]]),
         )
 
     def _acknowledge(
