@@ -114,6 +114,12 @@ ASYNC_DLQ_RETENTION_DAYS = _d(
     "An encrypted SQS on-failure destination with 14-day retention (the SQS maximum) is created for "
     "asynchronous functions, so a failed event waits two weeks for someone to look at it.",
 )
+SCHEDULE_RETRY_ATTEMPTS = _d(
+    _OF, "add_schedule retry_attempts", 2,
+    "EventBridge retries a delivery it could not make twice, then hands the event to the function's "
+    "on-failure queue; Lambda's own retries of a failed run are separate (retry_attempts).",
+    "0-185",
+)
 ERRORS_ALARM_THRESHOLD = _d(
     _OF, "errors_alarm_threshold", 1,
     "Any invocation error in 5 minutes alarms: a production function should not error at all.",

@@ -10,6 +10,8 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -24,7 +26,7 @@ from constructs import Construct
 from lambda_manifest import _defaults as defaults
 from lambda_manifest import monitoring
 from lambda_manifest._assets import library_code
-from lambda_manifest._validation import Problems, is_token, seconds
+from lambda_manifest._validation import Problems, PropsError, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
 from lambda_manifest.shared import StackResources
 
@@ -259,6 +261,7 @@ class ObservedFunction(Construct):
         )
 
         shared = StackResources.of(self)
+        self._async_invocation = async_invocation
         self.timeout = timeout
         self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
         self.alarms: dict[str, cloudwatch.Alarm] = {}
@@ -428,6 +431,31 @@ class ObservedFunction(Construct):
                 resources=[key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
             ))
+
+    def add_schedule(self, id: str, schedule: events.Schedule, *, description: str | None = None) -> events.Rule:
+        """Invoke the function on an EventBridge schedule, asynchronously.
+
+        Deliveries EventBridge itself cannot make (throttling, a deleted function) go to the function's
+        on-failure queue, so every lost run waits in one place behind one alarm. Requires
+        ``async_invocation=True``: a scheduled run has no caller to return an error to.
+        """
+        if not self._async_invocation:
+            raise PropsError(
+                f"ObservedFunction '{self.node.id}': add_schedule needs async_invocation=True, got False; a "
+                "schedule invokes asynchronously, so create the function with async_invocation=True to get "
+                "retries and an on-failure destination"
+            )
+        return events.Rule(
+            self,
+            id,
+            description=description,
+            schedule=schedule,
+            targets=[targets.LambdaFunction(
+                self.function,
+                retry_attempts=defaults.SCHEDULE_RETRY_ATTEMPTS.value,
+                dead_letter_queue=self.dead_letter_queue,
+            )],
+        )
 
     def add_environment(self, key: str, value: str) -> ObservedFunction:
         """Add an environment variable. Never pass a secret value here: use ``secrets=`` instead."""

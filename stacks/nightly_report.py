@@ -9,7 +9,6 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -72,16 +71,8 @@ class NightlyReportStack(cdk.Stack):
         self.sales_table.grant_read_data(self.job)
         self.reports.grant_put(self.job)
 
-        self.schedule = events.Rule(
-            self,
-            "Schedule",
-            description="Nightly sales report at 02:00 UTC",
-            schedule=events.Schedule.cron(minute="0", hour="2"),
-            # Deliveries EventBridge cannot make (throttling, a deleted function) share the function's
-            # on-failure queue, so every lost run waits in one place behind one alarm.
-            targets=[targets.LambdaFunction(
-                self.job.function, retry_attempts=2, dead_letter_queue=self.job.dead_letter_queue
-            )],
+        self.schedule = self.job.add_schedule(
+            "Schedule", events.Schedule.cron(minute="0", hour="2"), description="Nightly sales report at 02:00 UTC"
         )
         self._acknowledge()
         cdk.CfnOutput(self, "ReportBucket", value=self.reports.bucket_name)

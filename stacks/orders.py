@@ -16,7 +16,6 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -128,15 +127,9 @@ class OrdersStack(cdk.Stack):
         ))
         key.grant(self.reconcile, "kms:Decrypt", "kms:DescribeKey")
         self.order_events.grant_publish(self.reconcile)
-        self.schedule = events.Rule(
-            self,
-            "ReconcileSchedule",
+        self.schedule = self.reconcile.add_schedule(
+            "Schedule", events.Schedule.cron(minute="0", hour="3"),
             description="Nightly order reconciliation at 03:00 UTC",
-            schedule=events.Schedule.cron(minute="0", hour="3"),
-            # Deliveries EventBridge cannot make share the function's on-failure queue: one place, one alarm.
-            targets=[targets.LambdaFunction(
-                self.reconcile.function, retry_attempts=2, dead_letter_queue=self.reconcile.dead_letter_queue
-            )],
         )
 
         cdk.CfnOutput(self, "OrdersTableName", value=self.orders_table.table_name)

@@ -534,3 +534,27 @@ def test_secret_encrypted_with_the_stack_key_creates_no_dependency_cycle() -> No
     assert role_id not in key_policy
     doc = json.dumps(only(template, "AWS::IAM::ManagedPolicy")["Properties"]["PolicyDocument"])
     assert "secretsmanager:GetSecretValue" in doc and "kms:Decrypt" in doc and "kms:ViaService" in doc
+
+
+def test_add_schedule_invokes_asynchronously_with_failed_deliveries_in_the_on_failure_queue() -> None:
+    from aws_cdk import aws_events as events
+
+    stack = new_stack()
+    fn = make(stack, async_invocation=True)
+    rule = fn.add_schedule("Nightly", events.Schedule.cron(minute="0", hour="2"), description="nightly")
+    template = Template.from_stack(stack)
+    props = only(template, "AWS::Events::Rule")["Properties"]
+    assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    (target,) = props["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == defaults.SCHEDULE_RETRY_ATTEMPTS.value
+    queue_id = stack.get_logical_id(fn.dead_letter_queue.node.default_child)  # type: ignore[union-attr,arg-type]
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert rule.node.scope is fn
+
+
+def test_fails_schedule_on_a_synchronous_function() -> None:
+    from aws_cdk import aws_events as events
+
+    fn = make(new_stack())
+    with pytest.raises(PropsError, match=r"add_schedule needs async_invocation=True"):
+        fn.add_schedule("S", events.Schedule.rate(cdk.Duration.hours(1)))

@@ -163,7 +163,7 @@ def test_nightly_report_fired_by_hand_writes_to_the_local_bucket(examples: Runni
     examples.client("dynamodb").put_item(TableName=table, Item={
         "pk": {"S": f"DAY#{yesterday}"}, "sk": {"S": "SALE#1"}, "sku": {"S": "SKU-9"}, "quantity": {"N": "3"},
         "unit_price": {"N": "2.50"}, "currency": {"S": "EUR"}})
-    fired = call("POST", examples.info["admin"] + "/_local/fire/Schedule", timeout=120)
+    fired = call("POST", examples.info["admin"] + "/_local/fire/NightlyReportStack/NightlyReport/Schedule", timeout=120)
     assert fired.status == 200, fired.body
     [outcome] = fired.json()
     assert outcome["ok"] and outcome["attempts"] == 1, outcome
