@@ -9,15 +9,12 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from lm_http import BadRequest, Conflict, NotFound, Principal, Schema, Unauthorized, ValidationFailed
-from lm_http.dynamodb import deserialize, error_code, serialize
-from lm_http.pagination import Page, collect_page
+from lm_http.dynamodb import deserialize, error_code, scan_page, serialize
+from lm_http.pagination import Page
 
 TABLE_ENV = "ITEMS_TABLE_NAME"
 MUTABLE_FIELDS = ("name", "description", "price", "tags")
 PUBLIC_FIELDS = ("id", *MUTABLE_FIELDS, "created_at", "updated_at", "version")
-# A filtered scan reads this many items per call: large enough that a sparse owner still fills a page in
-# a few calls, small enough to keep one call's read cost modest.
-SCAN_PAGE_SIZE = 200
 MAX_PRICE = 1_000_000_000_000
 # DynamoDB cannot store a positive number below 1E-130, yet JSON happily carries 5e-324.
 MIN_POSITIVE_PRICE = 1e-130
@@ -148,26 +145,14 @@ class ItemStore:
     def list(self, owner: str, *, limit: int, start_key: dict[str, str] | None) -> Page[dict[str, Any]]:
         """One page of the owner's items, in DynamoDB scan order.
 
-        The table has no owner index, so this is a filtered scan; ``collect_page`` keeps scanning until the
+        The table has no owner index, so this is a filtered scan; ``scan_page`` keeps scanning until the
         page is full. A GSI on ``owner`` would turn it into a query once tables grow large.
         """
 
-        def fetch(key: dict[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-            request: dict[str, Any] = {
-                "TableName": self.table,
-                "Limit": SCAN_PAGE_SIZE,
-                "FilterExpression": "#owner = :owner",
-                "ExpressionAttributeNames": {"#owner": "owner"},
-                "ExpressionAttributeValues": {":owner": {"S": owner}},
-            }
-            if key is not None:
-                request["ExclusiveStartKey"] = {"pk": {"S": key["pk"]}}
-            response = self.client.scan(**request)
-            last = response.get("LastEvaluatedKey")
-            items = [deserialize(raw) for raw in response.get("Items", [])]
-            return items, ({"pk": last["pk"]["S"]} if last else None)
-
-        page = collect_page(fetch, start_key=start_key, limit=limit, key_of=lambda item: {"pk": item["pk"]})
+        page = scan_page(
+            self.client, self.table, limit=limit, start_key=start_key,
+            filter_expression="#owner = :owner", names={"#owner": "owner"}, values={":owner": {"S": owner}},
+        )
         return Page([public_view(item) for item in page.items], page.next_key)
 
     def replace(

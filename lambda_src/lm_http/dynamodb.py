@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from decimal import Context, Decimal, Inexact, Rounded
 from typing import Any
 
+from lm_http.pagination import Page, collect_page
+
 # DynamoDB numbers carry at most 38 significant digits; the trap makes a longer one an error rather than
 # a silently rounded value.
 _NUMBER_CONTEXT = Context(prec=38, traps=[Inexact, Rounded])
@@ -66,3 +68,42 @@ def error_code(error: BaseException) -> str | None:
         code = response.get("Error", {}).get("Code")
         return code if isinstance(code, str) else None
     return None
+
+
+# Items read per Scan call while filling a page: enough to fill most pages in one call, small enough that a
+# sparse filter does not read megabytes per request.
+SCAN_PAGE_SIZE = 200
+
+
+def scan_page(
+    dynamodb: Any,
+    table: str,
+    *,
+    limit: int,
+    start_key: dict[str, str] | None,
+    filter_expression: str,
+    values: Mapping[str, Any],
+    names: Mapping[str, str] | None = None,
+) -> Page[dict[str, Any]]:
+    """One page of a filtered scan over a table keyed by ``pk`` (a string) alone, items deserialized.
+
+    ``values`` are attribute values in DynamoDB's wire form (``{":owner": {"S": "..."}}``).
+    """
+
+    def fetch(key: dict[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        request: dict[str, Any] = {
+            "TableName": table,
+            "Limit": SCAN_PAGE_SIZE,
+            "FilterExpression": filter_expression,
+            "ExpressionAttributeValues": dict(values),
+        }
+        if names:
+            request["ExpressionAttributeNames"] = dict(names)
+        if key is not None:
+            request["ExclusiveStartKey"] = {"pk": {"S": key["pk"]}}
+        response = dynamodb.scan(**request)
+        last = response.get("LastEvaluatedKey")
+        items = [deserialize(raw) for raw in response.get("Items", [])]
+        return items, ({"pk": last["pk"]["S"]} if last else None)
+
+    return collect_page(fetch, start_key=start_key, limit=limit, key_of=lambda item: {"pk": item["pk"]})

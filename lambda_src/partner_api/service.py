@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lm_http import Conflict, Forbidden, NotFound, Schema, UnprocessableEntity
-from lm_http.dynamodb import deserialize, error_code, serialize
-from lm_http.pagination import Page, collect_page
+from lm_http.dynamodb import deserialize, error_code, scan_page, serialize
+from lm_http.pagination import Page
 
 CATALOG_TABLE_ENV = "CATALOG_TABLE_NAME"
 ORDERS_TABLE_ENV = "PARTNER_ORDERS_TABLE_NAME"
 SKU_PATTERN = r"^[A-Z0-9-]{3,32}$"
-SCAN_PAGE_SIZE = 200
 CATALOG_FIELDS = ("sku", "name", "description", "price", "currency")
 ORDER_FIELDS = ("order_id", "sku", "quantity", "partner_reference", "status", "created_at")
 
@@ -69,21 +68,10 @@ class CatalogStore:
         self.client = client
 
     def list(self, *, limit: int, start_key: dict[str, str] | None) -> Page[dict[str, Any]]:
-        def fetch(key: dict[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-            request: dict[str, Any] = {
-                "TableName": self.table,
-                "Limit": SCAN_PAGE_SIZE,
-                "FilterExpression": "attribute_not_exists(active) OR active = :true",
-                "ExpressionAttributeValues": {":true": {"BOOL": True}},
-            }
-            if key is not None:
-                request["ExclusiveStartKey"] = {"pk": {"S": key["pk"]}}
-            response = self.client.scan(**request)
-            last = response.get("LastEvaluatedKey")
-            items = [deserialize(raw) for raw in response.get("Items", [])]
-            return items, ({"pk": last["pk"]["S"]} if last else None)
-
-        page = collect_page(fetch, start_key=start_key, limit=limit, key_of=lambda item: {"pk": item["pk"]})
+        page = scan_page(
+            self.client, self.table, limit=limit, start_key=start_key,
+            filter_expression="attribute_not_exists(active) OR active = :true", values={":true": {"BOOL": True}},
+        )
         return Page([catalog_view(item) for item in page.items], page.next_key)
 
     def get(self, sku: str) -> dict[str, Any]:
