@@ -30,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "lambda_src"
-MODULES = ("lm_authorizer.handler", "items_api.handler", "partner_api.handler")
+MODULES = ("lambda_manifest.runtime.authorizer.handler", "items_api.handler", "partner_api.handler")
 MARK = "--lm-bench-mark--"
 
 
@@ -174,8 +174,8 @@ class _Context:
 
 def authorizer_times(calls: int) -> list[tuple[str, float, float]]:
     sys.path.insert(0, str(SRC))
-    from lm_authorizer import handler
-    from lm_authorizer.jwt import public_jwk, sign_rs256
+    from lambda_manifest.runtime.authorizer import handler
+    from lambda_manifest.runtime.authorizer.jwt import public_jwk, sign_rs256
 
     n, e, d = _rsa_key()
     server = _serve_jwks({"keys": [public_jwk(n, e, "bench-key")]})

@@ -1,6 +1,6 @@
-"""Benchmarks for the AI gateway runtime (``lambda_src/lm_gateway``); prints Markdown tables.
+"""Benchmarks for the AI gateway runtime (``lambda_manifest/runtime/gateway``); prints Markdown tables.
 
-1. Cold start: ``python -X importtime -c "import lm_gateway.handler"`` in fresh subprocesses, median of 7, with
+1. Cold start: ``python -X importtime -c "import lambda_manifest.runtime.gateway.handler"`` in fresh subprocesses, median of 7, with
    precompiled bytecode (what a deployment package should ship) and from source only (no ``.pyc``; what a
    read-only ``/var/task`` without bytecode costs on every cold start). ``boto3`` for scale, and ``litellm``
    when ``LITELLM_PYTHON`` names a Python that has it (``--setup-litellm`` builds ``/tmp/litellm-venv`` with
@@ -82,18 +82,18 @@ def cold_start(litellm_python: str | None) -> list[tuple[str, float]]:
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as cache:
         env = {**base_env, "PYTHONPATH": str(LAMBDA_SRC), "PYTHONPYCACHEPREFIX": cache}
-        _importtime_us(sys.executable, "lm_gateway.handler", env)  # compile once
+        _importtime_us(sys.executable, "lambda_manifest.runtime.gateway.handler", env)  # compile once
         rows.append(
             (
-                "`import lm_gateway.handler` (bytecode compiled)",
-                median_import_ms(sys.executable, "lm_gateway.handler", env),
+                "`import lambda_manifest.runtime.gateway.handler` (bytecode compiled)",
+                median_import_ms(sys.executable, "lambda_manifest.runtime.gateway.handler", env),
             )
         )
     env = {**base_env, "PYTHONPATH": str(LAMBDA_SRC), "PYTHONDONTWRITEBYTECODE": "1"}
     rows.append(
         (
-            "`import lm_gateway.handler` (source only, no .pyc)",
-            median_import_ms(sys.executable, "lm_gateway.handler", env),
+            "`import lambda_manifest.runtime.gateway.handler` (source only, no .pyc)",
+            median_import_ms(sys.executable, "lambda_manifest.runtime.gateway.handler", env),
         )
     )
     rows.append(
@@ -121,8 +121,8 @@ def _pct(values: list[float], p: float) -> float:
 def overhead(requests: int) -> list[dict[str, Any]]:
     sys.path[:0] = [str(LAMBDA_SRC), str(TESTS_HANDLERS), str(ROOT)]
     from gateway_fakes import FakeContext, GatewayEnv, http_event
-    from lm_gateway import store
-    from lm_gateway.handler import main
+    from lambda_manifest.runtime.gateway import store
+    from lambda_manifest.runtime.gateway.handler import main
 
     scenarios: list[tuple[str, dict[str, Any], dict[str, Any] | None, float]] = [
         ("miss, no limits, cache off", {}, {"cache": {"enabled": False}}, 0.7),

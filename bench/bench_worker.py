@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "lambda_src"
 
 IMPORTS = [
-    ("lm_worker (worker(process) in user code)", "lm_worker"),
-    ("lm_worker.handler (generic entry point)", "lm_worker.handler"),
+    ("lambda_manifest.runtime.worker (worker(process) in user code)", "lambda_manifest.runtime.worker"),
+    ("lambda_manifest.runtime.worker.handler (generic entry point)", "lambda_manifest.runtime.worker.handler"),
     ("floor: aws_lambda_powertools.utilities.batch + Logger", "aws_lambda_powertools.utilities.batch"),
     (
         "extra when idempotency is on (Powertools idempotency + boto3)",
@@ -41,8 +41,8 @@ IMPORTS = [
 
 
 def import_ms(module: str) -> float:
-    # Measured after lm_worker, so only what idempotency adds is counted.
-    prelude = "import lm_worker; " if "idempotency" in module else ""
+    # Measured after lambda_manifest.runtime.worker, so only what idempotency adds is counted.
+    prelude = "import lambda_manifest.runtime.worker; " if "idempotency" in module else ""
     env = {
         **os.environ,
         "PYTHONPATH": str(SRC),
@@ -150,7 +150,7 @@ def main() -> None:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "bench")
     for name in ("LM_WORKER_IDEMPOTENCY_TABLE", "LM_WORKER_FIFO", "LM_WORKER_RAW_BODY"):
         os.environ.pop(name, None)
-    from lm_worker import WorkerRecord, runtime, worker
+    from lambda_manifest.runtime.worker import WorkerRecord, runtime, worker
 
     # Keep the failure log lines (their cost is real) but out of the table.
     sink = open(os.devnull, "w")  # noqa: SIM115
@@ -166,7 +166,7 @@ def main() -> None:
     print(
         f"\n### Records/second (best of {args.runs} x {args.seconds:g} s; Python {sys.version.split()[0]})\n"
     )
-    print("| batch | failures | hand-written loop rec/s | lm_worker rec/s | runtime / loop time |")
+    print("| batch | failures | hand-written loop rec/s | lambda_manifest.runtime.worker rec/s | runtime / loop time |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for size in (10, 100):
         for rate in (0.0, 0.01, 0.10):

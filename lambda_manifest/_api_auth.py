@@ -22,6 +22,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from lambda_manifest import _assets
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._api_options import ApiType
 from lambda_manifest._validation import Problems, is_token, seconds
@@ -29,7 +30,7 @@ from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
 
-AUTHORIZER_HANDLER = "lm_authorizer.handler.main"
+AUTHORIZER_HANDLER = "lambda_manifest.runtime.authorizer.handler.main"
 _HEADER = re.compile(r"^[A-Za-z0-9-]+$")
 
 
@@ -45,7 +46,7 @@ class Authorizer:
 
     * :meth:`jwt` - HTTP APIs: API Gateway validates JWTs from your identity provider.
     * :meth:`cognito` - a Cognito user pool (created with a secure policy, or yours).
-    * :meth:`lambda_` - the shipped ``lm_authorizer`` function: bearer JWTs (RS256 via JWKS, HS256 via a
+    * :meth:`lambda_` - the shipped ``lambda_manifest.runtime.authorizer`` function: bearer JWTs (RS256 via JWKS, HS256 via a
       Secrets Manager secret) and/or API keys stored hashed in DynamoDB.
     * :meth:`iam` - SigV4-signed requests; grant callers with ``ServerlessApi.grant_invoke``.
 
@@ -126,7 +127,7 @@ class Authorizer:
         timeout: cdk.Duration | None = None,
         function_options: Mapping[str, Any] | None = None,
     ) -> Authorizer:
-        """A Lambda REQUEST authorizer running the shipped ``lm_authorizer.handler.main``.
+        """A Lambda REQUEST authorizer running the shipped ``lambda_manifest.runtime.authorizer.handler.main``.
 
         It denies by default, compares in constant time and never logs a credential.
 
@@ -141,7 +142,7 @@ class Authorizer:
             Required ``iss`` and accepted ``aud`` values; required with ``jwks_url`` or ``hs256_secret``.
         api_key_table:
             Accept ``x-api-key`` keys stored hashed in DynamoDB (``pk = "APIKEY#<sha256>"``, see
-            ``lm_authorizer.apikeys``): a table you own, or ``True`` to create one (KMS-encrypted with the
+            ``lambda_manifest.runtime.authorizer.apikeys``): a table you own, or ``True`` to create one (KMS-encrypted with the
             stack key, point-in-time recovery, deletion protection). Default: ``False``.
         results_cache_ttl:
             How long API Gateway caches a decision per identity, 0-3600 s. Default: 5 minutes; ``0``
@@ -186,7 +187,7 @@ class Authorizer:
         return {
             AuthorizerKind.JWT: "a JWT authorizer",
             AuthorizerKind.COGNITO: "a Cognito user pool authorizer",
-            AuthorizerKind.LAMBDA: "the lm_authorizer Lambda authorizer",
+            AuthorizerKind.LAMBDA: "the lambda_manifest.runtime.authorizer Lambda authorizer",
             AuthorizerKind.IAM: "IAM (SigV4) authorization",
         }[self.kind]
 
@@ -407,7 +408,8 @@ class Authorizer:
         if secret is not None:
             env["LM_AUTH_HS256_SECRET_ARN"] = secret.secret_arn
         options: dict[str, Any] = {
-            "description": f"Authorizes requests to {scope.node.path} (lm_authorizer)",
+            "code": _assets.runtime_code("authorizer"),
+            "description": f"Authorizes requests to {scope.node.path} (lambda_manifest.runtime.authorizer)",
             "timeout": o["timeout"] or cdk.Duration.seconds(defaults.AUTHORIZER_TIMEOUT_SECONDS.value),
             **o["function_options"],
         }
@@ -439,7 +441,7 @@ class Authorizer:
         # Losing this table would revoke every API key at once, so it is backed up like any other data.
         table = DataTable(
             scope, "ApiKeyTable", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
-        ).table
+        )
         return table
 
 

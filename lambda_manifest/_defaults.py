@@ -401,7 +401,7 @@ MAX_CONCURRENCY = _d(
 REPORT_BATCH_ITEM_FAILURES = _d(
     _AW, "report_batch_item_failures", True,
     "Always on, not a prop: only the failed records of a batch are retried, so one poison message never makes "
-    "nine good ones run twice. The lm_worker runtime returns the batchItemFailures response.",
+    "nine good ones run twice. The lambda_manifest.runtime.worker runtime returns the batchItemFailures response.",
 )
 CONTENT_BASED_DEDUPLICATION = _d(
     _AW, "content_based_deduplication", False,
@@ -472,6 +472,10 @@ SOURCE_RETRY_RANGE = (0, 185)
 SOURCE_MAX_EVENT_AGE_RANGE_SECONDS = (60, 86400)
 AGE_ALARM_MIN_SECONDS = 60
 
+
+# API Gateway's maximum integration timeouts: a function that may run longer is cut off with a 503/504.
+HTTP_INTEGRATION_TIMEOUT_SECONDS = 30
+REST_INTEGRATION_TIMEOUT_SECONDS = 29
 
 # --------------------------------------------------------------------------------------------------
 # AiGatewayFunction

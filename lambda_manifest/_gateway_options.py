@@ -1,7 +1,7 @@
 """Value types for :class:`~lambda_manifest.ai_gateway.AiGatewayFunction` props.
 
 Each type carries what the caller asked for and renders exactly the fragment of the gateway runtime's
-configuration JSON it stands for (the contract is documented in ``lambda_src/lm_gateway/config.py``). Only
+configuration JSON it stands for (the contract is documented in ``lambda_manifest/runtime/gateway/config.py``). Only
 fields the caller set are rendered, so the runtime's own defaults apply to the rest and the document stays
 small enough for an environment variable. The construct validates them, so one ``PropsError`` lists every
 problem.

@@ -26,7 +26,7 @@ from lambda_manifest import _defaults as defaults
 from lambda_manifest import monitoring
 from lambda_manifest._api_auth import Authorizer, AuthorizerKind
 from lambda_manifest._api_options import ApiType
-from lambda_manifest._assets import ASSET_EXCLUDES, lambda_src_dir
+from lambda_manifest import _assets
 from lambda_manifest._gateway_options import (
     INFERENCE_PROFILE_RE,
     NAME_RE,
@@ -65,12 +65,12 @@ __all__ = [
     "TenantQuota",
 ]
 
-HANDLER = "lm_gateway.handler.main"
+HANDLER = "lambda_manifest.runtime.gateway.handler.main"
 CONFIG_ENV = "LM_GATEWAY_CONFIG"
 CONFIG_FILE_ENV = "LM_GATEWAY_CONFIG_FILE"
 TABLE_ENV = "LM_GATEWAY_TABLE"
 CONFIG_FILE_NAME = "lm_gateway_config.json"
-# The runtime's single-table layout (lambda_src/lm_gateway/store.py).
+# The runtime's single-table layout (lambda_manifest/runtime/gateway/store.py).
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
@@ -86,7 +86,7 @@ KEY_ADMIN_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateIte
                      "dynamodb:ConditionCheckItem")
 # What DynamoDB needs of the caller for a table encrypted with a customer-managed key (reads and writes).
 KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
-# (method, path under the prefix) of every runtime route (lambda_src/lm_gateway/gateway.py).
+# (method, path under the prefix) of every runtime route (lambda_manifest/runtime/gateway/gateway.py).
 ROUTES = (
     ("POST", "/v1/chat/completions"),
     ("GET", "/v1/models"),
@@ -101,7 +101,7 @@ INTEGRATION_TIMEOUT_SECONDS = {ApiType.HTTP: 30, ApiType.REST: 29}
 # CloudWatch: an alarm's metric math may reference at most 10 metrics. Only the latency alarm (one p99 per
 # provider) still takes one metric per provider; the rate alarms use the runtime's gateway-wide metrics.
 MAX_ALARM_METRICS = 10
-# The runtime's EMF metrics (lambda_src/lm_gateway/accounting.py): by Tenant/Model/Provider/Tenant+Model, and
+# The runtime's EMF metrics (lambda_manifest/runtime/gateway/accounting.py): by Tenant/Model/Provider/Tenant+Model, and
 # the ones it also publishes without a dimension, gateway-wide.
 DIMENSIONED_METRICS = ("Requests", "PromptTokens", "CompletionTokens", "CostUSD", "LatencyMs", "Fallbacks",
                        "CacheHits", "QuotaRejections", "Errors", "UpstreamFailures")
@@ -118,7 +118,7 @@ _TOKEN_BUDGET = 128  # characters a deploy-time value (e.g. a secret ARN) is ass
 
 def _runtime_config_module() -> Any:
     """The gateway runtime's own ``config`` module, so the construct validates with exactly its rules."""
-    return importlib.import_module("lambda_src.lm_gateway.config")
+    return importlib.import_module("lambda_manifest.runtime.gateway.config")
 
 
 @jsii.implements(iam.IGrantable)
@@ -299,7 +299,7 @@ class AiGatewayFunction(Construct):
             self,
             "Function",
             handler=HANDLER,
-            code=code,
+            code=code or _assets.runtime_code("gateway"),
             description=f"LLM gateway {self.node.path}: OpenAI-compatible API over "
                         f"{', '.join(sorted(self.providers))}",
             timeout=timeout,
@@ -507,16 +507,16 @@ class AiGatewayFunction(Construct):
         try:
             parsed = module.parse_config(_placeholders(self.config))
         except module.ConfigError as error:
-            problems.add("configuration", "accepted by the gateway runtime (lm_gateway.config)", str(error),
+            problems.add("configuration", "accepted by the gateway runtime (lambda_manifest.runtime.gateway.config)", str(error),
                          "fix the prop the JSON path names")
             problems.raise_if_any()
         timeout_s = seconds(timeout)
         if timeout_s is None:
             return
-        # Without a timeout, an attempt gets an equal share of the time left (lm_gateway.router.attempt_timeout),
+        # Without a timeout, an attempt gets an equal share of the time left (lambda_manifest.runtime.gateway.router.attempt_timeout),
         # which always fits. An explicit one is capped at the time left, so only a target with a fallback
         # behind it can be too long: it may use up the invocation before the fallback is tried.
-        min_attempt_s = importlib.import_module("lambda_src.lm_gateway.router").MIN_ATTEMPT_MS / 1000
+        min_attempt_s = importlib.import_module("lambda_manifest.runtime.gateway.router").MIN_ATTEMPT_MS / 1000
         limit = timeout_s - parsed.routing.deadline_margin_ms / 1000 - min_attempt_s
         for alias in parsed.models.values():
             for target in alias.targets[:-1]:
@@ -536,8 +536,8 @@ class AiGatewayFunction(Construct):
 
         Lambda allows 4 KB of environment in total. A document whose estimated deployed size (each deploy-time
         value such as a secret ARN counted at 128 characters) is at most 3,500 bytes travels in
-        ``LM_GATEWAY_CONFIG``: it shares the library's code asset with every other function and changes without
-        a code upload. A larger one is written to ``lm_gateway_config.json`` beside a copy of ``lm_gateway`` and
+        ``LM_GATEWAY_CONFIG``: it shares the gateway runtime's asset with every other gateway and changes without
+        a code upload. A larger one is written to ``lm_gateway_config.json`` beside a copy of the gateway runtime and
         named by ``LM_GATEWAY_CONFIG_FILE``. A file cannot hold deploy-time values, so that case is validated."""
         text = json.dumps(self.config, separators=(",", ":"), sort_keys=True)
         size = estimated_size(text)
@@ -555,10 +555,9 @@ class AiGatewayFunction(Construct):
             problems.raise_if_any()
         directory = Path(tempfile.mkdtemp(prefix="lm-gateway-"))
         self.config_file = directory / CONFIG_FILE_NAME
-        shutil.copytree(lambda_src_dir() / "lm_gateway", directory / "lm_gateway",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache"))
+        shutil.copytree(_assets.stage_runtime("gateway"), directory, dirs_exist_ok=True)
         (directory / CONFIG_FILE_NAME).write_text(text + "\n", encoding="utf-8")
-        return "file", lambda_.Code.from_asset(str(directory), exclude=ASSET_EXCLUDES), {CONFIG_FILE_ENV: CONFIG_FILE_NAME}
+        return "file", lambda_.Code.from_asset(str(directory)), {CONFIG_FILE_ENV: CONFIG_FILE_NAME}
 
     # ----------------------------------------------------------------------------------------------
     # Resources
@@ -575,7 +574,7 @@ class AiGatewayFunction(Construct):
             no_backup_reason=None if backup else (
                 "The gateway was created with backup=False: the table holds hashed keys, counters, usage and "
                 "caches that the operator chose to protect with point-in-time recovery alone."),
-        ).table
+        )
 
     def _grant_runtime_access(self, shared: StackResources) -> None:
         fn = self.function
@@ -967,7 +966,7 @@ def _authorizer_headers(authorizer: Authorizer) -> set[str]:
         return {"authorization"}  # SigV4 signature / the user pool's token
     if authorizer.kind is AuthorizerKind.JWT:
         return {str(o.get("identity_header") or defaults.JWT_IDENTITY_HEADER.value).lower()}
-    # lm_authorizer takes Authorization as a bearer token whenever a request carries it (and denies the request
+    # lambda_manifest.runtime.authorizer takes Authorization as a bearer token whenever a request carries it (and denies the request
     # unless it is a valid JWT, even with tokens off), and reads x-api-key when its API-key table is on.
     headers = {"authorization", *(str(h).lower() for h in o.get("identity_headers") or [])}
     if o.get("api_key_table"):

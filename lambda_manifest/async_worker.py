@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aws_cdk as cdk
 import jsii
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from lambda_manifest._api_options import Throttle
     from lambda_manifest.serverless_api import ApiRoute, ServerlessApi
 
-# The handler runtime's contract (lambda_src/lm_worker/handler.py and runtime.py; a test keeps them equal).
-WORKER_ENTRY = "lm_worker.handler.main"
+# The handler runtime's contract (lambda_manifest/runtime/worker/handler.py and runtime.py; a test keeps them equal).
+WORKER_ENTRY = "lambda_manifest.runtime.worker.handler.main"
 ENV_PROCESS = "LM_WORKER_PROCESS"
 ENV_FIFO = "LM_WORKER_FIFO"
 ENV_RAW_BODY = "LM_WORKER_RAW_BODY"
@@ -60,7 +60,7 @@ class AsyncWorker(Construct):
     """An SQS queue, its dead-letter queue and a worker :class:`ObservedFunction`, wired by an event source
     mapping that reports partial batch failures. Unsafe settings are synth-time errors.
 
-    The usual worker runs the shipped runtime (``lm_worker``): write ``def process(record) -> None`` and pass
+    The usual worker runs the shipped runtime (``lambda_manifest.runtime.worker``): write ``def process(record) -> None`` and pass
     ``process="my_service.jobs:process"``. Every default comes from :mod:`lambda_manifest._defaults`; the README
     lists each prop with its default and range.
 
@@ -72,7 +72,7 @@ class AsyncWorker(Construct):
         ``process``.
     process:
         ``"package.module:function"`` run by the shipped runtime: the handler becomes
-        ``lm_worker.handler.main`` with ``LM_WORKER_PROCESS`` set. With a dict ``handler``, the dict adds the
+        ``lambda_manifest.runtime.worker.handler.main`` with ``LM_WORKER_PROCESS`` set. With a dict ``handler``, the dict adds the
         other function props but must not name a ``handler``. Default: - none; ``handler`` must be given.
     fifo:
         A FIFO queue (and FIFO DLQ); the runtime stops a message group at its first failure. Default: ``False``.
@@ -119,15 +119,16 @@ class AsyncWorker(Construct):
         scope: Construct,
         id: str,
         *,
-        handler: ObservedFunction | Mapping[str, Any] | None = None,
+        handler: lambda_.IFunction | Mapping[str, Any] | None = None,
         process: str | None = None,
+        queue: sqs.IQueue | None = None,
         fifo: bool = False,
         content_based_deduplication: bool | None = None,
-        encryption: sqs.QueueEncryption = sqs.QueueEncryption.KMS,
+        encryption: sqs.QueueEncryption | None = None,
         encryption_key: kms.IKey | None = None,
         retention_period: cdk.Duration | None = None,
         visibility_timeout: cdk.Duration | None = None,
-        max_receive_count: int = defaults.MAX_RECEIVE_COUNT.value,
+        max_receive_count: int | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
         batch_size: int = defaults.BATCH_SIZE.value,
         max_batching_window: cdk.Duration | None = None,
@@ -142,6 +143,18 @@ class AsyncWorker(Construct):
         dashboard: bool = True,
     ) -> None:
         super().__init__(scope, id)
+        if queue is not None:
+            self._validate_existing_queue(id, queue, fifo=fifo, content_based_deduplication=content_based_deduplication,
+                                          encryption=encryption, encryption_key=encryption_key,
+                                          retention_period=retention_period, visibility_timeout=visibility_timeout,
+                                          max_receive_count=max_receive_count, dead_letter_queue=dead_letter_queue)
+            fifo = bool(queue.fifo)
+            redrive = queue.dead_letter_queue if isinstance(queue, sqs.Queue) else None
+            dead_letter_queue = dead_letter_queue or (redrive.queue if redrive else None)
+            if redrive is not None:
+                max_receive_count = redrive.max_receive_count
+        encryption = encryption or sqs.QueueEncryption.KMS
+        max_receive_count = max_receive_count or defaults.MAX_RECEIVE_COUNT.value
         function_props = dict(handler) if isinstance(handler, Mapping) else None
         function_timeout = self._function_timeout(handler, function_props)
         window_seconds = seconds(max_batching_window) or 0.0
@@ -151,6 +164,8 @@ class AsyncWorker(Construct):
             else int(defaults.VISIBILITY_TIMEOUT_FACTOR * timeout_seconds + window_seconds)
         )
         retention_period = retention_period or cdk.Duration.days(defaults.QUEUE_RETENTION_DAYS.value)
+        if queue is not None:
+            visibility_timeout = _visibility_of(queue)
         if visibility_timeout is None and minimum_visibility is not None:
             visibility_timeout = cdk.Duration.seconds(minimum_visibility)
         idempotency_window = idempotency_window or (
@@ -193,7 +208,6 @@ class AsyncWorker(Construct):
         self._shared_key = shared.key
         self._content_based_deduplication = bool(content_based_deduplication)
         self._delivery_dlqs: dict[bool, sqs.Queue] = {}
-        self._rules = 0
         self._api_role: iam.Role | None = None
         self._output_prefix = self._logical_prefix()
 
@@ -202,7 +216,7 @@ class AsyncWorker(Construct):
         self.dead_letter_queue: sqs.IQueue = dead_letter_queue or self._queue(
             "DeadLetterQueue", fifo=fifo, retention=cdk.Duration.days(defaults.DLQ_RETENTION_DAYS.value)
         )
-        self.queue = self._queue(
+        self.queue: sqs.IQueue = queue or self._queue(
             "Queue",
             fifo=fifo,
             retention=retention_period,
@@ -226,8 +240,9 @@ class AsyncWorker(Construct):
             max_concurrency=max_concurrency,
             report_batch_item_failures=True,
         )
-        self.function.invocable.add_event_source(self.event_source)
-        mapping = self.function.invocable.node.try_find_child(
+        invocable = self.function.invocable if isinstance(self.function, ObservedFunction) else self.function
+        invocable.add_event_source(self.event_source)
+        mapping = invocable.node.try_find_child(
             f"SqsEventSource:{cdk.Names.node_unique_id(self.queue.node)}")
         assert isinstance(mapping, lambda_.EventSourceMapping)
         self.event_source_mapping: lambda_.EventSourceMapping = mapping
@@ -395,6 +410,10 @@ class AsyncWorker(Construct):
                          "pass an existing events.Rule, or the pattern or schedule of a new one")
         if rule is not None and description is not None:
             problems.add("description", "used only when the rule is created here", description, "drop it")
+        if rule is None and not id:
+            # A counter-derived id would rename (and so replace) every rule when one is added before it.
+            problems.add("id", "set when the rule is created here", id,
+                         "name the rule, e.g. add_event_rule(id='Nightly', schedule=...)")
         if self.fifo and not message_group_id:
             problems.add("message_group_id", "set for a FIFO queue", message_group_id,
                          "pass e.g. message_group_id='nightly'")
@@ -408,9 +427,8 @@ class AsyncWorker(Construct):
                              "pass between Duration.minutes(1) and Duration.hours(24)")
         problems.raise_if_any()
 
-        self._rules += 1
         if rule is None:
-            rule = events.Rule(self, id or f"Rule{self._rules}", event_pattern=event_pattern, schedule=schedule,
+            rule = events.Rule(self, cast(str, id), event_pattern=event_pattern, schedule=schedule,
                                description=description or f"Delivers events to the queue of {self.node.path}")
         # EventBridge dead-letter queues are standard queues, also for FIFO targets.
         dead_letter = self._delivery_dead_letter_queue(fifo=False)
@@ -491,11 +509,29 @@ class AsyncWorker(Construct):
     # Construction steps
     # ----------------------------------------------------------------------------------------------
     @staticmethod
+    def _validate_existing_queue(id: str, queue: sqs.IQueue, **p: Any) -> None:
+        problems = Problems("AsyncWorker", id)
+        for name, value in p.items():
+            if name == "dead_letter_queue" or value in (None, False):
+                continue
+            problems.add(name, "unset when queue= is given", value if isinstance(value, (bool, int, str)) else "set",
+                         "configure it on your queue, or drop queue= to let AsyncWorker create the queue")
+        has_redrive = isinstance(queue, sqs.Queue) and queue.dead_letter_queue is not None
+        if p["dead_letter_queue"] is None and not has_redrive:
+            problems.add("queue", "a queue with a dead-letter queue, or dead_letter_queue= must be given",
+                         queue.node.path, "create it with sqs.Queue(..., dead_letter_queue=sqs.DeadLetterQueue(...)), "
+                         "or pass dead_letter_queue= the queue its redrive policy names; a worker without one "
+                         "retries a poison message until it expires")
+        problems.raise_if_any()
+
+    @staticmethod
     def _function_timeout(
-        handler: ObservedFunction | Mapping[str, Any] | None, props: Mapping[str, Any] | None
-    ) -> cdk.Duration:
-        if isinstance(handler, ObservedFunction):
+        handler: lambda_.IFunction | Mapping[str, Any] | None, props: Mapping[str, Any] | None
+    ) -> cdk.Duration | None:
+        if isinstance(handler, lambda_.Function):
             return handler.timeout
+        if handler is not None and not isinstance(handler, Mapping):
+            return None  # an imported function: its timeout is unknown here
         timeout = (props or {}).get("timeout")
         return timeout if isinstance(timeout, cdk.Duration) else cdk.Duration.seconds(defaults.TIMEOUT_SECONDS.value)
 
@@ -506,11 +542,11 @@ class AsyncWorker(Construct):
         if handler is None and process is None:
             problems.add("handler", "an ObservedFunction or a dict of its props, or process= must be set", None,
                          "pass process='my_service.jobs:process' to run the shipped worker runtime")
-        elif props is None and handler is not None and not isinstance(handler, ObservedFunction):
-            problems.add("handler", "an ObservedFunction or a dict of ObservedFunction props",
-                         type(handler).__name__, "pass handler={'handler': 'module.main', ...}")
-        if isinstance(handler, ObservedFunction) and process is not None:
-            problems.add("process", "unset when handler is an ObservedFunction", process,
+        elif props is None and handler is not None and not _is_function(handler):
+            problems.add("handler", "a Lambda function (any IFunction) or a dict of ObservedFunction props",
+                         type(handler).__name__, "pass handler={'handler': 'module.main', 'code': ...}")
+        if props is None and handler is not None and process is not None:
+            problems.add("process", "unset when handler is a function", process,
                          f"set {ENV_PROCESS} on your function yourself, or pass a dict as handler")
         if props is not None:
             if process is not None and "handler" in props:
@@ -671,17 +707,17 @@ class AsyncWorker(Construct):
             no_backup_reason="It holds only idempotency records that expire after the idempotency window (1 h by "
                              "default); a restored copy would be stale on arrival, and losing the table only "
                              "reopens that window for duplicates.",
-        ).table
+        )
         return table
 
     def _worker(
         self,
         id: str,
-        handler: ObservedFunction | Mapping[str, Any] | None,
+        handler: lambda_.IFunction | Mapping[str, Any] | None,
         props: dict[str, Any] | None,
         process: str | None,
-    ) -> ObservedFunction:
-        if isinstance(handler, ObservedFunction):
+    ) -> lambda_.IFunction:
+        if handler is not None and not isinstance(handler, Mapping):
             return handler
         props = dict(props or {})
         environment = dict(props.pop("environment", None) or {})
@@ -696,6 +732,12 @@ class AsyncWorker(Construct):
         self, *, raw_body: bool, idempotency_window: cdk.Duration | None, idempotency_key: str | None
     ) -> None:
         fn = self.function
+        wanted = self.fifo or raw_body or self.idempotency_table is not None
+        if wanted and not isinstance(fn, lambda_.Function):
+            self._raise("__init__", "handler", "a lambda_.Function when fifo, raw_body or idempotency is set",
+                        fn.node.path, "these settings reach the runtime through environment variables, which an "
+                        "imported function cannot take; set them on the function where it is defined")
+        assert isinstance(fn, lambda_.Function) or not wanted
         if self.fifo:
             fn.add_environment(ENV_FIFO, "true")
         if raw_body:
@@ -857,8 +899,9 @@ class AsyncWorker(Construct):
             ),
         )
         for name in ("Errors", "Throttles"):
-            if name in self.function.alarms:
-                self.alarms[f"Worker{name}"] = self.function.alarms[name]
+            alarm = getattr(self.function, "alarms", {}).get(name)
+            if alarm is not None:
+                self.alarms[f"Worker{name}"] = alarm
 
     def _add_dashboard_row(self, dashboard: cloudwatch.Dashboard) -> None:
         dashboard.add_widgets(monitoring.header(f"Queue {self.node.path}"))
@@ -983,3 +1026,17 @@ class _QueueNotificationDestination:
             # S3 validates the destination when the configuration is saved, so the queue policy must exist.
             dependencies=[worker.queue],
         )
+
+
+def _is_function(value: Any) -> bool:
+    # jsii interfaces are not runtime-checkable; every IFunction has these two.
+    return hasattr(value, "function_arn") and hasattr(value, "add_event_source")
+
+
+def _visibility_of(queue: sqs.IQueue) -> cdk.Duration | None:
+    """The visibility timeout of a queue defined in this app (SQS's default of 30 s when it sets none)."""
+    resource = queue.node.default_child if isinstance(queue, sqs.Queue) else None
+    if not isinstance(resource, sqs.CfnQueue):
+        return None
+    value = resource.visibility_timeout
+    return cdk.Duration.seconds(30 if value is None else value)

@@ -12,12 +12,13 @@ from lambda_manifest.compliance import Pack, acknowledge_all
 from lambda_manifest.shared import StackResources
 
 
-class DataTable(Construct):
+class DataTable(dynamodb.Table):
     """An on-demand DynamoDB table encrypted with the stack's KMS key, with point-in-time recovery, deletion
     protection, and a place in the stack's daily AWS Backup plan.
 
-    The table is ``.table`` (``aws_dynamodb.Table``: grant and metric on it as usual). ``Table`` rather than
-    ``TableV2``, because ``TableV2`` cannot render a customer-managed key in an environment-agnostic stack.
+    It is an ``aws_dynamodb.Table``: grant, metric and pass it wherever CDK takes an ``ITable``. ``Table``
+    rather than ``TableV2``, because ``TableV2`` cannot render a customer-managed key in an
+    environment-agnostic stack.
 
     Parameters
     ----------
@@ -51,7 +52,6 @@ class DataTable(Construct):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         stream: dynamodb.StreamViewType | None = None,
     ) -> None:
-        super().__init__(scope, id)
         problems = Problems("DataTable", id)
         if not backup and not (no_backup_reason and len(no_backup_reason.strip()) >= 20):
             problems.add("no_backup_reason", "a sentence on why the data needs no backup when backup=False",
@@ -60,11 +60,11 @@ class DataTable(Construct):
             problems.add("no_backup_reason", "used only with backup=False", no_backup_reason, "drop it")
         problems.raise_if_any()
 
-        shared = StackResources.of(self)
+        shared = StackResources.of(scope)
         retained = removal_policy == cdk.RemovalPolicy.RETAIN
-        self.table = dynamodb.Table(
-            self,
-            "Table",
+        super().__init__(
+            scope,
+            id,
             partition_key=partition_key,
             sort_key=sort_key,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -79,20 +79,12 @@ class DataTable(Construct):
             stream=stream,
         )
         if backup:
-            shared.back_up_table(self.table)
+            shared.back_up_table(self)
         else:
             assert no_backup_reason is not None
             acknowledge_all(
-                self.table,
+                self,
                 [(Pack.HIPAA_SECURITY, "HIPAA.Security-DynamoDBInBackupPlan"),
                  (Pack.NIST_800_53_R5, "NIST.800.53.R5-DynamoDBInBackupPlan")],
                 f"{self.node.path}: {no_backup_reason} Point-in-time recovery is on.",
             )
-
-    @property
-    def table_name(self) -> str:
-        return self.table.table_name
-
-    @property
-    def table_arn(self) -> str:
-        return self.table.table_arn

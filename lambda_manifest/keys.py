@@ -2,7 +2,7 @@
 
 A key is printed once, at creation; the table only ever holds its SHA-256 (``pk = KEY#<sha256 hex>``) plus a
 ``KEYID#<key_id>`` pointer used to revoke by id. The item layout is the one documented in
-``lambda_src/lm_gateway/store.py``; revocation takes effect on the gateway's next request (key items are read
+``lambda_manifest/runtime/gateway/store.py``; revocation takes effect on the gateway's next request (key items are read
 with a consistent read on every request, never cached).
 
 Examples::

@@ -1,4 +1,9 @@
-"""ObservedFunction: a Lambda function with everything production needs switched on by default."""
+"""ObservedFunction: a Lambda function with everything production needs switched on by default.
+
+It is an ``aws_lambda.Function``. Its log group and execution role are created beside it (ids
+``<id>LogGroup`` and ``<id>ServiceRole`` in the same scope), because a ``Function`` needs both before its own
+constructor runs; everything else it owns (on-failure queue, alarms, alias) is its child.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -23,84 +27,23 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from lambda_manifest import _assets, monitoring
 from lambda_manifest import _defaults as defaults
-from lambda_manifest import monitoring
-from lambda_manifest._assets import library_code
+from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import Problems, PropsError, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.observe import observe
 from lambda_manifest.shared import StackResources
 
+# The worker runtime's contract: the app module it imports (lambda_manifest.runtime.worker.runtime).
+WORKER_PROCESS_ENV = "LM_WORKER_PROCESS"
 _ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _APP_LEVELS = {level.value: level for level in lambda_.ApplicationLogLevel}
 _SYSTEM_LEVELS = {level.value: level for level in lambda_.SystemLogLevel}
 
 
-class _ManagedPolicyRole(iam.Role):
-    """A role whose grants land in one customer-managed policy instead of an inline policy.
-
-    HIPAA, NIST 800-53 and PCI packs forbid inline policies (IAMNoInlinePolicy); routing every
-    ``grant_*`` through ``add_to_principal_policy`` into a managed policy satisfies them for grants made
-    later by any construct, without acknowledging anything.
-
-    CDK's grants use action families (``kms:GenerateDataKey*``, ``s3:GetObject*``) and sub-resource
-    wildcards (``<bucket ARN>/*``). AwsSolutions-IAM5 reports those; they are acknowledged here, one exact
-    finding per grant, and only when the statement names specific resources. A statement on ``Resource: *``
-    is never acknowledged by this role.
-    """
-
-    def __init__(self, scope: Construct, id: str, *, description: str) -> None:
-        super().__init__(
-            scope, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
-        )
-        self.policy = iam.ManagedPolicy(self, "Policy", description=description)
-        self.add_managed_policy(self.policy)
-        self._acknowledged: set[str] = set()
-
-    def add_to_principal_policy(self, statement: iam.PolicyStatement) -> iam.AddToPrincipalPolicyResult:
-        self.policy.add_statements(statement)
-        self._acknowledge_scoped_wildcards(statement)
-        return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=self.policy)
-
-    def _acknowledge_scoped_wildcards(self, statement: iam.PolicyStatement) -> None:
-        stack = cdk.Stack.of(self)
-        rendered = [_render_for_nag(stack.resolve(resource)) for resource in statement.resources]
-        if not rendered or "*" in rendered or statement.effect != iam.Effect.ALLOW:
-            return
-        targets = ", ".join(rendered)
-        for action in statement.actions:
-            if "*" in action and action != "*":
-                self._ack(f"Action::{action}", f"The action family {action} comes from a CDK grant scoped to "
-                                                 f"{targets}; it names no other resource.")
-        for resource in rendered:
-            base = resource[:-2] if resource.endswith(("/*", ":*")) else None
-            if base and "*" not in base:
-                self._ack(f"Resource::{resource}", f"The wildcard covers only the objects or sub-resources "
-                                                   f"of {base}, granted by a CDK grant for this function.")
-
-    def _ack(self, finding: str, reason: str) -> None:
-        if finding not in self._acknowledged:
-            self._acknowledged.add(finding)
-            acknowledge(self.policy, Pack.AWS_SOLUTIONS, f"AwsSolutions-IAM5[{finding}]", reason)
-
-
-def _render_for_nag(value: Any) -> str:
-    """Render a resolved policy resource the way cdk-nag prints it in IAM5 finding ids."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        (fn, arg), = value.items()
-        if fn == "Fn::GetAtt":
-            return f"<{arg[0]}.{arg[1]}>"
-        if fn == "Ref":
-            return f"<{arg}>"
-        if fn == "Fn::Join" and arg[0] == "":
-            return "".join(_render_for_nag(part) for part in arg[1])
-    return "*"  # anything we cannot render is treated as unscoped, so it is never acknowledged
-
-
-@jsii.implements(iam.IGrantable)
-class ObservedFunction(Construct):
-    """A production Lambda function: current runtime on arm64, JSON logs with bounded retention in an
+class ObservedFunction(lambda_.Function):
+    """A production Lambda function (an ``aws_lambda.Function``, usable wherever CDK takes one): current runtime on arm64, JSON logs with bounded retention in an
     encrypted log group, X-Ray, a least-privilege role, alarms with an action, a dashboard row, and an
     on-failure destination when invoked asynchronously.
 
@@ -110,9 +53,11 @@ class ObservedFunction(Construct):
     Parameters
     ----------
     handler:
-        The handler string, e.g. ``"nightly_report.handler.main"``. Required.
+        The handler string, ``module.function`` (e.g. ``"api.handler.main"``). Required. With a local folder
+        asset the module and the function are checked at synth, by reading the file.
     code:
-        The deployment package. Default: - the library's ``lambda_src`` folder as one asset.
+        The deployment package, e.g. ``Code.from_asset("src")``. Required. The library runtimes its code
+        imports (``lambda_manifest.runtime.*``) are added as the stack's runtime layers.
     description:
         Default: - no description.
     function_name:
@@ -188,7 +133,7 @@ class ObservedFunction(Construct):
         id: str,
         *,
         handler: str,
-        code: lambda_.Code | None = None,
+        code: lambda_.Code,
         description: str | None = None,
         function_name: str | None = None,
         runtime: lambda_.Runtime | None = None,
@@ -226,16 +171,18 @@ class ObservedFunction(Construct):
         concurrency_alarm_fraction: float = defaults.CONCURRENCY_ALARM_FRACTION.value,
         dashboard: bool = True,
     ) -> None:
-        super().__init__(scope, id)
         timeout = timeout or cdk.Duration.seconds(defaults.TIMEOUT_SECONDS.value)
         runtime = runtime or lambda_.Runtime.PYTHON_3_14
         architecture = architecture or lambda_.Architecture.ARM_64
         environment = dict(environment or {})
         secrets = dict(secrets or {})
+        path = f"{scope.node.path}/{id}" if scope.node.path else id
 
         self._validate(
             id,
             handler=handler,
+            code=code,
+            layers=layers,
             memory_size=memory_size,
             timeout=timeout,
             environment=environment,
@@ -260,29 +207,22 @@ class ObservedFunction(Construct):
             powertools_layer_version=powertools_layer_version,
         )
 
-        shared = StackResources.of(self)
-        self._async_invocation = async_invocation
-        self.timeout = timeout
-        self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
-
-        # Built in the order data flows: where logs go, who the function is, the function, then what
-        # happens to its failures, and last how we watch it.
-        self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
+        shared = StackResources.of(scope)
+        # What the function needs before it exists: where its logs go and who it is.
+        log_group = logs.LogGroup(
+            scope,
+            f"{id}LogGroup",
             retention=log_retention,
             encryption_key=log_encryption_key or shared.key,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        self._role = _ManagedPolicyRole(self, "ServiceRole", description=f"Execution role of {self.node.path}")
-        self.role: iam.Role = self._role
+        role = ManagedPolicyRole(scope, f"{id}ServiceRole", description=f"Execution role of {path}")
         # The function writes only to its own log group (the group's Arn attribute ends in ':*', which covers
         # its streams); no logs:CreateLogGroup, because the group exists before the function does.
-        self._role.policy.add_statements(
+        role.policy.add_statements(
             iam.PolicyStatement(
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[self.log_group.log_group_arn],
+                resources=[log_group.log_group_arn],
             )
         )
 
@@ -296,34 +236,22 @@ class ObservedFunction(Construct):
             # jsii interfaces are not runtime-checkable, so tell the two kinds apart by their attributes.
             if hasattr(secret, "secret_arn"):
                 env[name] = secret.secret_arn
-                self.grant_read_secret(cast(secretsmanager.ISecret, secret))
+                _grant_read_secret(role, cast(secretsmanager.ISecret, secret))
             else:
                 env[name] = secret.parameter_name
-                secret.grant_read(self._role)
+                secret.grant_read(role)
 
-        all_layers = list(layers or [])
+        all_layers: list[lambda_.ILayerVersion] = []
         if powertools:
-            all_layers.insert(0, self._powertools_layer(runtime, architecture, powertools_layer_version))
+            all_layers.append(_powertools_layer(scope, runtime, architecture, powertools_layer_version))
+        all_layers += [_assets.runtime_layer(scope, kind) for kind in sorted(self._runtimes(handler, code, environment))]
+        all_layers += list(layers or [])
 
-        self.dead_letter_queue: sqs.Queue | None = None
-        async_options: dict[str, Any] = {}
-        if async_invocation:
-            async_options = {
-                "retry_attempts": defaults.ASYNC_RETRY_ATTEMPTS.value if retry_attempts is None else retry_attempts,
-                "max_event_age": max_event_age or cdk.Duration.seconds(defaults.ASYNC_MAX_EVENT_AGE_SECONDS.value),
-            }
-            if on_failure is None:
-                self.dead_letter_queue = self._failure_queue(shared.key)
-                on_failure = destinations.SqsDestination(self.dead_letter_queue)
-            # An on-failure destination, not a DeadLetterConfig: it records the error and the attempt count
-            # with the event, and configuring both would deliver every failure twice.
-            async_options["on_failure"] = on_failure
-
-        self.function = lambda_.Function(
-            self,
-            "Function",
+        super().__init__(
+            scope,
+            id,
             handler=handler,
-            code=code or library_code(),
+            code=code,
             runtime=runtime,
             architecture=architecture,
             description=description,
@@ -331,12 +259,12 @@ class ObservedFunction(Construct):
             memory_size=memory_size,
             timeout=timeout,
             environment=env,
-            role=self._role,
+            role=role,
             tracing=tracing,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=_APP_LEVELS[application_log_level],
             system_log_level_v2=_SYSTEM_LEVELS[system_log_level],
-            log_group=self.log_group,
+            log_group=log_group,
             layers=all_layers or None,
             reserved_concurrent_executions=reserved_concurrent_executions,
             vpc=vpc,
@@ -345,10 +273,25 @@ class ObservedFunction(Construct):
             environment_encryption=environment_encryption,
             ephemeral_storage_size=ephemeral_storage_size,
             code_signing_config=code_signing_config,
-            **async_options,
         )
+        self._role = role
+        self._async_invocation = async_invocation
+        self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
         if vpc is not None:
             self._grant_vpc_networking()
+
+        self.on_failure_queue: sqs.Queue | None = None
+        if async_invocation:
+            if on_failure is None:
+                self.on_failure_queue = self._failure_queue(shared.key)
+                on_failure = destinations.SqsDestination(self.on_failure_queue)
+            # An on-failure destination, not a DeadLetterConfig: it records the error and the attempt count
+            # with the event, and configuring both would deliver every failure twice.
+            self.configure_async_invoke(
+                on_failure=on_failure,
+                retry_attempts=defaults.ASYNC_RETRY_ATTEMPTS.value if retry_attempts is None else retry_attempts,
+                max_event_age=max_event_age or cdk.Duration.seconds(defaults.ASYNC_MAX_EVENT_AGE_SECONDS.value),
+            )
 
         self.alias: lambda_.Alias | None = None
         if provisioned_concurrent_executions:
@@ -356,60 +299,42 @@ class ObservedFunction(Construct):
                 self,
                 "LiveAlias",
                 alias_name="live",
-                version=self.function.current_version,
+                version=self.current_version,
                 provisioned_concurrent_executions=provisioned_concurrent_executions,
             )
 
-        self._create_alarms(
+        observation = observe(
+            self,
             timeout=timeout,
-            reserved=reserved_concurrent_executions,
-            errors_threshold=errors_alarm_threshold,
-            throttles_threshold=throttles_alarm_threshold,
-            duration_fraction=duration_alarm_fraction,
-            concurrency_fraction=concurrency_alarm_fraction,
+            reserved_concurrent_executions=reserved_concurrent_executions,
+            on_failure_queue=self.on_failure_queue,
+            alarm_topic=self.alarm_topic,
+            errors_alarm_threshold=errors_alarm_threshold,
+            throttles_alarm_threshold=throttles_alarm_threshold,
+            duration_alarm_fraction=duration_alarm_fraction,
+            concurrency_alarm_fraction=concurrency_alarm_fraction,
+            dashboard=dashboard,
         )
-        self.dashboard: cloudwatch.Dashboard | None = None
-        if dashboard:
-            self.dashboard = shared.dashboard
-            self._add_dashboard_row(self.dashboard)
+        self.alarms: dict[str, cloudwatch.Alarm] = observation.alarms
+        self.dashboard: cloudwatch.Dashboard | None = observation.dashboard
 
-        self._acknowledge(
-            async_invocation=async_invocation,
-            on_failure=on_failure,
-            reserved=reserved_concurrent_executions,
-            vpc=vpc,
-        )
+        self._acknowledge(async_invocation=async_invocation, reserved=reserved_concurrent_executions, vpc=vpc)
 
     # ----------------------------------------------------------------------------------------------
     # Public helpers in the CDK style
     # ----------------------------------------------------------------------------------------------
     @property
-    def grant_principal(self) -> iam.IPrincipal:
-        """The function's role, so ``table.grant_read_data(observed_function)`` works."""
-        return self._role
-
-    @property
-    def function_arn(self) -> str:
-        return self.function.function_arn
-
-    @property
-    def function_name(self) -> str:
-        return self.function.function_name
+    def managed_policy(self) -> iam.ManagedPolicy:
+        """The customer-managed policy that holds every grant made to this function."""
+        return self._role.policy
 
     @property
     def invocable(self) -> lambda_.IFunction:
         """What integrations should invoke: the ``live`` alias when provisioned concurrency is set, otherwise
         the function."""
-        return self.alias or self.function
+        return self.alias or self
 
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to invoke the function (and its alias, when there is one)."""
-        grant = self.function.grant_invoke(grantee)
-        if self.alias is not None:
-            self.alias.grant_invoke(grantee)
-        return grant
-
-    def grant_read_secret(self, secret: secretsmanager.ISecret) -> None:
+    def grant_read_secret(self, secret: secretsmanager.ISecret) -> iam.Grant:
         """Let the function read ``secret``, with every statement in the function's own policy.
 
         ``secret.grant_read`` would also name the role in the policy of the secret's customer-managed key;
@@ -418,19 +343,7 @@ class ObservedFunction(Construct):
         gives the account root ``kms:*``), so the role's own policy is enough; ``kms:Decrypt`` is allowed only
         through Secrets Manager.
         """
-        self._role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-            # A secret imported by name has a partial ARN; its full ARN ends in six random characters.
-            resources=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
-        ))
-        key = secret.encryption_key
-        if key is not None:
-            stack = cdk.Stack.of(self)
-            self._role.add_to_principal_policy(iam.PolicyStatement(
-                actions=["kms:Decrypt"],
-                resources=[key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
-            ))
+        return _grant_read_secret(self._role, secret)
 
     def add_schedule(self, id: str, schedule: events.Schedule, *, description: str | None = None) -> events.Rule:
         """Invoke the function on an EventBridge schedule, asynchronously.
@@ -451,48 +364,35 @@ class ObservedFunction(Construct):
             description=description,
             schedule=schedule,
             targets=[targets.LambdaFunction(
-                self.function,
+                self,
                 retry_attempts=defaults.SCHEDULE_RETRY_ATTEMPTS.value,
-                dead_letter_queue=self.dead_letter_queue,
+                dead_letter_queue=self.on_failure_queue,
             )],
         )
 
-    def add_environment(self, key: str, value: str) -> ObservedFunction:
-        """Add an environment variable. Never pass a secret value here: use ``secrets=`` instead."""
-        if not _ENV_NAME.match(key):
-            raise ValueError(f"environment variable name must match {_ENV_NAME.pattern}, got {key!r}")
-        self.function.add_environment(key, value)
-        return self
-
-    def add_to_role_policy(self, statement: iam.PolicyStatement) -> None:
-        """Add a statement to the function's managed policy."""
-        self._role.add_to_principal_policy(statement)
-
-    def metric_errors(self, **options: Any) -> cloudwatch.Metric:
-        """Invocation errors. Default: sum over 5 minutes."""
-        return self.function.metric_errors(**{"period": monitoring.period(), **options})
-
-    def metric_throttles(self, **options: Any) -> cloudwatch.Metric:
-        """Throttled invocations. Default: sum over 5 minutes."""
-        return self.function.metric_throttles(**{"period": monitoring.period(), **options})
-
-    def metric_invocations(self, **options: Any) -> cloudwatch.Metric:
-        """Invocations. Default: sum over 5 minutes."""
-        return self.function.metric_invocations(**{"period": monitoring.period(), **options})
-
-    def metric_duration(self, **options: Any) -> cloudwatch.Metric:
-        """Duration. Default: p99 over 5 minutes, because the tail is what times out."""
-        return self.function.metric_duration(**{"period": monitoring.period(), "statistic": "p99", **options})
-
     def metric_concurrent_executions(self, **options: Any) -> cloudwatch.Metric:
         """Concurrent executions. Default: maximum over 5 minutes, because concurrency is a gauge."""
-        return self.function.metric(
+        return self.metric(
             "ConcurrentExecutions", **{"period": monitoring.period(), "statistic": "Maximum", **options}
         )
 
     # ----------------------------------------------------------------------------------------------
     # Construction steps
     # ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _runtimes(handler: str, code: lambda_.Code, environment: Mapping[str, str]) -> set[str]:
+        kinds = set()
+        own = _assets.runtime_of_handler(handler)
+        if own is not None:
+            kinds.add(own)
+        folder = _assets.code_directory(code)
+        if folder is not None:
+            # What Lambda imports first: the handler's module, and the app module the worker runtime loads.
+            entries = [handler.rpartition(".")[0], environment.get(WORKER_PROCESS_ENV, "").partition(":")[0]]
+            kinds |= _assets.runtimes_imported(folder, entries)
+            # A runtime's own asset (runtime_code) already holds it; a layer would only duplicate it.
+            kinds -= _assets.delivered_runtimes(folder)
+        return kinds
     @staticmethod
     def _validate(id: str, **p: Any) -> None:
         problems = Problems("ObservedFunction", id)
@@ -571,18 +471,6 @@ class ObservedFunction(Construct):
                          p["powertools_layer_version"], "see the Powertools docs for the current version")
         problems.raise_if_any()
 
-    def _powertools_layer(
-        self, runtime: lambda_.Runtime, architecture: lambda_.Architecture, version: int
-    ) -> lambda_.ILayerVersion:
-        stack = cdk.Stack.of(self)
-        python = runtime.name.replace(".", "")  # python3.14 -> python314
-        arch = "arm64" if architecture.name == lambda_.Architecture.ARM_64.name else "x86_64"
-        arn = (
-            f"arn:{stack.partition}:lambda:{stack.region}:{defaults.POWERTOOLS_LAYER_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-{python}-{arch}:{version}"
-        )
-        return lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", arn)
-
     def _failure_queue(self, key: kms.IKey) -> sqs.Queue:
         queue = sqs.Queue(
             self,
@@ -613,80 +501,14 @@ class ObservedFunction(Construct):
         )
         self._role.policy.add_statements(statement)
 
-    def _create_alarms(
-        self,
-        *,
-        timeout: cdk.Duration,
-        reserved: int | None,
-        errors_threshold: int,
-        throttles_threshold: int,
-        duration_fraction: float,
-        concurrency_fraction: float,
-    ) -> None:
-        path = self.node.path
-        # Each metric is built once and shared by its alarm and the dashboard: every one is a jsii round trip.
-        self._metrics = {
-            "errors": self.metric_errors(),
-            "throttles": self.metric_throttles(),
-            "duration": self.metric_duration(),
-            "concurrency": self.metric_concurrent_executions(),
-        }
-        self.alarms["Errors"] = monitoring.create_alarm(
-            self, "ErrorsAlarm", metric=self._metrics["errors"], threshold=errors_threshold,
-            action_topic=self.alarm_topic,
-            description=f"{path}: {errors_threshold}+ invocation errors in 5 minutes. Check the function's "
-                        "log group for ERROR lines and the X-Ray traces of the failing requests.",
-        )
-        self.alarms["Throttles"] = monitoring.create_alarm(
-            self, "ThrottlesAlarm", metric=self._metrics["throttles"], threshold=throttles_threshold,
-            action_topic=self.alarm_topic,
-            description=f"{path}: {throttles_threshold}+ throttled invocations in 5 minutes. Raise reserved "
-                        "concurrency or the account limit, or slow the producer.",
-        )
-        timeout_seconds = seconds(timeout)
-        if timeout_seconds is not None:
-            threshold_ms = round(timeout_seconds * 1000 * duration_fraction)
-            self.alarms["DurationP99"] = monitoring.create_alarm(
-                self, "DurationAlarm", metric=self._metrics["duration"], threshold=threshold_ms,
-                action_topic=self.alarm_topic,
-                description=f"{path}: p99 duration above {threshold_ms} ms ({duration_fraction:.0%} of the "
-                            "timeout); requests will start timing out. Look at slow downstream calls in X-Ray.",
-            )
-        if reserved and not is_token(reserved):
-            limit = max(1, int(reserved * concurrency_fraction))
-            self.alarms["ConcurrencyNearReserved"] = monitoring.create_alarm(
-                self, "ConcurrencyAlarm", metric=self._metrics["concurrency"], threshold=limit,
-                action_topic=self.alarm_topic,
-                description=f"{path}: concurrency reached {limit} of {reserved} reserved; throttling is next.",
-            )
-        if self.dead_letter_queue is not None:
-            self.alarms["OnFailureQueueNotEmpty"] = monitoring.create_alarm(
-                self, "OnFailureQueueAlarm",
-                metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=monitoring.period(), statistic="Maximum"),
-                threshold=1, action_topic=self.alarm_topic,
-                description=f"{path}: failed asynchronous events are waiting in "
-                            f"{self.dead_letter_queue.node.path}. Read them, fix the cause, then re-drive them.",
-            )
-
-    def _add_dashboard_row(self, dashboard: cloudwatch.Dashboard) -> None:
-        dashboard.add_widgets(monitoring.header(f"Function {self.node.path}"))
-        m = self._metrics
-        dashboard.add_widgets(
-            monitoring.graph("Invocations and errors", [self.metric_invocations(), m["errors"]], [m["throttles"]]),
-            monitoring.graph("Duration p50 / p99", [self.metric_duration(statistic="p50"), m["duration"]]),
-            monitoring.graph("Concurrency", [m["concurrency"]]),
-        )
-
     def _acknowledge(
         self,
         *,
         async_invocation: bool,
-        on_failure: lambda_.IDestination | None,
         reserved: int | None,
         vpc: ec2.IVpc | None,
     ) -> None:
-        resource = self.function.node.default_child
+        resource = self.node.default_child
         assert resource is not None
         dlq_rules = [(Pack.SERVERLESS, "Serverless-LambdaDLQ"), (Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaDLQ"),
                      (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaDLQ")]
@@ -729,3 +551,40 @@ class ObservedFunction(Construct):
             xray_reason += (" The EC2 network-interface actions Lambda needs for VPC placement are likewise "
                             "not scoped to resources.")
         acknowledge(self._role.policy, Pack.AWS_SOLUTIONS, "AwsSolutions-IAM5[Resource::*]", xray_reason)
+
+
+def _powertools_layer(
+    scope: Construct, runtime: lambda_.Runtime, architecture: lambda_.Architecture, version: int
+) -> lambda_.ILayerVersion:
+    """The public Powertools layer, one reference per stack and variant (it synthesizes no resource)."""
+    stack = cdk.Stack.of(scope)
+    python = runtime.name.replace(".", "")  # python3.14 -> python314
+    arch = "arm64" if architecture.name == lambda_.Architecture.ARM_64.name else "x86_64"
+    id = f"PowertoolsLayer-{python}-{arch}-{version}"
+    existing = stack.node.try_find_child(id)
+    if existing is not None:
+        return cast(lambda_.ILayerVersion, existing)
+    arn = (
+        f"arn:{stack.partition}:lambda:{stack.region}:{defaults.POWERTOOLS_LAYER_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-{python}-{arch}:{version}"
+    )
+    return lambda_.LayerVersion.from_layer_version_arn(stack, id, arn)
+
+
+def _grant_read_secret(role: ManagedPolicyRole, secret: secretsmanager.ISecret) -> iam.Grant:
+    grant = iam.Grant.add_to_principal(
+        grantee=role,
+        actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+        # A secret imported by name has a partial ARN; its full ARN ends in six random characters.
+        resource_arns=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
+    )
+    key = secret.encryption_key
+    if key is not None:
+        stack = cdk.Stack.of(role)
+        grant = grant.combine(iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["kms:Decrypt"],
+            resource_arns=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.{stack.url_suffix}"}},
+        ))
+    return grant

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import constructs
@@ -16,6 +16,7 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
@@ -117,7 +118,7 @@ class ApiRoute:
     key: str
     method: str
     path: str
-    function: ObservedFunction | None
+    function: lambda_.IFunction | None
     public_reason: str | None
     resource: Construct
 
@@ -134,7 +135,7 @@ class RouteGroup:
         method, _, path = route.partition(" ")
         return f"{method} {self.prefix}{'' if path == '/' else path}"
 
-    def add_route(self, route: str, handler: ObservedFunction | Mapping[str, Any], **options: Any) -> ApiRoute:
+    def add_route(self, route: str, handler: lambda_.IFunction | Mapping[str, Any], **options: Any) -> ApiRoute:
         """``ServerlessApi.add_route`` with the prefix in front of the path."""
         return self.api.add_route(self._route(route), handler, **options)
 
@@ -161,7 +162,10 @@ class ServerlessApi(Construct):
         ``public_reason``.
     default_handler:
         Catch-all handler (``$default`` on HTTP, ``ANY /`` and ``ANY /{proxy+}`` on REST); an
-        ``ObservedFunction`` or a dict of its props. Default: - none (unknown routes get API Gateway's 404).
+        function or a dict of ``ObservedFunction`` props. Default: - none (unknown routes get API Gateway's 404).
+    code:
+        The code of every route handler given as a dict without its own ``code``, e.g.
+        ``Code.from_asset("src")``. Default: - none; each dict names its ``code``.
     api_name / description:
         Default: - the construct path / none.
     stage_name:
@@ -223,7 +227,8 @@ class ServerlessApi(Construct):
         *,
         api_type: ApiType = ApiType.HTTP,
         authorizer: Authorizer | None = None,
-        default_handler: ObservedFunction | Mapping[str, Any] | None = None,
+        default_handler: lambda_.IFunction | Mapping[str, Any] | None = None,
+        code: lambda_.Code | None = None,
         api_name: str | None = None,
         description: str | None = None,
         stage_name: str | None = None,
@@ -278,7 +283,8 @@ class ServerlessApi(Construct):
         self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self.routes: dict[str, ApiRoute] = {}
-        self.functions: list[ObservedFunction] = []
+        self.functions: list[lambda_.IFunction] = []
+        self._code = code
         self.usage_plans: dict[str, apigateway.UsagePlan] = {}
         self.api_keys: dict[str, apigateway.ApiKey] = {}
         self.web_acl: wafv2.CfnWebACL | None = None
@@ -384,7 +390,7 @@ class ServerlessApi(Construct):
     def add_route(
         self,
         route: str,
-        handler: ObservedFunction | Mapping[str, Any],
+        handler: lambda_.IFunction | Mapping[str, Any],
         *,
         public_reason: str | None = None,
         throttle: Throttle | None = None,
@@ -397,7 +403,9 @@ class ServerlessApi(Construct):
         Parameters
         ----------
         handler:
-            An ``ObservedFunction``, or a dict of ``ObservedFunction`` props to create one.
+            Any Lambda function (an ``ObservedFunction``, a plain ``aws_lambda.Function``, an imported one), or
+            a dict of ``ObservedFunction`` props to create one (its ``code`` defaults to the API's ``code``).
+            Its timeout must fit the integration timeout (30 s HTTP, 29 s REST).
         public_reason:
             Make this route public (no authorizer). Required when the API has no authorizer; the sentence is
             recorded as this route's cdk-nag acknowledgement.
@@ -413,22 +421,41 @@ class ServerlessApi(Construct):
         problems = Problems("ServerlessApi", self.node.id)
         parsed = self._check_route(problems, route, public_reason, throttle, authorization_scopes)
         self._check_lambda_route_options(problems, route, parsed, cache, request_model)
-        if not isinstance(handler, (ObservedFunction, Mapping)):
-            problems.add("handler", "an ObservedFunction or a dict of ObservedFunction props", type(handler).__name__,
-                         "wrap plain functions in ObservedFunction so they get logs, alarms and tracing")
+        props: dict[str, Any] | None = None
+        if isinstance(handler, Mapping):
+            props = dict(handler)
+            if self._code is not None:
+                props.setdefault("code", self._code)
+            if self.api_type is ApiType.REST and "timeout" not in props:
+                # ObservedFunction's 30 s default is one second past the REST integration timeout.
+                props["timeout"] = cdk.Duration.seconds(defaults.REST_INTEGRATION_TIMEOUT_SECONDS)
+            if props.get("code") is None:
+                problems.add("handler['code']", "the code of the route's function", None,
+                             "add 'code': Code.from_asset('src') to the dict, or pass code= to ServerlessApi")
+        elif not (hasattr(handler, "function_arn") and hasattr(handler, "grant_invoke")):
+            problems.add("handler", "a Lambda function (any IFunction) or a dict of ObservedFunction props",
+                         type(handler).__name__, "pass e.g. an ObservedFunction or {'handler': 'api.main'}")
+        else:
+            self._check_timeout(problems, route, handler)
         problems.raise_if_any()
         assert parsed is not None
         method, path = parsed
         public = public_reason is not None
-        function = handler if isinstance(handler, ObservedFunction) else ObservedFunction(
-            self, f"{route_id(route)}Handler", **dict(handler))
-        if function not in self.functions:
+        function: lambda_.IFunction
+        if props is not None:
+            function = ObservedFunction(self, f"{route_id(route)}Handler", **props)
+            self._check_timeout(problems, route, function)  # its timeout is known only now
+            problems.raise_if_any()
+        else:
+            function = cast(lambda_.IFunction, handler)
+        invocable = function.invocable if isinstance(function, ObservedFunction) else function
+        if all(function is not f for f in self.functions):
             self.functions.append(function)
         if self.api_type is ApiType.HTTP:
             integration = self._http_integrations.get(function.node.addr)
             if integration is None:
                 integration = integrations.HttpLambdaIntegration(
-                    "LambdaIntegration", function.invocable,
+                    "LambdaIntegration", invocable,
                     payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
                 )
                 self._http_integrations[function.node.addr] = integration
@@ -438,7 +465,7 @@ class ServerlessApi(Construct):
             route_cache = RouteCache() if cache is True else (cache or None)
             cache_keys = self._cache_key_parameters(path, route_cache)
             rest_integration = apigateway.LambdaIntegration(
-                function.invocable, proxy=True, allow_test_invoke=False,
+                invocable, proxy=True, allow_test_invoke=False,
                 cache_key_parameters=list(cache_keys) or None,
             )
             resource = self._add_rest_method(route, method, path, rest_integration, authorization_scopes,
@@ -450,7 +477,7 @@ class ServerlessApi(Construct):
 
     def add_default_route(
         self,
-        handler: ObservedFunction | Mapping[str, Any],
+        handler: lambda_.IFunction | Mapping[str, Any],
         *,
         public_reason: str | None = None,
         throttle: Throttle | None = None,
@@ -952,8 +979,19 @@ class ServerlessApi(Construct):
             problems.add("request_model", f"used only on {'/'.join(_BODY_METHODS)} routes", route,
                          "only requests with a body can be validated against a model")
 
+    def _check_timeout(self, problems: Problems, route: str, function: lambda_.IFunction) -> None:
+        timeout = seconds(function.timeout) if isinstance(function, lambda_.Function) else None
+        limit = defaults.REST_INTEGRATION_TIMEOUT_SECONDS if self.api_type is ApiType.REST \
+            else defaults.HTTP_INTEGRATION_TIMEOUT_SECONDS
+        if timeout is not None and timeout > limit:
+            kind = "REST" if self.api_type is ApiType.REST else "HTTP"
+            problems.add(f"{route!r} handler timeout", f"at most {limit} seconds, the {kind} API integration "
+                         "timeout", f"{timeout:g} seconds ({function.node.path})",
+                         f"lower the function's timeout to {limit} seconds or less; for longer work answer 202 "
+                         "and hand it to an AsyncWorker (AsyncWorker.add_api_route)")
+
     def _register(
-        self, route: str, method: str, path: str, function: ObservedFunction | None, public_reason: str | None,
+        self, route: str, method: str, path: str, function: lambda_.IFunction | None, public_reason: str | None,
         throttle: Throttle | None, resource: Construct,
     ) -> ApiRoute:
         entry = ApiRoute(key=route, method=method, path=path, function=function, public_reason=public_reason,

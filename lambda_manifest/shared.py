@@ -37,7 +37,6 @@ class StackResources(Construct):
         self._dashboard: cloudwatch.Dashboard | None = None
         self._backup_plan: backup.BackupPlan | None = None
         self._backup_role: iam.Role | None = None
-        self._backed_up = 0
 
     @staticmethod
     def of(scope: IConstruct) -> StackResources:
@@ -148,9 +147,9 @@ class StackResources(Construct):
 
     def back_up_table(self, table: dynamodb.ITable) -> backup.BackupSelection:
         """Add ``table`` to the stack's backup plan (one selection per table, all with the same role)."""
-        self._backed_up += 1
+        # Named after the table's path, so adding or reordering tables never renames another's selection.
         return self.backup_plan.add_selection(
-            f"Table{self._backed_up}",
+            f"Table{cdk.Names.node_unique_id(table.node)}",
             resources=[backup.BackupResource.from_dynamo_db_table(table)],
             role=self.backup_role,
         )

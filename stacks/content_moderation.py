@@ -41,6 +41,7 @@ from lambda_manifest import (
     TenantQuota,
     acknowledge,
 )
+from stacks.code import app_code
 
 PLACEHOLDER_ISSUER = "https://auth.example.com/"
 PLACEHOLDER_AUDIENCE = "moderation-api"
@@ -120,7 +121,7 @@ class ContentModerationStack(cdk.Stack):
             "VerdictsTable",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-        ).table
+        )
 
         self.review_topic = sns.Topic(
             self, "ReviewTopic", display_name="Content flagged for human review", master_key=key, enforce_ssl=True)
@@ -140,6 +141,7 @@ class ContentModerationStack(cdk.Stack):
         )
         self.submit = self.api.add_route("POST /moderation", {
             "handler": "moderation.handler.main",
+            "code": app_code("moderation"),
             "description": "Moderates one text through the AI gateway; flagged content goes to human review",
             # The gateway answers within its own 25 s timeout; 29 s leaves room to publish a review and stays
             # under the HTTP API's 30 s integration limit. The client's wait is capped by the time left.
@@ -156,6 +158,7 @@ class ContentModerationStack(cdk.Stack):
             "BatchModeration",
             process="moderation.batch:process",
             handler={
+                "code": app_code("moderation"),
                 "description": "Moderates each item of a batch through the AI gateway and stores its verdict once",
                 "timeout": cdk.Duration.minutes(3),
                 "environment": {**review_env, "VERDICTS_TABLE": self.verdicts.table_name},

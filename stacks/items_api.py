@@ -1,7 +1,7 @@
 """ItemsApiStack: a CRUD API over DynamoDB behind an HTTP API with a Lambda authorizer.
 
 ``GET/POST /items`` and ``GET/PUT/DELETE /items/{id}`` all go to one function (``items_api.handler.main``).
-Callers present ``Authorization: Bearer <JWT>`` signed with HS256; the shipped ``lm_authorizer`` checks it
+Callers present ``Authorization: Bearer <JWT>`` signed with HS256; the shipped ``lambda_manifest.runtime.authorizer`` checks it
 against a key kept in Secrets Manager, plus ``iss`` and ``aud``. Browsers may call it from one origin.
 """
 
@@ -24,6 +24,7 @@ from lambda_manifest import (
     StackResources,
     acknowledge,
 )
+from stacks.code import app_code
 
 # The DynamoDB calls items_api.service.ItemStore makes, and nothing else.
 ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan")
@@ -46,7 +47,7 @@ class ItemsApiStack(cdk.Stack):
         self.items = DataTable(
             self, "ItemsTable", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
         )
-        self.table = self.items.table
+        self.table = self.items
 
         # The HS256 signing key shared with the token issuer: generated here, never in the template.
         self.signing_key = secretsmanager.Secret(
@@ -64,6 +65,7 @@ class ItemsApiStack(cdk.Stack):
             self,
             "ItemsHandler",
             handler="items_api.handler.main",
+            code=app_code("items_api"),
             description="CRUD over items for the items HTTP API",
             environment={"ITEMS_TABLE_NAME": self.table.table_name},
         )

@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lambda_manifest import DataTable, ObservedFunction, Pack, StackResources, acknowledge
+from stacks.code import app_code
 
 
 class NightlyReportStack(cdk.Stack):
@@ -26,7 +27,7 @@ class NightlyReportStack(cdk.Stack):
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
         )
-        self.sales_table = self.sales.table
+        self.sales_table = self.sales
 
         self.access_logs = s3.Bucket(
             self,
@@ -57,6 +58,7 @@ class NightlyReportStack(cdk.Stack):
             self,
             "NightlyReport",
             handler="nightly_report.handler.main",
+            code=app_code("nightly_report"),
             description="Aggregates yesterday's sales into CSV and JSON in the reports bucket",
             timeout=cdk.Duration.minutes(5),
             memory_size=512,

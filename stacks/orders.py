@@ -28,6 +28,7 @@ from lambda_manifest import (
     ServerlessApi,
     StackResources,
 )
+from stacks.code import app_code
 
 PLACEHOLDER_ISSUER = "https://auth.example.com/"
 PLACEHOLDER_AUDIENCE = "orders-api"
@@ -44,7 +45,7 @@ class OrdersStack(cdk.Stack):
         self.orders = DataTable(
             self, "OrdersTable", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
         )
-        self.orders_table = self.orders.table
+        self.orders_table = self.orders
         self.orders_table.add_global_secondary_index(
             index_name=BY_DAY_INDEX,
             partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
@@ -72,6 +73,7 @@ class OrdersStack(cdk.Stack):
             "OrderWorker",
             handler={
                 "handler": "orders.worker.main",
+                "code": app_code("orders"),
                 "description": "Stores each order once and publishes order_created once",
                 "environment": {
                     "ORDERS_TABLE_NAME": self.orders_table.table_name,
@@ -93,6 +95,7 @@ class OrdersStack(cdk.Stack):
             "NotifyWorker",
             handler={
                 "handler": "orders.notify.main",
+                "code": app_code("orders"),
                 "description": "Records the confirmation of each order_created event once",
                 "environment": {"ORDERS_TABLE_NAME": self.orders_table.table_name},
             },
@@ -110,6 +113,7 @@ class OrdersStack(cdk.Stack):
             self,
             "Reconcile",
             handler="orders.reconcile.main",
+            code=app_code("orders"),
             description="Re-publishes order_created for orders of the last day without a confirmation",
             timeout=cdk.Duration.minutes(5),
             memory_size=512,

@@ -28,6 +28,7 @@ from lambda_manifest import (
     StackResources,
     UsagePlan,
 )
+from stacks.code import app_code
 
 RESOURCE_SERVER = "partner-api"
 # Mirrors partner_api.service.ORDER_SCHEMA (JSON schema draft 4, which API Gateway models use), so malformed
@@ -58,14 +59,17 @@ class PartnerApiStack(cdk.Stack):
         key = StackResources.of(self).key
 
         pk = dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
-        self.catalog = DataTable(self, "CatalogTable", partition_key=pk).table
-        self.orders = DataTable(self, "OrdersTable", partition_key=pk).table
+        self.catalog = DataTable(self, "CatalogTable", partition_key=pk)
+        self.orders = DataTable(self, "OrdersTable", partition_key=pk)
 
         self.handler = ObservedFunction(
             self,
             "PartnerHandler",
             handler="partner_api.handler.main",
+            code=app_code("partner_api"),
             description="Catalogue reads and idempotent order intake for partners",
+            # Inside the REST API's 29 s integration timeout, so a slow call ends as the function's own error.
+            timeout=cdk.Duration.seconds(29),
             environment={
                 "CATALOG_TABLE_NAME": self.catalog.table_name,
                 "PARTNER_ORDERS_TABLE_NAME": self.orders.table_name,

@@ -1,9 +1,10 @@
 """``python -m lambda_manifest.local [--app-dir .] [--assembly cdk.out] [--stack NAME ...] [--port N]
-[--fire RULE ...] [--secrets-file local-secrets.json]``."""
+[--fire RULE ...] [--secrets-file local-secrets.json] [--verbose]``."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -11,7 +12,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from lambda_manifest.local.logs import Console
+from lambda_manifest.local.extra import MissingExtra, require_runner_packages
+from lambda_manifest.local.logs import ChildStartError, Console, ConsoleLogHandler
 from lambda_manifest.local.runner import LocalRunner, Options
 from lambda_manifest.local.synth import stale_reason, synthesize
 
@@ -44,13 +46,35 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="what the local model answers (default: '[local model] <last user message>')")
     parser.add_argument("--ready-file", type=Path, default=None, help="write the endpoints as JSON here when ready")
     parser.add_argument("--quiet", action="store_true", help="no access log or per-invocation lines")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show moto's request log and the AWS SDK's INFO lines (boto3, botocore, "
+                             "urllib3), in the runner and in every function; default: the handlers' own logs only")
     parser.add_argument("--no-color", action="store_true")
     return parser.parse_args(argv)
+
+
+SDK_LOGGERS = ("boto3", "botocore", "s3transfer", "urllib3")
+
+
+def _sdk_logging(console: Console, verbose: bool) -> None:
+    """The runner's own SDK clients: their INFO lines through the console with ``--verbose``, else
+    warnings at most."""
+    for name in SDK_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO if verbose else logging.WARNING)
+        if verbose and not any(isinstance(h, ConsoleLogHandler) for h in logger.handlers):
+            logger.addHandler(ConsoleLogHandler(console))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     console = Console(color=False if args.no_color else None, quiet=args.quiet)
+    try:
+        require_runner_packages()
+    except MissingExtra as exc:
+        print(str(exc), file=sys.stderr, flush=True)
+        return 1
+    _sdk_logging(console, args.verbose)
     app_dir = args.app_dir.resolve()
     assembly = (args.assembly or app_dir / "cdk.out").resolve()
     if not args.no_synth:
@@ -70,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                       moto_port=args.moto_port, secrets_file=secrets if secrets.exists() else None,
                       from_assets=args.from_assets, max_concurrency=args.max_concurrency, ready_file=args.ready_file,
                       max_visibility_timeout=args.max_visibility_timeout, real_llm=args.real_llm,
-                      llm_reply=args.llm_reply)
+                      llm_reply=args.llm_reply, verbose=args.verbose)
     runner = LocalRunner(options, console)
     stop = threading.Event()
     firing = threading.Event()
@@ -104,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         console.line("local", str(exc))
         return 2
+    except ChildStartError as exc:
+        console.line("local", str(exc))
+        return 1
     except KeyboardInterrupt:
         code = 130
     finally:

@@ -74,7 +74,12 @@ class _TextFormatter(logging.Formatter):
         return text
 
 
-def _configure_logging() -> _JsonFormatter | _TextFormatter:
+# The SDK's loggers: at the root logger's INFO they print a line per client ("Found credentials in
+# environment variables.") in every worker. Quiet unless the runner runs with --verbose.
+SDK_LOGGERS = ("boto3", "botocore", "s3transfer", "urllib3")
+
+
+def _configure_logging(verbose: bool = False) -> _JsonFormatter | _TextFormatter:
     """What the managed runtime does before init: one handler on the root logger at the configured level."""
     formatter: _JsonFormatter | _TextFormatter = (
         _JsonFormatter() if os.environ.get("AWS_LAMBDA_LOG_FORMAT", "Text").upper() == "JSON" else _TextFormatter()
@@ -85,7 +90,24 @@ def _configure_logging() -> _JsonFormatter | _TextFormatter:
     root.handlers[:] = [handler]
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO").upper()
     root.setLevel({"TRACE": "DEBUG", "FATAL": "CRITICAL", "WARN": "WARNING"}.get(level, level))
+    if not verbose:
+        # Only these loggers: the handler's own (and Powertools') log lines keep the configured level, and a
+        # handler that sets one of these levels itself still wins, since it runs later.
+        for name in SDK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     return formatter
+
+
+def _sys_path(task_root: str, layer_paths: str, here: str) -> list[str]:
+    """Lambda's order: the code folder, then the layers (/opt/python), then the runtime's own packages
+    (here the venv's site-packages, which also stand in for layers given by ARN)."""
+    layers = [p for p in layer_paths.split(os.pathsep) if p]
+    rest = [p for p in sys.path if p and os.path.abspath(p) != here and p not in layers and p != task_root]
+    return [task_root, *layers, *rest]
+
+
+# Packages that layers given by ARN provide in AWS, and the runner's ``local`` extra installs in the venv.
+LOCAL_EXTRA_MODULES = ("aws_lambda_powertools",)
 
 
 def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
@@ -125,24 +147,32 @@ def _write(fd: int, message: dict[str, Any]) -> None:
 def main() -> int:
     request_fd, response_fd = int(sys.argv[1]), int(sys.argv[2])
     task_root = os.environ["LAMBDA_TASK_ROOT"]
-    # Lambda's sys.path: the code folder first, then layers (/opt/python; here the venv's site-packages).
+    # Runner-only variables: a handler in Lambda never sees them.
+    layer_paths = os.environ.pop("LM_LOCAL_LAYER_PATHS", "")
+    verbose = os.environ.pop("LM_LOCAL_VERBOSE", "") == "1"
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [task_root] + [p for p in sys.path if p and os.path.abspath(p) != here]
-    formatter = _configure_logging()
+    sys.path[:] = _sys_path(task_root, layer_paths, here)
+    formatter = _configure_logging(verbose)
 
     started = time.perf_counter()
     handler: Any = None
     init_error: dict[str, Any] | None = None
+    hint = ""
     try:
         handler = _load_handler(os.environ["_HANDLER"])
     except ImportError as exc:
         init_error = _error(exc, "Runtime.ImportModuleError")
+        if exc.name and exc.name.split(".")[0] in LOCAL_EXTRA_MODULES:
+            hint = (f"{exc.name} comes from a layer in AWS and from the venv here: "
+                    'pip install "lambda-manifest[local]"')
     except AttributeError as exc:
         init_error = _error(exc, "Runtime.HandlerNotFound")
     except Exception as exc:
         init_error = _error(exc)
     if init_error:
         print(f"[ERROR] {init_error['errorType']}: {init_error['errorMessage']}", flush=True)
+        if hint:
+            print(f"[ERROR] {hint}", flush=True)
     _write(response_fd, {"ready": True, "init_ms": round((time.perf_counter() - started) * 1000, 1),
                          "init_error": init_error})
 

@@ -1,8 +1,10 @@
 """A moto server on 127.0.0.1 that lives exactly as long as its parent.
 
-``python -I _moto_main.py [PORT] [--rehearsal]`` binds the port (0 picks a free one), prints
+``python -I _moto_main.py [PORT] [--rehearsal] [--verbose]`` binds the port (0 picks a free one), prints
 ``READY <port>`` and serves until its stdin closes: when the runner exits, even by SIGKILL, the pipe closes
-and this process stops, so no moto server is ever left behind.
+and this process stops, so no moto server is ever left behind. Without ``--verbose`` it logs no requests and
+no warnings; stdout and stderr go to the runner either way (shown with ``--verbose``, and when start-up
+fails).
 
 ``--rehearsal`` (used by the deploy rehearsal only) fills two gaps in moto 5.2's CloudFormation, inside this
 process and nowhere else:
@@ -20,7 +22,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
+import threading
+import traceback
 from typing import Any
 
 
@@ -99,19 +104,34 @@ def _patch_for_rehearsal() -> None:
     APIGatewayBackend.create_deployment = create_deployment  # type: ignore[method-assign]
 
 
+def _fail_fast(args: threading.ExceptHookArgs) -> None:
+    """ThreadedMotoServer binds its port in a thread and waits for it forever: a bind error (a taken
+    ``--moto-port``) must end this process, so the runner reports it at once with this traceback."""
+    traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
 def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     port = int(args[0]) if args else 0
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    verbose = "--verbose" in sys.argv
+    if verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # werkzeug logs every request at INFO
     import warnings
 
-    warnings.simplefilter("ignore")  # moto warns about every CloudFormation type it skips
+    warnings.simplefilter("default" if verbose else "ignore")  # moto warns about every CloudFormation type it skips
     if "--rehearsal" in sys.argv:
         _patch_for_rehearsal()
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=verbose)
+    threading.excepthook = _fail_fast
     server.start()
+    threading.excepthook = threading.__excepthook__
     print(f"READY {server.get_host_and_port()[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         sys.stdin.read()

@@ -30,10 +30,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from lambda_manifest.local.cfn import REGION
-from lambda_manifest.local.logs import Console
+from lambda_manifest.local.logs import Console, OutputTail
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 INIT_TIMEOUT_SECONDS = 10.0
+# Read by _bootstrap.py (and removed from the handler's environment): extra sys.path entries after the code
+# folder (the function's layers), and whether SDK logging stays on.
+LAYER_PATHS_VARIABLE = "LM_LOCAL_LAYER_PATHS"
+VERBOSE_VARIABLE = "LM_LOCAL_VERBOSE"
 IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git"}
 
 
@@ -56,8 +60,12 @@ class FunctionSpec:
     log_format: str = "Text"
     log_level: str = "INFO"
     system_log_level: str = "INFO"
+    # Layers given by ARN (Powertools): their packages come from the venv's site-packages.
     layers: list[str] = field(default_factory=list)
     asset_dir: Path | None = None
+    # Folders of the template's own layers (``AWS::Lambda::LayerVersion`` with a local asset), in the order
+    # they go on sys.path right after the code folder, as /opt/python does in Lambda.
+    layer_paths: list[Path] = field(default_factory=list)
 
     @property
     def supported(self) -> bool:
@@ -116,17 +124,25 @@ class _Worker:
         self._buffer = b""
         self._stopped = False
         self._stop_lock = threading.Lock()
+        self.tail = OutputTail(12)
         self._pump = threading.Thread(target=self._pump_logs, args=(self.process.stdout, console, source),
                                       name=f"log-{source}", daemon=True)
         self._pump.start()
 
-    @staticmethod
-    def _pump_logs(stream: IO[bytes] | None, console: Console, source: str) -> None:
+    def _pump_logs(self, stream: IO[bytes] | None, console: Console, source: str) -> None:
         if stream is None:
             return
         for raw in iter(stream.readline, b""):
-            console.line(source, raw.decode("utf-8", "replace").rstrip("\n"))
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.tail.add(line)
+            console.line(source, line)
         stream.close()
+
+    def output_tail(self) -> str:
+        """The last lines of output, once the process has exited and its output is read to the end."""
+        if self.process.poll() is not None:
+            self._pump.join(timeout=2)  # a handler's own subprocess may still hold the pipe open
+        return self.tail.text()
 
     @property
     def pid(self) -> int:
@@ -193,9 +209,10 @@ class FunctionHost:
     """Runs one function: a pool of warm workers, grown on demand up to ``max_concurrency``."""
 
     def __init__(self, spec: FunctionSpec, *, console: Console, endpoint_url: str,
-                 max_concurrency: int = 10, lambda_endpoint_url: str | None = None) -> None:
+                 max_concurrency: int = 10, lambda_endpoint_url: str | None = None, verbose: bool = False) -> None:
         self.spec = spec
         self.console = console
+        self.verbose = verbose
         self.endpoint_url = endpoint_url
         self.lambda_endpoint_url = lambda_endpoint_url
         limit = spec.reserved_concurrency if spec.reserved_concurrency else max_concurrency
@@ -250,6 +267,10 @@ class FunctionHost:
         if self.lambda_endpoint_url:
             env["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_endpoint_url
         env.update(spec.environment)
+        if spec.layer_paths:
+            env[LAYER_PATHS_VARIABLE] = os.pathsep.join(str(path) for path in spec.layer_paths)
+        if self.verbose:
+            env[VERBOSE_VARIABLE] = "1"
         return env
 
     # -- pool -------------------------------------------------------------------------------------------
@@ -311,10 +332,12 @@ class FunctionHost:
             ready = worker.receive(time.monotonic() + max(INIT_TIMEOUT_SECONDS, self.spec.timeout))
         except WorkerDied as exc:
             return worker, None, {"errorType": "Runtime.ExitError",
-                                  "errorMessage": f"Runtime exited during init: {exc}"}
+                                  "errorMessage": f"Runtime exited during init: {exc}; its last output:\n"
+                                                  f"{worker.output_tail()}"}
         if ready is None:
             return worker, None, {"errorType": "Runtime.InitTimeout",
-                                  "errorMessage": f"Init phase did not finish in {INIT_TIMEOUT_SECONDS:.0f} s"}
+                                  "errorMessage": f"Init phase did not finish in {INIT_TIMEOUT_SECONDS:.0f} s; "
+                                                  f"its last output:\n{worker.output_tail()}"}
         init_error = ready.get("init_error")
         return worker, float(ready.get("init_ms", 0.0)), init_error if isinstance(init_error, dict) else None
 

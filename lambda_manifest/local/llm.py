@@ -4,7 +4,7 @@ The local model answers OpenAI ``POST /v1/chat/completions`` and Anthropic ``POS
 loopback. Its answer is ``--llm-reply TEXT`` when given, else ``[local model] <the last user message>``.
 Token usage is counted in words, so quotas and budgets move. It never calls out: nothing leaves the machine.
 
-For each function running ``lm_gateway`` (the library's AI gateway), the runner
+For each function running ``lambda_manifest.runtime.gateway`` (the library's AI gateway), the runner
 - points every ``openai`` / ``anthropic`` provider's ``base_url`` in ``LM_GATEWAY_CONFIG`` at the local model
   (``--real-llm`` keeps the template's URLs; put real keys in the secrets file then),
 - creates one virtual key per tenant of the configuration in the gateway's table (printed at start-up), and

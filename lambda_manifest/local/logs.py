@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
+from collections import deque
 from typing import TextIO
 
 _COLORS = ["36", "35", "33", "32", "34", "91", "96", "95", "93", "92", "94"]
@@ -42,3 +44,44 @@ class Console:
         with self._lock:
             self.stream.write(text if text.endswith("\n") else text + "\n")
             self.stream.flush()
+
+
+class OutputTail:
+    """The last lines a child process printed, kept so a failed start can say why (its output is not shown
+    otherwise: moto's always, a worker's only as it scrolls by)."""
+
+    def __init__(self, lines: int = 20) -> None:
+        self._lines: deque[str] = deque(maxlen=lines)
+        self._lock = threading.Lock()
+
+    def add(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line)
+
+    def text(self) -> str:
+        with self._lock:
+            lines = list(self._lines)
+        return "\n".join(f"  | {line}" for line in lines) if lines else "  (no output)"
+
+
+class ChildStartError(RuntimeError):
+    """A child process (the moto server, a function worker) failed to start or died while starting."""
+
+    def __init__(self, what: str, tail: OutputTail) -> None:
+        super().__init__(f"{what}; its last output:\n{tail.text()}")
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Routes the runner's own ``logging`` records (the SDK's, with ``--verbose``) through the console."""
+
+    def __init__(self, console: Console, source: str = "sdk") -> None:
+        super().__init__()
+        self.console = console
+        self.source = source
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.line(self.source, self.format(record))
+        except Exception:
+            self.handleError(record)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import tempfile
@@ -17,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from lambda_manifest.assembly import load_assembly
-from lambda_manifest.local.cfn import REGION, URL_SUFFIX, ResolveError, Resolver, Stack
+from lambda_manifest.local.cfn import NO_VALUE, REGION, URL_SUFFIX, ResolveError, Resolver, Stack
 from lambda_manifest.local.event_sources import (
     AsyncConfig,
     AsyncInvoker,
@@ -27,6 +26,7 @@ from lambda_manifest.local.event_sources import (
     SqsMapping,
     SqsPoller,
 )
+from lambda_manifest.local.extra import INSTALL, POWERTOOLS_MODULE, importable, require_runner_packages
 from lambda_manifest.local.functions import CodeWatcher, FunctionHost, FunctionSpec
 from lambda_manifest.local.functions_registry import FunctionRegistry
 from lambda_manifest.local.gateway import ApiServer, Request, Response
@@ -61,6 +61,7 @@ class Options:
     max_visibility_timeout: int | None = None
     real_llm: bool = False
     llm_reply: str | None = None
+    verbose: bool = False  # moto's request log and the SDK's INFO lines, in the runner and in every worker
 
 
 @dataclass
@@ -74,7 +75,7 @@ class LocalRunner:
     def __init__(self, options: Options, console: Console | None = None) -> None:
         self.options = options
         self.console = console or Console()
-        self.moto = MotoServer(options.moto_port)
+        self.moto = MotoServer(options.moto_port, console=self.console, verbose=options.verbose)
         self.stacks: list[Stack] = []
         self.resolver: Resolver | None = None
         self.provisioned = Provisioned()
@@ -129,6 +130,7 @@ class LocalRunner:
     # -- start ------------------------------------------------------------------------------------------
     def start(self) -> None:
         self.started_at = time.monotonic()
+        require_runner_packages()
         assembly = load_assembly(self.options.assembly)
         all_stacks = [Stack(artifact) for artifact in assembly.stacks]
         if self.options.stacks:
@@ -193,18 +195,32 @@ class LocalRunner:
             tmp.write_text(json.dumps(self.ready_info(), indent=2))
             tmp.replace(self.options.ready_file)
 
-    def _code_dir(self, stack: Stack, logical: str, props: dict[str, Any]) -> tuple[Path, Path | None]:
-        resource = stack.resources[logical]
-        metadata = resource.get("Metadata", {}) or {}
-        code = props.get("Code", {}) or {}
-        asset: Path | None = None
+    @staticmethod
+    def _asset(stack: Stack, logical: str, code: dict[str, Any]) -> Path | None:
+        """The cdk.out asset (folder or zip) behind a function's ``Code`` or a layer's ``Content``."""
+        metadata = stack.resources[logical].get("Metadata", {}) or {}
         if metadata.get("aws:asset:path"):
-            asset = stack.artifact.directory / str(metadata["aws:asset:path"])
-        elif isinstance(code.get("S3Key"), str):
+            return stack.artifact.directory / str(metadata["aws:asset:path"])
+        asset: Path | None = None
+        if isinstance(code.get("S3Key"), str):
             digest = str(code["S3Key"]).split("/")[-1].removesuffix(".zip")
             for candidate in (stack.artifact.directory / f"asset.{digest}", stack.artifact.directory / f"asset.{digest}.zip"):
                 if candidate.exists():
                     asset = candidate
+        return asset
+
+    def _unzipped(self, asset: Path) -> Path:
+        if asset.is_file() and asset.suffix == ".zip":
+            folder = Path(self._tmp.name) / asset.stem
+            if not folder.exists():
+                with zipfile.ZipFile(asset) as archive:
+                    archive.extractall(folder)
+            return folder
+        return asset
+
+    def _code_dir(self, stack: Stack, logical: str, props: dict[str, Any]) -> tuple[Path, Path | None]:
+        code = props.get("Code", {}) or {}
+        asset = self._asset(stack, logical, code)
         if isinstance(code.get("ZipFile"), str):
             folder = Path(self._tmp.name) / f"{stack.name}-{logical}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -213,22 +229,65 @@ class LocalRunner:
         if asset is None:
             raise ResolveError("no asset folder (image or S3 code is not emulated)")
         if asset.is_file() and asset.suffix == ".zip":
-            folder = Path(self._tmp.name) / asset.stem
-            if not folder.exists():
-                with zipfile.ZipFile(asset) as archive:
-                    archive.extractall(folder)
-            return folder, asset
+            return self._unzipped(asset), asset
         if not self.options.from_assets:
             source = find_source_dir(asset, self.options.app_dir.resolve(), self.options.assembly.resolve())
             if source is not None:
                 return source, asset
         return asset, asset
 
+    def _layers(self, stack: Stack, props: dict[str, Any], runtime: str,
+                cache: dict[str, list[Path]]) -> tuple[list[str], list[Path]]:
+        """A function's ``Layers``: (ARNs served by the venv, sys.path folders of the template's own layers).
+
+        A ``Ref`` to an ``AWS::Lambda::LayerVersion`` of the same template with a local asset runs from that
+        asset's ``python`` folder (and ``python/lib/<runtime>/site-packages``), which Lambda mounts as
+        /opt/python. Lambda extracts layers into /opt in order, a later layer's files replacing an earlier
+        one's, so later layers come first on sys.path; all layers' site-packages folders precede all
+        ``python`` folders, as in Lambda's own sys.path.
+        """
+        assert self.resolver is not None
+        remote: list[str] = []
+        local: list[list[Path]] = []
+        raw = props.get("Layers", [])
+        for entry in raw if isinstance(raw, list) else self.resolver.resolve(stack, raw):
+            target = entry.get("Ref") if isinstance(entry, dict) and len(entry) == 1 else None
+            resource = stack.resources.get(str(target)) if isinstance(target, str) else None
+            if resource is None or resource.get("Type") != "AWS::Lambda::LayerVersion":
+                value = self.resolver.resolve(stack, entry)
+                if value is not NO_VALUE:
+                    remote.append(str(value))
+                continue
+            layer = str(target)
+            key = f"{stack.name}/{layer}/{runtime}"
+            if key not in cache:
+                cache[key] = self._layer_paths(stack, layer, runtime)
+            if cache[key]:
+                local.append(cache[key])
+        site = [p for paths in reversed(local) for p in paths if p.name == "site-packages"]
+        python = [p for paths in reversed(local) for p in paths if p.name != "site-packages"]
+        return remote, site + python
+
+    def _layer_paths(self, stack: Stack, layer: str, runtime: str) -> list[Path]:
+        content = (stack.resources[layer].get("Properties") or {}).get("Content") or {}
+        asset = self._asset(stack, layer, content if isinstance(content, dict) else {})
+        label = stack.label(layer)
+        if asset is None or not asset.exists():
+            self.warnings.append(f"{stack.name}/{label}: layer without a local asset is not emulated")
+            return []
+        root = self._unzipped(asset) / "python"
+        if not root.is_dir():
+            self.warnings.append(f"{stack.name}/{label}: layer has no python/ folder; Python functions see nothing of it")
+            return []
+        site = root / "lib" / runtime / "site-packages"
+        return [site, root] if site.is_dir() else [root]
+
     def _build_functions(self) -> None:
         assert self.resolver is not None
         lambda_endpoint = f"http://127.0.0.1:{self.admin.port}" if self.admin else None
         specs: list[FunctionSpec] = []
         source_cache: dict[Path, tuple[Path, Path | None]] = {}
+        layer_cache: dict[str, list[Path]] = {}
         for stack in self.stacks:
             for logical, resource in self.resolver.resources(stack, "AWS::Lambda::Function"):
                 props = resource.get("Properties", {}) or {}
@@ -245,10 +304,12 @@ class LocalRunner:
                     physical = self.resolver.physical(stack, logical)
                     label = stack.label(logical)
                     label = label.removesuffix("/Function") if label.endswith("/Function") else label
+                    runtime = str(self.resolver.resolve(stack, props.get("Runtime", "python3.12")))
+                    remote_layers, layer_paths = self._layers(stack, props, runtime, layer_cache)
                     specs.append(FunctionSpec(
                         stack=stack.name, logical_id=logical, label=label, name=physical.ref,
                         arn=physical.attributes["Arn"], handler=str(self.resolver.resolve(stack, props.get("Handler", ""))),
-                        runtime=str(self.resolver.resolve(stack, props.get("Runtime", "python3.12"))),
+                        runtime=runtime,
                         code_dir=code_dir, asset_dir=asset, environment=environment,
                         timeout=float(self.resolver.resolve(stack, props.get("Timeout", 3))),
                         memory=int(self.resolver.resolve(stack, props.get("MemorySize", 128))),
@@ -257,7 +318,7 @@ class LocalRunner:
                         log_format=str(logging_config.get("LogFormat", "Text")),
                         log_level=str(logging_config.get("ApplicationLogLevel", "INFO")),
                         system_log_level=str(logging_config.get("SystemLogLevel", "INFO")),
-                        layers=[str(layer) for layer in self.resolver.resolve(stack, props.get("Layers", []))],
+                        layers=remote_layers, layer_paths=layer_paths,
                     ))
                 except (ResolveError, KeyError, ValueError, OSError) as exc:
                     self.warnings.append(f"{stack.name}/{logical}: function not runnable locally: {exc}")
@@ -267,13 +328,14 @@ class LocalRunner:
         for spec in specs:
             if counts[spec.label] > 1:
                 spec.label = f"{spec.stack}/{spec.label}"
-            if spec.layers and importlib.util.find_spec("aws_lambda_powertools") is None:
+            if spec.layers and not importable(POWERTOOLS_MODULE):
                 self.warnings.append(f"{spec.label}: layers {spec.layers} are expected in the venv, "
-                                     "but aws_lambda_powertools is not installed")
+                                     f"but {POWERTOOLS_MODULE} is not installed: {INSTALL}")
             if not spec.supported:
                 self.warnings.append(f"{spec.label}: runtime {spec.runtime} is not emulated (Python only)")
         self.hosts = [FunctionHost(spec, console=self.console, endpoint_url=self.moto.endpoint,
-                                   max_concurrency=self.options.max_concurrency, lambda_endpoint_url=lambda_endpoint)
+                                   max_concurrency=self.options.max_concurrency, lambda_endpoint_url=lambda_endpoint,
+                                   verbose=self.options.verbose)
                       for spec in specs]
 
     def _local_urls(self, environment: dict[str, str]) -> dict[str, str]:
@@ -289,7 +351,7 @@ class LocalRunner:
 
         for host in self.hosts:
             env = host.spec.environment
-            if not host.spec.handler.startswith("lm_gateway.") or "LM_GATEWAY_CONFIG" not in env:
+            if not host.spec.handler.startswith("lambda_manifest.runtime.gateway.") or "LM_GATEWAY_CONFIG" not in env:
                 continue
             try:
                 config = json.loads(env["LM_GATEWAY_CONFIG"])
@@ -433,7 +495,7 @@ class LocalRunner:
         if credential is None and env.get("LM_AUTH_API_KEY_TABLE"):
             try:
                 self.client("dynamodb").put_item(TableName=env["LM_AUTH_API_KEY_TABLE"], Item=lm_api_key_item(scopes))
-                credential = Credential("x-api-key", LOCAL_API_KEY, "lm_authorizer: a local API key stored in its table")
+                credential = Credential("x-api-key", LOCAL_API_KEY, "lambda_manifest.runtime.authorizer: a local API key stored in its table")
             except Exception as exc:
                 self.warnings.append(f"{host.spec.label}: could not store a local API key: {exc}")
         elif credential is not None and env.get("LM_AUTH_API_KEY_TABLE"):
@@ -605,6 +667,7 @@ class LocalRunner:
             "api_keys": self.api_keys,
             "functions": [{"label": h.spec.label, "stack": h.spec.stack, "logical_id": h.spec.logical_id,
                            "name": h.spec.name, "handler": h.spec.handler, "code_dir": str(h.spec.code_dir),
+                           "layer_paths": [str(p) for p in h.spec.layer_paths], "layers": h.spec.layers,
                            "timeout": h.spec.timeout} for h in self.hosts],
             "resources": [{"stack": c.stack, "logical_id": c.logical_id, "label": c.label, "kind": c.kind,
                            "name": c.name, "detail": c.detail} for c in self.provisioned.created],
@@ -673,7 +736,8 @@ class LocalRunner:
             lines.append("")
             lines.append("Functions (one worker process per concurrent request; edits reload on the next call)")
             for host in self.hosts:
-                layers = "  layers -> venv site-packages" if host.spec.layers else ""
+                layers = f"  {len(host.spec.layer_paths)} path(s) from the template's layers" if host.spec.layer_paths else ""
+                layers += "  layers -> venv site-packages" if host.spec.layers else ""
                 lines.append(f"  {host.spec.label:<34} {host.spec.handler:<36} timeout {host.spec.timeout:.0f} s  "
                              f"code {_short(host.spec.code_dir)}{layers}")
         workers = [p for p in self.pollers if p.mapping.host is not None]

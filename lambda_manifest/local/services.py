@@ -8,6 +8,7 @@ KMS keys and aliases, SSM parameters, EventBridge buses and pattern rules.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,10 +18,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lambda_manifest.local.cfn import ACCOUNT_ID, NO_VALUE, REGION, Physical, Resolver, Stack, arn
-from lambda_manifest.local.logs import Console
+from lambda_manifest.local.logs import ChildStartError, Console, OutputTail
 
 MOTO_MAIN = Path(__file__).with_name("_moto_main.py")
 
@@ -39,13 +40,23 @@ def fake_credentials() -> dict[str, str]:
 
 
 class MotoServer:
-    """A moto server subprocess on 127.0.0.1 that stops when this process's handle on it closes."""
+    """A moto server subprocess on 127.0.0.1 that stops when this process's handle on it closes.
 
-    def __init__(self, port: int = 0, *, rehearsal: bool = False) -> None:
+    Its output (warnings, and request logs with ``verbose``) is always read, so the pipe never fills and
+    blocks the server; it is shown only with ``verbose``, and its tail is part of the error when the server
+    fails to start.
+    """
+
+    def __init__(self, port: int = 0, *, rehearsal: bool = False, console: Console | None = None,
+                 verbose: bool = False) -> None:
         self.rehearsal = rehearsal
         self.requested_port = port
         self.port = 0
         self.process: subprocess.Popen[str] | None = None
+        self.console = console
+        self.verbose = verbose
+        self.tail = OutputTail()
+        self._reader: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -53,21 +64,44 @@ class MotoServer:
 
     def start(self, timeout: float = 30.0) -> None:
         env = {**os.environ, **fake_credentials()}
+        flags = [*(["--rehearsal"] if self.rehearsal else []), *(["--verbose"] if self.verbose else [])]
+        self.tail = OutputTail()
         self.process = subprocess.Popen(
-            [sys.executable, "-I", str(MOTO_MAIN), str(self.requested_port), *(["--rehearsal"] if self.rehearsal else [])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-            start_new_session=True,
+            [sys.executable, "-I", str(MOTO_MAIN), str(self.requested_port), *flags],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            encoding="utf-8", errors="replace", env=env, start_new_session=True,
         )
         stdout = self.process.stdout
         assert stdout is not None
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if not line or not line[0].startswith("READY "):
+        ready = threading.Event()
+        ports: list[int] = []
+        self._reader = threading.Thread(target=self._read, args=(stdout, ready, ports), name="moto-output",
+                                        daemon=True)
+        self._reader.start()
+        ready.wait(timeout)
+        if not ports:
+            status = self.process.poll()
+            if status is None:
+                what = f"moto server did not start within {timeout:.0f} s"
+            else:
+                what = f"moto server exited with status {status} before it was ready"
             self.stop()
-            raise RuntimeError(f"moto server did not start within {timeout:.0f} s")
-        self.port = int(line[0].split()[1])
+            raise ChildStartError(what, self.tail)
+        self.port = ports[0]
+
+    def _read(self, stream: IO[str], ready: threading.Event, ports: list[int]) -> None:
+        for raw in iter(stream.readline, ""):
+            line = raw.rstrip("\n")
+            if not ports and line.startswith("READY "):
+                ports.append(int(line.split()[1]))
+                ready.set()
+                continue
+            self.tail.add(line)
+            if self.verbose and self.console is not None:
+                self.console.line("moto", line)
+        ready.set()  # end of output: the server exited (before READY, start() reports it)
+        with contextlib.suppress(OSError):
+            stream.close()
 
     def client(self, service: str, *, host: str = "127.0.0.1") -> Any:
         import boto3
@@ -93,8 +127,8 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout:
-            process.stdout.close()
+        if self._reader is not None:
+            self._reader.join(timeout=2)  # it closes the pipe at end of output
 
 
 @dataclass

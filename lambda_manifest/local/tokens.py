@@ -4,7 +4,7 @@
   the runner signs tokens with the template's issuer and audience, and the API accepts only tokens signed
   with that key. Set ``LM_LOCAL_JWT_SECRET`` to choose the key; the default is fixed, so tokens survive a
   restart. It is not a secret: never reuse it anywhere else.
-- The library's own Lambda authorizer (``lm_authorizer``) reads an HS256 key from Secrets Manager: the
+- The library's own Lambda authorizer (``lambda_manifest.runtime.authorizer``) reads an HS256 key from Secrets Manager: the
   runner signs a token with the secret's local (placeholder or overridden) value, the issuer and audience
   from the function's environment, and, when it validates API keys, stores a local key in its table.
 """
@@ -62,7 +62,7 @@ def jwt_authorizer_token(issuer: str, audiences: list[str], scopes: list[str], *
 
 
 def lm_authorizer_token(env: dict[str, str], secrets: dict[str, str], scopes: list[str]) -> Credential | None:
-    """A bearer token the library's ``lm_authorizer`` accepts, when it is configured for HS256."""
+    """A bearer token the library's ``lambda_manifest.runtime.authorizer`` accepts, when it is configured for HS256."""
     secret_arn = env.get("LM_AUTH_HS256_SECRET_ARN", "")
     secret = secrets.get(secret_arn)
     if not secret:
@@ -72,11 +72,11 @@ def lm_authorizer_token(env: dict[str, str], secrets: dict[str, str], scopes: li
     token = mint(secret.encode(), issuer=env.get("LM_AUTH_ISSUER"), audience=audiences[0] if audiences else None,
                  scopes=scopes, extra={tenant_claim: "local-tenant"})
     return Credential("Authorization", f"Bearer {token}",
-                      "lm_authorizer: HS256 signed with the local value of its secret")
+                      "lambda_manifest.runtime.authorizer: HS256 signed with the local value of its secret")
 
 
 def lm_api_key_item(scopes: list[str]) -> dict[str, Any]:
-    """The DynamoDB item (low-level shape) that makes ``LOCAL_API_KEY`` valid for ``lm_authorizer``."""
+    """The DynamoDB item (low-level shape) that makes ``LOCAL_API_KEY`` valid for ``lambda_manifest.runtime.authorizer``."""
     item: dict[str, Any] = {
         "pk": {"S": "APIKEY#" + hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()},
         "tenant": {"S": "local-tenant"},

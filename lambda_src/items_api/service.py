@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from lm_http import BadRequest, Conflict, NotFound, Principal, Schema, Unauthorized, ValidationFailed
-from lm_http.dynamodb import deserialize, error_code, scan_page, serialize
-from lm_http.pagination import Page
+from lambda_manifest.runtime.http import BadRequest, Conflict, NotFound, Principal, Schema, Unauthorized, ValidationFailed
+from lambda_manifest.runtime.http.dynamodb import deserialize, error_code, scan_page, serialize
+from lambda_manifest.runtime.http.pagination import Page
 
 TABLE_ENV = "ITEMS_TABLE_NAME"
 MUTABLE_FIELDS = ("name", "description", "price", "tags")
@@ -168,9 +168,9 @@ class ItemStore:
 
         Raises
         ------
-        lm_http.NotFound
+        lambda_manifest.runtime.http.NotFound
             ``ITEM_NOT_FOUND``: the item does not exist or belongs to someone else.
-        lm_http.Conflict
+        lambda_manifest.runtime.http.Conflict
             ``VERSION_CONFLICT``: ``expected_version`` is given and the stored version differs.
         """
         if not is_item_id(item_id):
@@ -244,7 +244,7 @@ def parse_if_match(value: str | None) -> int | None:
 
     Raises
     ------
-    lm_http.BadRequest
+    lambda_manifest.runtime.http.BadRequest
         ``INVALID_IF_MATCH`` for anything else.
     """
     if value is None or value.strip() == "*":

@@ -1,4 +1,4 @@
-"""``POST /moderation/batch`` worker: ``moderation.batch:process`` under the ``lm_worker`` runtime.
+"""``POST /moderation/batch`` worker: ``moderation.batch:process`` under the ``lambda_manifest.runtime.worker`` runtime.
 
 The API puts the request body on the queue unchanged: ``{"submission_id": "s-1", "items": [{"id": "a",
 "text": "...", "language": "en"}, ...]}`` (1-50 items, unique ids). Each item is moderated through the gateway
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lm_worker import WorkerRecord
+from lambda_manifest.runtime.worker import WorkerRecord
 
 from .gateway import GatewayClient, Verdict, default_client
 from .review import REVIEW_TOPIC_ENV, publish_review, review_message

@@ -13,7 +13,7 @@ import os
 import uuid
 from typing import Any
 
-from lm_http import ApiError, Schema, create_app, current_request, lambda_handler, logger
+from lambda_manifest.runtime.http import ApiError, Schema, create_app, current_request, lambda_handler, logger
 
 from .gateway import GatewayRejected, GatewayUnavailable, default_client
 from .review import REVIEW_TOPIC_ENV, publish_review, review_message

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
-from lm_worker import WorkerRecord, worker
+from lambda_manifest.runtime.worker import WorkerRecord, worker
 
 from . import aws
 from .model import format_timestamp, order_from_item, order_item, order_pk, parse_order

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from lm_http import Conflict, Forbidden, NotFound, Schema, UnprocessableEntity
-from lm_http.dynamodb import deserialize, error_code, scan_page, serialize
-from lm_http.pagination import Page
+from lambda_manifest.runtime.http import Conflict, Forbidden, NotFound, Schema, UnprocessableEntity
+from lambda_manifest.runtime.http.dynamodb import deserialize, error_code, scan_page, serialize
+from lambda_manifest.runtime.http.pagination import Page
 
 CATALOG_TABLE_ENV = "CATALOG_TABLE_NAME"
 ORDERS_TABLE_ENV = "PARTNER_ORDERS_TABLE_NAME"
@@ -113,7 +113,7 @@ class OrderStore:
 
         Raises
         ------
-        lm_http.Conflict
+        lambda_manifest.runtime.http.Conflict
             ``IDEMPOTENCY_CONFLICT`` when the reference was used for a different ``sku`` or ``quantity``.
         """
         stored = {

@@ -11,7 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
-from lm_gateway.config import load_config
+from lambda_manifest.runtime.gateway.config import load_config
 
 from lambda_manifest import (
     AiGatewayFunction,
@@ -95,7 +95,7 @@ def only(template: Template, type_: str) -> dict[str, Any]:
 
 def gateway_function(template: Template) -> dict[str, Any]:
     for resource in template.find_resources("AWS::Lambda::Function").values():
-        if resource["Properties"]["Handler"] == "lm_gateway.handler.main":
+        if resource["Properties"]["Handler"] == "lambda_manifest.runtime.gateway.handler.main":
             return resource
     raise AssertionError("no gateway function")
 
@@ -188,7 +188,7 @@ def test_large_configuration_ships_as_a_file_the_runtime_reads(tmp_path: Path) -
     gateway = make(stack, prompts={"long": PromptTemplate(model="fast", system=long_prompt, user="{text}")})
     assert gateway.config_delivery == "file"
     assert gateway.config_file is not None and gateway.config_file.name == "lm_gateway_config.json"
-    assert (gateway.config_file.parent / "lm_gateway" / "handler.py").is_file()
+    assert (gateway.config_file.parent / "lambda_manifest.runtime.gateway" / "handler.py").is_file()
     env = gateway_function(Template.from_stack(stack))["Properties"]["Environment"]["Variables"]
     assert "LM_GATEWAY_CONFIG" not in env and env["LM_GATEWAY_CONFIG_FILE"] == "lm_gateway_config.json"
     config = load_config(env={"LM_GATEWAY_CONFIG_FILE": "lm_gateway_config.json",
@@ -356,7 +356,7 @@ def test_routes_join_an_existing_api_under_a_prefix() -> None:
 def test_use_api_authorizer_keeps_the_api_authorizer() -> None:
     stack = new_stack()
     api = ServerlessApi(stack, "Shared", authorizer=Authorizer.lambda_(api_key_table=True))
-    # lm_authorizer reads x-api-key, and denies any request carrying Authorization unless it holds a valid JWT.
+    # lambda_manifest.runtime.authorizer reads x-api-key, and denies any request carrying Authorization unless it holds a valid JWT.
     gateway = make(stack, api=api, use_api_authorizer=True, key_header="x-lm-key")
     routes = Template.from_stack(stack).find_resources("AWS::ApiGatewayV2::Route")
     assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"CUSTOM"}
@@ -419,7 +419,7 @@ def test_metric_helper_rejects_unknown_dimension_sets(built: tuple[AiGatewayFunc
 
 
 def test_metric_helpers_match_what_the_runtime_emits(built: tuple[AiGatewayFunction, Template]) -> None:
-    from lm_gateway import accounting
+    from lambda_manifest.runtime.gateway import accounting
 
     from lambda_manifest.ai_gateway import DIMENSIONED_METRICS, GATEWAY_WIDE_METRICS
 

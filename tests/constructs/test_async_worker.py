@@ -128,7 +128,7 @@ def test_event_source_mapping_reports_batch_item_failures(built: Any) -> None:
 def test_process_runs_the_shipped_worker_runtime(built: Any) -> None:
     _, _, template = built
     fn = only(template, "AWS::Lambda::Function")
-    assert fn["Handler"] == "lm_worker.handler.main"
+    assert fn["Handler"] == "lambda_manifest.runtime.worker.handler.main"
     env = fn["Environment"]["Variables"]
     assert env["LM_WORKER_PROCESS"] == PROCESS
     assert env["POWERTOOLS_SERVICE_NAME"] == "W"
@@ -203,7 +203,7 @@ def test_attributes(built: Any) -> None:
 
 
 def test_runtime_contract_matches_the_handler_side() -> None:
-    from lm_worker import handler, runtime
+    from lambda_manifest.runtime.worker import handler, runtime
 
     assert module.ENV_PROCESS == handler.ENV_PROCESS
     assert module.ENV_FIFO == runtime.ENV_FIFO
@@ -233,14 +233,14 @@ def test_handler_dict_with_timeout_and_window_derives_visibility() -> None:
 def test_handler_dict_adds_function_props_to_process() -> None:
     template = template_of(lambda s: make(s, handler={"memory_size": 1024, "environment": {"A": "b"}}))
     fn = only(template, "AWS::Lambda::Function")
-    assert fn["Handler"] == "lm_worker.handler.main" and fn["MemorySize"] == 1024
+    assert fn["Handler"] == "lambda_manifest.runtime.worker.handler.main" and fn["MemorySize"] == 1024
     assert fn["Environment"]["Variables"]["A"] == "b"
     assert fn["Environment"]["Variables"]["LM_WORKER_PROCESS"] == PROCESS
 
 
 def test_existing_observed_function_is_wired_not_copied() -> None:
     stack = new_stack()
-    fn = ObservedFunction(stack, "Fn", handler="lm_worker.handler.main", timeout=cdk.Duration.seconds(10),
+    fn = ObservedFunction(stack, "Fn", handler="lambda_manifest.runtime.worker.handler.main", timeout=cdk.Duration.seconds(10),
                           environment={"LM_WORKER_PROCESS": PROCESS})
     worker = make(stack, handler=fn, fifo=True)
     template = Template.from_stack(stack)
@@ -416,7 +416,7 @@ def test_fifo_worker_subscribes_a_fifo_topic_with_a_fifo_delivery_dlq() -> None:
 def test_event_rule_from_schedule_scoped_queue_policy_and_dlq() -> None:
     stack = new_stack()
     worker = make(stack)
-    rule = worker.add_event_rule(schedule=events.Schedule.cron(minute="0", hour="3"), description="nightly")
+    rule = worker.add_event_rule(id="Nightly", schedule=events.Schedule.cron(minute="0", hour="3"), description="nightly")
     template = Template.from_stack(stack)
     props = only(template, "AWS::Events::Rule")
     assert props["ScheduleExpression"] == "cron(0 3 * * ? *)"
@@ -664,10 +664,10 @@ def test_fails_sources_that_cannot_reach_the_queue() -> None:
         make(s).add_event_rule()
 
     def fifo_rule_without_group(s: cdk.Stack) -> None:
-        make(s, fifo=True).add_event_rule(schedule=events.Schedule.rate(cdk.Duration.hours(1)))
+        make(s, fifo=True).add_event_rule(id="Hourly", schedule=events.Schedule.rate(cdk.Duration.hours(1)))
 
     def retries_out_of_range(s: cdk.Stack) -> None:
-        make(s).add_event_rule(schedule=events.Schedule.rate(cdk.Duration.hours(1)), retry_attempts=186)
+        make(s).add_event_rule(id="Hourly", schedule=events.Schedule.rate(cdk.Duration.hours(1)), retry_attempts=186)
 
     fails(r"topic must be a FIFO topic for a FIFO queue", fifo_with_standard_topic)
     fails(r"the queue must be a standard queue", s3_into_fifo)
@@ -711,7 +711,7 @@ def _fifo(stack: cdk.Stack) -> None:
     worker = make(stack, fifo=True, idempotency=True)
     worker.add_sns_subscription(sns.Topic(stack, "Events", fifo=True, enforce_ssl=True,
                                           master_key=kms.Key(stack, "TopicKey", enable_key_rotation=True)))
-    worker.add_event_rule(schedule=events.Schedule.rate(cdk.Duration.hours(1)), message_group_id="tick")
+    worker.add_event_rule(id="Tick", schedule=events.Schedule.rate(cdk.Duration.hours(1)), message_group_id="tick")
 
 
 def _idempotency(stack: cdk.Stack) -> None:
@@ -722,7 +722,7 @@ def _sources(stack: cdk.Stack) -> None:
     worker = make(stack, idempotency=True)
     worker.add_sns_subscription(sns.Topic(stack, "Events", enforce_ssl=True,
                                           master_key=kms.Key(stack, "TopicKey", enable_key_rotation=True)))
-    worker.add_event_rule(event_pattern=events.EventPattern(source=["app.orders"]))
+    worker.add_event_rule(id="Orders", event_pattern=events.EventPattern(source=["app.orders"]))
     worker.add_s3_notifications(_scaffolding_bucket(stack), prefix="in/", suffix=".json")
     worker.grant_send(ObservedFunction(stack, "Producer", handler="producer.main"))
 

@@ -43,7 +43,7 @@ def test_tables_share_one_backup_plan_and_one_role() -> None:
     assert len(roles) == 1
     resources = json.dumps([s["Properties"]["BackupSelection"]["Resources"] for s in selections.values()])
     for table in (a, b):
-        assert stack.get_logical_id(table.table.node.default_child) in resources  # type: ignore[arg-type]
+        assert stack.get_logical_id(table.node.default_child) in resources  # type: ignore[arg-type]
 
 
 def test_no_backup_needs_a_reason_which_becomes_the_acknowledgement(tmp_path: Path) -> None:

@@ -174,12 +174,12 @@ def test_dashboard_one_per_stack_with_a_row_per_function() -> None:
 def test_attributes_expose_the_l2s() -> None:
     stack = new_stack()
     fn = make(stack)
-    assert isinstance(fn.function, lambda_.Function)
+    assert isinstance(fn, lambda_.Function)
     assert fn.role is not None and fn.log_group is not None
     assert set(fn.alarms) == {"Errors", "Throttles", "DurationP99"}
     assert fn.dashboard is not None
     assert fn.grant_principal is fn.role
-    assert fn.invocable is fn.function
+    assert fn.invocable is fn
 
 
 def test_library_code_is_the_default_asset() -> None:
@@ -187,7 +187,7 @@ def test_library_code_is_the_default_asset() -> None:
     fn = ObservedFunction(stack, "Lib", handler="nightly_report.handler.main")
     template = Template.from_stack(stack)
     code = only(template, "AWS::Lambda::Function")["Properties"]["Code"]
-    assert "S3Key" in code and fn.function.runtime.name == "python3.14"
+    assert "S3Key" in code and fn.runtime.name == "python3.14"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def test_construct_has_no_unacknowledged_findings(props: dict[str, Any], tmp_pat
 def test_acknowledgements_name_the_prop_that_fixes_them(tmp_path: Path) -> None:
     stack = new_stack()
     fn = make(stack)
-    metadata = fn.function.node.default_child.node.metadata  # type: ignore[union-attr]
+    metadata = fn.node.default_child.node.metadata  # type: ignore[union-attr]
     acknowledged = {k: v for entry in metadata if entry.type == "aws:cdk:acknowledged-rules"
                     for k, v in entry.data.items()}
     assert "reserved_concurrent_executions" in acknowledged["HIPAA.Security::HIPAA.Security-LambdaConcurrency"]
@@ -395,7 +395,7 @@ def test_acknowledgements_name_the_prop_that_fixes_them(tmp_path: Path) -> None:
     # With the props set, the findings are fixed, not acknowledged.
     stack2 = new_stack("Other")
     fn2 = make(stack2, reserved_concurrent_executions=3)
-    md2 = fn2.function.node.default_child.node.metadata  # type: ignore[union-attr]
+    md2 = fn2.node.default_child.node.metadata  # type: ignore[union-attr]
     keys2 = {k for entry in md2 if entry.type == "aws:cdk:acknowledged-rules" for k in entry.data}
     assert "HIPAA.Security::HIPAA.Security-LambdaConcurrency" not in keys2
 

@@ -309,7 +309,7 @@ def test_lambda_authorizer_function_environment_and_cache() -> None:
     assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
     assert authorizer["AuthorizerResultTtlInSeconds"] == defaults.AUTHORIZER_CACHE_TTL_SECONDS.value
     assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
-    fn = next(f for f in props_of(template, "AWS::Lambda::Function") if f["Handler"] == "lm_authorizer.handler.main")
+    fn = next(f for f in props_of(template, "AWS::Lambda::Function") if f["Handler"] == "lambda_manifest.runtime.authorizer.handler.main")
     env = fn["Environment"]["Variables"]
     assert env["LM_AUTH_JWKS_URL"] == "https://issuer.example.com/.well-known/jwks.json"
     assert env["LM_AUTH_ISSUER"] == ISSUER
@@ -363,7 +363,7 @@ def test_lambda_authorizer_hs256_secret_read_without_key_policy_cycle() -> None:
     template = Template.from_stack(stack)
     secret_id = next(iter(template.find_resources("AWS::SecretsManager::Secret")))
     env = next(f for f in props_of(template, "AWS::Lambda::Function")
-               if f["Handler"] == "lm_authorizer.handler.main")["Environment"]["Variables"]
+               if f["Handler"] == "lambda_manifest.runtime.authorizer.handler.main")["Environment"]["Variables"]
     assert env["LM_AUTH_HS256_SECRET_ARN"] == {"Ref": secret_id}
     policy = json.dumps(props_of(template, "AWS::IAM::ManagedPolicy"))
     assert "secretsmanager:GetSecretValue" in policy and "kms:ViaService" in policy
@@ -1011,7 +1011,7 @@ def test_public_reason_acknowledges_only_that_route(tmp_path: Path) -> None:
         assert isinstance(http, apigwv2.HttpApi)
         apigwv2.HttpRoute(http, "Unguarded", http_api=http,
                           route_key=apigwv2.HttpRouteKey.with_("/open", apigwv2.HttpMethod.GET),
-                          integration=integrations.HttpLambdaIntegration("Open", fn.function))
+                          integration=integrations.HttpLambdaIntegration("Open", fn))
 
     assert nag_findings(build, tmp_path) == ["AwsSolutions-APIG4 @ NagStack/Api/Api/Unguarded/Resource"]
     report = json.loads((tmp_path / "validation-report.json").read_text())

@@ -209,17 +209,17 @@ def synth_unseen_app(root: Path) -> Path:
     worker = ObservedFunction(stack, "Worker", handler="handler.main", code=code("worker"), powertools=False,
                               timeout=cdk.Duration.seconds(2), environment={"TABLE_NAME": table.table_name})
     table.grant_read_write_data(worker)
-    worker.function.add_event_source(sources.SqsEventSource(queue, batch_size=5, report_batch_item_failures=True))
+    worker.add_event_source(sources.SqsEventSource(queue, batch_size=5, report_batch_item_failures=True))
 
     authorizer = authorizers.HttpLambdaAuthorizer(
-        "Authorizer", auth.function, response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
+        "Authorizer", auth, response_types=[authorizers.HttpLambdaResponseType.SIMPLE],
         results_cache_ttl=cdk.Duration.seconds(0))
     http = apigw.HttpApi(stack, "Http", cors_preflight=apigw.CorsPreflightOptions(
         allow_origins=["https://app.example.com"], allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST],
         allow_headers=["authorization", "content-type"], max_age=cdk.Duration.minutes(10)))
     http.add_stage("Limited", stage_name="limited", auto_deploy=True,
                    throttle=apigw.ThrottleSettings(rate_limit=1, burst_limit=1))
-    api_integration = integrations.HttpLambdaIntegration("ApiIntegration", api_fn.function)
+    api_integration = integrations.HttpLambdaIntegration("ApiIntegration", api_fn)
     for method, path in ((apigw.HttpMethod.POST, "/items"), (apigw.HttpMethod.GET, "/items/{id}"),
                          (apigw.HttpMethod.DELETE, "/items/{id}"), (apigw.HttpMethod.GET, "/env")):
         http.add_routes(path=path, methods=[method], integration=api_integration, authorizer=authorizer)
@@ -249,8 +249,8 @@ def synth_unseen_app(root: Path) -> Path:
                             async_invocation=True, retry_attempts=1, environment={"TABLE_NAME": table.table_name})
     table.grant_read_write_data(sink)
     topic = sns.Topic(stack, "Things")
-    topic.add_subscription(subscriptions.LambdaSubscription(sink.function))
+    topic.add_subscription(subscriptions.LambdaSubscription(sink))
     events.Rule(stack, "OnThing", event_pattern=events.EventPattern(source=["unseen.app"]),
-                targets=[targets.LambdaFunction(sink.function)])
+                targets=[targets.LambdaFunction(sink)])
     app.synth()
     return out

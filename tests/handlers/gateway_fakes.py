@@ -372,7 +372,7 @@ class GatewayEnv:
         self._stack = ExitStack()
 
     def __enter__(self) -> GatewayEnv:
-        from lm_gateway import aws, router, runtime
+        from lambda_manifest.runtime.gateway import aws, router, runtime
 
         if self.moto_endpoint is None:
             self._stack.enter_context(mock_aws())
@@ -409,7 +409,7 @@ class GatewayEnv:
         self._stack.close()
 
     def reconfigure(self, mutate: Any) -> None:
-        from lm_gateway import aws, runtime
+        from lambda_manifest.runtime.gateway import aws, runtime
 
         mutate(self.config)
         clock = self.runtime.clock
@@ -435,7 +435,7 @@ class GatewayEnv:
         remaining_ms: float = 30_000,
         **kw: Any,
     ) -> tuple[int, dict[str, str], Any]:
-        from lm_gateway.handler import main
+        from lambda_manifest.runtime.gateway.handler import main
 
         resp = main(http_event(method, path, body, key=key, **kw), FakeContext(remaining_ms))
         assert set(resp) == {"statusCode", "headers", "body", "isBase64Encoded"}
@@ -477,7 +477,7 @@ def log_lines(text: str, kind: str | None = None) -> list[dict[str, Any]]:
 
 @contextmanager
 def serve_handler(remaining_ms: float = 30_000) -> Iterator[str]:
-    from lm_gateway.handler import main
+    from lambda_manifest.runtime.gateway.handler import main
 
     class Adapter(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -23,12 +23,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lm_authorizer import handler
-from lm_authorizer.apikeys import partition_key
-from lm_authorizer.aws import client as aws_client
-from lm_authorizer.config import AuthConfig
-from lm_authorizer.core import Authorizer, fingerprint
-from lm_authorizer.jwt import (
+from lambda_manifest.runtime.authorizer import handler
+from lambda_manifest.runtime.authorizer.apikeys import partition_key
+from lambda_manifest.runtime.authorizer.aws import client as aws_client
+from lambda_manifest.runtime.authorizer.config import AuthConfig
+from lambda_manifest.runtime.authorizer.core import Authorizer, fingerprint
+from lambda_manifest.runtime.authorizer.jwt import (
     ParsedToken,
     RsaPublicKey,
     TokenError,
@@ -39,7 +39,7 @@ from lm_authorizer.jwt import (
     sign_rs256,
     verify_rs256,
 )
-from lm_authorizer.keys import JwksCache, SecretCache
+from lambda_manifest.runtime.authorizer.keys import JwksCache, SecretCache
 from moto import mock_aws
 
 ISSUER = "https://idp.example.com/"

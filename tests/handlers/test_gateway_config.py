@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from gateway_fakes import FakeContext, GatewayEnv, http_event
-from lm_gateway import runtime
-from lm_gateway.config import ConfigError, load_config
-from lm_gateway.handler import main
+from lambda_manifest.runtime.gateway import runtime
+from lambda_manifest.runtime.gateway.config import ConfigError, load_config
+from lambda_manifest.runtime.gateway.handler import main
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
 
@@ -184,7 +184,7 @@ def test_handler_reads_its_config_from_the_environment(monkeypatch: pytest.Monke
 
 def _import_probe(tmp_path: Path) -> dict[str, Any]:
     code = (
-        "import sys, time; t = time.perf_counter(); import lm_gateway.handler; dt = time.perf_counter() - t; "
+        "import sys, time; t = time.perf_counter(); import lambda_manifest.runtime.gateway.handler; dt = time.perf_counter() - t; "
         "import json; print(json.dumps({'ms': dt * 1000, 'mods': sorted(m for m in ('boto3', 'botocore', "
         "'http.client', 'ssl', 'urllib.request', 'email', 'typing') if m in sys.modules)}))"
     )

@@ -10,8 +10,8 @@ import pytest
 from gateway_fakes import FakeContext, GatewayEnv, http_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lm_gateway import runtime
-from lm_gateway.handler import main
+from lambda_manifest.runtime.gateway import runtime
+from lambda_manifest.runtime.gateway.handler import main
 
 ALLOWED_STATUSES = {200, 400, 401, 403, 404, 405, 413, 429}
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from gateway_fakes import OPENAI_KEY, GatewayEnv, log_lines
-from lm_gateway import accounting
-from lm_gateway.config import ConfigError, Price, load_config
-from lm_gateway.schema import validate
+from lambda_manifest.runtime.gateway import accounting
+from lambda_manifest.runtime.gateway.config import ConfigError, Price, load_config
+from lambda_manifest.runtime.gateway.schema import validate
 
 
 @pytest.fixture
@@ -401,7 +401,7 @@ def test_audit_bodies_are_redacted_when_enabled(env: GatewayEnv, capsys: pytest.
 
 
 def test_stored_history_is_capped_by_count_and_bytes() -> None:
-    from lm_gateway.context import cap_history
+    from lambda_manifest.runtime.gateway.context import cap_history
 
     turn = [{"role": "user", "content": "x" * 100_000}, {"role": "assistant", "content": "y"}]
     assert len(cap_history(turn * 6, 200)) == 6  # ~600 KB of JSON -> the last 3 turns (~300 KB)
@@ -412,7 +412,7 @@ def test_a_failed_history_write_does_not_fail_the_completion(
     env: GatewayEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from botocore.exceptions import ClientError
-    from lm_gateway.store import Store
+    from lambda_manifest.runtime.gateway.store import Store
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise ClientError({"Error": {"Code": "ValidationException", "Message": "too big"}}, "PutItem")
@@ -487,7 +487,7 @@ def test_provider_and_upstream_failures_are_metrics(
 def test_open_circuits_and_quota_refusals_are_not_provider_failures(
     env: GatewayEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lm_gateway import router
+    from lambda_manifest.runtime.gateway import router
 
     monkeypatch.setattr(router, "monotonic", lambda: 5.0)
     for label in ("oa/gpt-4o", "an/claude-sonnet"):

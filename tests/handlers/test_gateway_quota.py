@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from gateway_fakes import TABLE, GatewayEnv, log_lines, serialized_moto_server
-from lm_gateway import store
+from lambda_manifest.runtime.gateway import store
 
 from lambda_manifest.keys import revoke_key
 
@@ -25,7 +25,7 @@ def audits(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 
 
 def key_id_of(env: GatewayEnv, key: str) -> str:
-    from lm_gateway.gateway import hash_key
+    from lambda_manifest.runtime.gateway.gateway import hash_key
 
     item = env.ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"KEY#{hash_key(key)}"}, "sk": {"S": "KEY"}})[
         "Item"

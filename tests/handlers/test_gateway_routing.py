@@ -14,8 +14,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from gateway_fakes import ANTHROPIC_KEY, OPENAI_KEY, FakeProvider, GatewayEnv, cached_client, log_lines
-from lm_gateway import aws, router
-from lm_gateway.config import load_config
+from lambda_manifest.runtime.gateway import aws, router
+from lambda_manifest.runtime.gateway.config import load_config
 
 
 @pytest.fixture
@@ -440,7 +440,7 @@ def test_bad_provider_credentials_fall_back_and_are_never_logged(
 
 
 def test_secrets_are_cached_per_container(env: GatewayEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lm_gateway.credentials import SecretCache
+    from lambda_manifest.runtime.gateway.credentials import SecretCache
 
     fetched: list[str] = []
     original = SecretCache._fetch
@@ -623,8 +623,8 @@ def three_targets(**routing: Any) -> Any:
 def test_default_timeouts_share_the_remaining_time_among_the_targets_left(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lm_gateway.credentials import SecretCache
-    from lm_gateway.providers import ChatRequest, ProviderError
+    from lambda_manifest.runtime.gateway.credentials import SecretCache
+    from lambda_manifest.runtime.gateway.providers import ChatRequest, ProviderError
 
     cfg = three_targets()
     assert cfg.providers["a"].timeout_s is None

@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from items_api import handler
 from items_api.service import ItemStore, expected_version, owner_of, parse_if_match
-from lm_http import Principal
-from lm_http.dynamodb import client
-from lm_http.pagination import encode_cursor
+from lambda_manifest.runtime.http import Principal
+from lambda_manifest.runtime.http.dynamodb import client
+from lambda_manifest.runtime.http.pagination import encode_cursor
 from moto import mock_aws
 
 TABLE = "items"

@@ -20,7 +20,7 @@ from api_events import (
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lm_http import (
+from lambda_manifest.runtime.http import (
     Conflict,
     Principal,
     Schema,
@@ -32,9 +32,9 @@ from lm_http import (
     parse_json,
     to_json,
 )
-from lm_http.errors import MalformedJson
-from lm_http.pagination import collect_page, decode_cursor, encode_cursor, parse_limit
-from lm_http.validation import MAX_ISSUES
+from lambda_manifest.runtime.http.errors import MalformedJson
+from lambda_manifest.runtime.http.pagination import collect_page, decode_cursor, encode_cursor, parse_limit
+from lambda_manifest.runtime.http.validation import MAX_ISSUES
 
 THING = Schema(
     {

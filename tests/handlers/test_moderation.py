@@ -16,7 +16,7 @@ import boto3
 import pytest
 from api_events import FakeLambdaContext, http_event
 from gateway_fakes import GatewayEnv, serve_handler
-from lm_worker import worker
+from lambda_manifest.runtime.worker import worker
 from moderation import batch, gateway, handler
 from moderation.gateway import (
     GatewayClient,

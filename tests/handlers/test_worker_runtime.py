@@ -1,4 +1,4 @@
-"""The queue worker runtime (lambda_src/lm_worker): record view, envelopes, partial batch responses,
+"""The queue worker runtime (lambda_manifest/runtime/worker): record view, envelopes, partial batch responses,
 FIFO groups, idempotency, and delivery semantics against moto's SQS with a real RedrivePolicy."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lm_worker import MalformedBodyError, Worker, WorkerRecord, WorkerSettings, runtime, worker
-from lm_worker import handler as generic
-from lm_worker.record import Skip, from_sqs_record
+from lambda_manifest.runtime.worker import MalformedBodyError, Worker, WorkerRecord, WorkerSettings, runtime, worker
+from lambda_manifest.runtime.worker import handler as generic
+from lambda_manifest.runtime.worker.record import Skip, from_sqs_record
 from moto import mock_aws
 from worker_sqs import (
     FakeContext,

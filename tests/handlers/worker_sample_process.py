@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lm_worker import WorkerRecord, worker
+from lambda_manifest.runtime.worker import WorkerRecord, worker
 
 SEEN: list[int] = []
 NOT_CALLABLE = 42

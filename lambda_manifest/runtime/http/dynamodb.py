@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from decimal import Context, Decimal, Inexact, Rounded
 from typing import Any
 
-from lm_http.pagination import Page, collect_page
+from lambda_manifest.runtime.http.pagination import Page, collect_page
 
 # DynamoDB numbers carry at most 38 significant digits; the trap makes a longer one an error rather than
 # a silently rounded value.

@@ -1,4 +1,4 @@
-"""Lambda entry point: ``lm_authorizer.handler.main``."""
+"""Lambda entry point: ``lambda_manifest.runtime.authorizer.handler.main``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lambda entry point: ``lm_gateway.handler.main`` (API Gateway HTTP API, payload format 2.0).
+"""Lambda entry point: ``lambda_manifest.runtime.gateway.handler.main`` (API Gateway HTTP API, payload format 2.0).
 
 Importing this module is cheap on purpose: boto3/botocore, http.client and ssl are imported on first use, and
 the configuration is read on the first request (``runtime.get()``).

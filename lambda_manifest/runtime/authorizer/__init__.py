@@ -1,6 +1,6 @@
 """Lambda REQUEST authorizer for HTTP APIs (payload 2.0, simple responses) and REST APIs (IAM policy).
 
-Handler string: ``lm_authorizer.handler.main``.
+Handler string: ``lambda_manifest.runtime.authorizer.handler.main``.
 
 Credentials, tried in this order:
 
@@ -10,12 +10,12 @@ Credentials, tried in this order:
    ``exp`` and ``sub`` are required; ``exp``/``nbf``/``iat`` are checked with ``LM_AUTH_LEEWAY_SECONDS``
    of leeway; ``iss`` must equal ``LM_AUTH_ISSUER`` and ``aud`` must contain one of ``LM_AUTH_AUDIENCE``.
 2. ``x-api-key``: looked up by SHA-256 in the DynamoDB table ``LM_AUTH_API_KEY_TABLE`` (item shape in
-   ``lm_authorizer.apikeys``).
+   ``lambda_manifest.runtime.authorizer.apikeys``).
 
 Anything else, and any failure, is a deny. On allow the context is ``{"sub", "tenant", "scopes"
 (space-separated), "auth_type" ("jwt" | "api_key")}``. Logs carry the decision, a fixed reason and a
 12-hex-digit SHA-256 fingerprint of the credential, never the credential itself. See
-``lm_authorizer.config.AuthConfig`` for every environment variable.
+``lambda_manifest.runtime.authorizer.config.AuthConfig`` for every environment variable.
 
-``lm_authorizer.jwt`` also mints tokens (``sign_hs256``, ``sign_rs256``) for tests and the local runner.
+``lambda_manifest.runtime.authorizer.jwt`` also mints tokens (``sign_hs256``, ``sign_rs256``) for tests and the local runner.
 """

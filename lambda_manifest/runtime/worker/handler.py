@@ -1,4 +1,4 @@
-"""Generic entry point: set the Lambda handler to ``lm_worker.handler.main`` and name the function to run
+"""Generic entry point: set the Lambda handler to ``lambda_manifest.runtime.worker.handler.main`` and name the function to run
 in ``LM_WORKER_PROCESS`` as ``"package.module:function"``.
 
 The function is imported once per execution environment, during init when the variable is already set, so

@@ -15,7 +15,7 @@ It adds what every API handler in this project needs and Powertools does not do 
   error body and, as ``request_id``, in every log line, next to Powertools' ``function_request_id``;
 * ``current_request()``: headers, query parameters, JSON body, authorizer principal and REST API key id,
   read the same way from HTTP API (2.0) and REST API (1.0) events;
-* opaque pagination cursors and ``limit`` parsing (``lm_http.pagination``).
+* opaque pagination cursors and ``limit`` parsing (``lambda_manifest.runtime.http.pagination``).
 
 Route functions raise ``ApiError`` subclasses (``BadRequest``, ``NotFound``, ``Conflict`` …) to answer
 with an error; they return a dict (200), a ``(dict, status)`` tuple or a Powertools ``Response``. Decimals
@@ -25,7 +25,7 @@ Examples
 --------
 ::
 
-    from lm_http import NotFound, Schema, create_app, current_request, lambda_handler
+    from lambda_manifest.runtime.http import NotFound, Schema, create_app, current_request, lambda_handler
 
     app = create_app("2.0")          # "1.0" for a REST API
     NEW_ITEM = Schema({"type": "object", "required": ["name"],

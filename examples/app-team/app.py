@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""The app team's CDK app: one service, checked by all five cdk-nag packs."""
+
+import aws_cdk as cdk
+
+from infra.service import JobsService
+from lambda_manifest import ALL_PACKS, apply_compliance_packs
+
+app = cdk.App()
+JobsService(app, "JobsService")
+apply_compliance_packs(app, packs=ALL_PACKS)
+app.synth()

@@ -1,0 +1,1 @@
+"""The team's HTTP handlers, built on lambda-manifest's HTTP toolkit."""

@@ -1,0 +1,1 @@
+"""The team's job processing: ``jobs.worker:process`` runs under lambda-manifest's worker runtime."""

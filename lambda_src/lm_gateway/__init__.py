@@ -1,1 +1,0 @@
-"""lm_gateway: a serverless, OpenAI-compatible LLM gateway that runs inside AWS Lambda (stdlib + boto3)."""
