@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import secrets
 import sys
@@ -67,10 +68,16 @@ def _iso(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
+def default_region() -> str | None:
+    """``AWS_REGION``, then ``AWS_DEFAULT_REGION``: boto3 reads only the second, but Lambda, CodeBuild and
+    most CI set the first, and the AWS CLI prefers it too."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
 def _client(region: str | None, endpoint_url: str | None) -> Any:
     import boto3
 
-    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+    return boto3.client("dynamodb", region_name=region or default_region(), endpoint_url=endpoint_url)
 
 
 def create_key(
@@ -262,7 +269,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--table", required=True, help="DynamoDB table of the gateway")
-    common.add_argument("--region", default=None, help="AWS region (default: the SDK's)")
+    common.add_argument(
+        "--region", default=None, help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, then the SDK's)"
+    )
     common.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint (local testing)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -287,7 +296,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    client = _client(args.region, args.endpoint_url)
+    from botocore.exceptions import NoRegionError
+
+    try:
+        client = _client(args.region, args.endpoint_url)
+    except NoRegionError:
+        print("error: no AWS region: pass --region or set AWS_REGION", file=sys.stderr)
+        return 2
     out = sys.stdout
     if args.command == "create":
         models = [m.strip() for m in str(args.models).split(",") if m.strip()]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -557,7 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-per-second", type=_positive_int, metavar="N", help="rate limit (a move task allows up to 500)"
     )
-    parser.add_argument("--region", help="AWS region (default: from a queue ARN/URL, then the SDK's default)")
+    parser.add_argument(
+        "--region",
+        help="AWS region (default: from a queue ARN/URL, then AWS_REGION, AWS_DEFAULT_REGION, the SDK's default)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--use-move-task",
@@ -583,6 +587,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="long-poll time of each receive (1)",
     )
     return parser
+
+
+def default_region() -> str | None:
+    """``AWS_REGION``, then ``AWS_DEFAULT_REGION``: boto3 reads only the second, but Lambda, CodeBuild and
+    most CI set the first, and the AWS CLI prefers it too."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
 def _clients(region: str | None) -> tuple[Any, Any]:
@@ -624,7 +634,13 @@ def run(args: argparse.Namespace, redriver: Redriver) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    region = args.region or region_hint(args.queue) or (region_hint(args.dlq) if args.dlq else None)
+    # A region named in a queue ARN/URL is where that queue lives, so it beats the environment's default.
+    region = (
+        args.region
+        or region_hint(args.queue)
+        or (region_hint(args.dlq) if args.dlq else None)
+        or default_region()
+    )
     try:
         sqs, cloudformation = _clients(region)
         redriver = Redriver(sqs, cloudformation, wait_seconds=args.wait_seconds)
