@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lambda_manifest.async_worker import AsyncWorker
     from lambda_manifest.compliance import ALL_PACKS, Pack, acknowledge, apply_compliance_packs
     from lambda_manifest.data_table import DataTable
+    from lambda_manifest.observation import Observation, observe
     from lambda_manifest.observed_function import ObservedFunction
     from lambda_manifest.serverless_api import (
         ApiRoute,
@@ -62,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "CustomDomain": "lambda_manifest.serverless_api",
     "DataTable": "lambda_manifest.data_table",
     "ModelAlias": "lambda_manifest.ai_gateway",
+    "Observation": "lambda_manifest.observation",
     "ObservedFunction": "lambda_manifest.observed_function",
     "Pack": "lambda_manifest.compliance",
     "Price": "lambda_manifest.ai_gateway",
@@ -81,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "UsagePlan": "lambda_manifest.serverless_api",
     "Waf": "lambda_manifest.serverless_api",
     "acknowledge": "lambda_manifest.compliance",
+    "observe": "lambda_manifest.observation",
     "apply_compliance_packs": "lambda_manifest.compliance",
 }
 
@@ -113,6 +116,7 @@ __all__ = [
     "CustomDomain",
     "DataTable",
     "ModelAlias",
+    "Observation",
     "ObservedFunction",
     "Pack",
     "Price",
@@ -133,6 +137,7 @@ __all__ = [
     "Waf",
     "acknowledge",
     "apply_compliance_packs",
+    "observe",
 ]
 
 __version__ = "0.1.0"

@@ -573,7 +573,7 @@ def _repair(target: _Target, search: _Search, trust_syntax: bool) -> _Target | N
     for _ in range(len(target.module) + 1):
         located = search.find(current)
         if isinstance(located, _Missing):
-            match = _closest(located.wanted.rstrip("/").removesuffix(".py"), located.names)
+            match = _closest(_stem(located.wanted), located.names)
             if match is None:
                 break
             current = current.with_module_part(located.depth, match)
@@ -592,7 +592,9 @@ def _repair(target: _Target, search: _Search, trust_syntax: bool) -> _Target | N
 
 # Functions first when listing what a module defines: imported helpers (typing names and the like) are
 # rarely what a handler meant.
-_LISTING_ORDER: dict[BindingKind, int] = {"def": 0, "async def": 0, "assignment": 1, "class": 2, "import": 3, "module": 4}
+_LISTING_ORDER: dict[BindingKind, int] = {
+    "def": 0, "async def": 0, "assignment": 1, "class": 2, "import": 3, "module": 4,
+}
 
 
 def _candidates(module: _Module) -> list[str]:
@@ -612,11 +614,17 @@ def _closest(word: str, names: Iterable[str]) -> str | None:
 def _listing(items: Sequence[str], wanted: str, *, label: str = "found", limit: int = 6) -> str:
     if not items:
         return "the folder is empty"
-    close = difflib.get_close_matches(wanted, items, n=limit, cutoff=0.6)
+    # Compared without ".py" and "/": the shared suffix alone would make every file look close.
+    stems = {_stem(i): i for i in items}
+    close = [stems[s] for s in difflib.get_close_matches(_stem(wanted), stems, n=limit, cutoff=0.6)]
     ordered = close + [i for i in items if i not in close]
     shown = ", ".join(ordered[:limit])
     more = len(ordered) - limit
     return f"{label}: {shown}" + (f", and {more} more" if more > 0 else "")
+
+
+def _stem(entry: str) -> str:
+    return entry.rstrip("/").removesuffix(".py")
 
 
 def _is_image(code: lambda_.Code | None, value: str) -> bool:

@@ -32,7 +32,7 @@ from lambda_manifest import _defaults as defaults
 from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import Problems, PropsError, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
-from lambda_manifest.observe import observe
+from lambda_manifest.observation import observe
 from lambda_manifest.shared import StackResources
 
 # The worker runtime's contract: the app module it imports (lambda_manifest.runtime.worker.runtime).

@@ -3,7 +3,7 @@
 A synthesized template carries values that change when nothing about the infrastructure did: asset hashes
 move with every edit to handler code, the ``AWS::CDK::Metadata`` resource encodes the CDK version and the
 constructs in use, and asset metadata records where a machine staged its files. ``normalized_template``
-removes exactly those, so a snapshot changes when the infrastructure changes and stays put otherwise::
+normalizes exactly those, so a snapshot changes when the infrastructure changes and stays put otherwise::
 
     from lambda_manifest.testing import assert_matches_file, normalized_template
 

@@ -5,6 +5,8 @@ the function's environment, its code folder as the working directory and ``_HAND
 handler once (the init phase of a cold start), then serves invocations one at a time: one JSON line in on
 ``REQ_FD``, one JSON line out on ``RESP_FD``. stdout and stderr are the function's log; the parent prefixes
 them with the function's name. It exits when the request pipe closes, so it never outlives the runner.
+``LM_LOCAL_LAYER_PATHS`` (``os.pathsep``-separated) lists the function's layer folders, which go on
+``sys.path`` right after the code folder; without ``LM_LOCAL_VERBOSE=1`` the SDK's loggers show warnings only.
 
 Standard library only: it must import fast and must not put the runner's packages in front of the
 function's code.

@@ -106,11 +106,16 @@ def _patch_for_rehearsal() -> None:
 
 def _fail_fast(args: threading.ExceptHookArgs) -> None:
     """ThreadedMotoServer binds its port in a thread and waits for it forever: a bind error (a taken
-    ``--moto-port``) must end this process, so the runner reports it at once with this traceback."""
-    traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback)
+    ``--moto-port``) must end this process, so the runner reports it at once with what it printed."""
+    code = 1
+    if isinstance(args.exc_value, SystemExit):
+        # werkzeug has printed why ("Address already in use") before exiting: no traceback to add.
+        code = args.exc_value.code if isinstance(args.exc_value.code, int) else 1
+    else:
+        traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(1)
+    os._exit(code)
 
 
 def main() -> int:

@@ -78,9 +78,12 @@ class MotoServer:
         self._reader = threading.Thread(target=self._read, args=(stdout, ready, ports), name="moto-output",
                                         daemon=True)
         self._reader.start()
-        ready.wait(timeout)
+        ended = ready.wait(timeout)
         if not ports:
-            status = self.process.poll()
+            status: int | None = None
+            if ended:  # its output ended: it exited, or is about to
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    status = self.process.wait(timeout=5)
             if status is None:
                 what = f"moto server did not start within {timeout:.0f} s"
             else:

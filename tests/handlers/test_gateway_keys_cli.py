@@ -112,3 +112,51 @@ def test_generated_keys_are_unique_and_hashed_with_sha256() -> None:
     key_id, api_key = next(iter(generated))
     assert keys.hash_key(api_key) == hashlib.sha256(api_key.encode()).hexdigest()
     assert key_id.startswith("key_")
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"AWS_REGION": "eu-west-1"}, "eu-west-1"),  # boto3 alone would raise NoRegionError here
+        ({"AWS_DEFAULT_REGION": "eu-west-1"}, "eu-west-1"),
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}, "eu-west-1"),
+    ],
+)
+def test_region_comes_from_aws_region_then_aws_default_region(
+    variables: dict[str, str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import boto3
+    from gateway_fakes import create_table
+    from moto import mock_aws
+
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")  # no profile region to fall back on
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        regional = boto3.client("dynamodb", region_name=expected)
+        create_table(regional)  # the table exists only in the expected region
+        code, out, err = run(capsys, "create", "--table", TABLE, "--tenant", "acme", "--json")
+        assert code == 0, err
+        key_id = json.loads(out)["key_id"]
+        assert any(i.get("key_id", {}).get("S") == key_id for i in regional.scan(TableName=TABLE)["Items"])
+
+
+def test_region_flag_beats_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert keys._client("ap-south-1", None).meta.region_name == "ap-south-1"
+    assert keys._client(None, None).meta.region_name == "eu-west-1"
+
+
+def test_no_region_anywhere_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    code, _, err = run(capsys, "list", "--table", TABLE)
+    assert code == 2 and "pass --region or set AWS_REGION" in err

@@ -504,3 +504,43 @@ def test_run_uses_the_move_task_when_available(sqs: Any, monkeypatch: pytest.Mon
             "MaxNumberOfMessagesPerSecond": 50,
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"AWS_REGION": "eu-west-1"}, "eu-west-1"),
+        ({"AWS_DEFAULT_REGION": "eu-west-1"}, "eu-west-1"),
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}, "eu-west-1"),
+    ],
+)
+def test_region_comes_from_aws_region_then_aws_default_region(
+    variables: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")  # no profile region to fall back on
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        regional = boto3.client("sqs", region_name=expected)
+        source, dlq = make_queue_pair(regional, "regional")  # only in the expected region
+        fill(regional, dlq, ["a", "b"])
+        # Plain names carry no region: the environment decides where the queues are looked up.
+        assert main(["regional", "--no-move-task", *NO_WAIT]) == EXIT_OK
+        assert sorted(drain_bodies(regional, source)) == ["a", "b"]
+
+
+def test_queue_arn_region_and_flag_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str | None] = []
+
+    def clients(region: str | None) -> tuple[Any, Any]:
+        seen.append(region)
+        raise KeyboardInterrupt  # stop right after the clients would be made
+
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setattr(redrive, "_clients", clients)
+    main(["arn:aws:sqs:ap-south-1:123456789012:q", "--dry-run"])
+    main(["q", "--region", "us-west-2", "--dry-run"])
+    main(["q", "--dry-run"])
+    assert seen == ["ap-south-1", "us-west-2", "eu-west-1"]
