@@ -121,6 +121,7 @@ def _pct(values: list[float], p: float) -> float:
 def overhead(requests: int) -> list[dict[str, Any]]:
     sys.path[:0] = [str(LAMBDA_SRC), str(TESTS_HANDLERS), str(ROOT)]
     from gateway_fakes import FakeContext, GatewayEnv, http_event
+
     from lambda_manifest.runtime.gateway import store
     from lambda_manifest.runtime.gateway.handler import main
 

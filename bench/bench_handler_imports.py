@@ -24,7 +24,7 @@ TARGET_MS = 60.0
 def import_ms(module: str) -> float:
     env = {
         **os.environ,
-        "PYTHONPATH": str(SRC),
+        "PYTHONPATH": f"{SRC}{os.pathsep}{ROOT}",  # the example apps and the library runtimes they import
         "POWERTOOLS_SERVICE_NAME": "bench",
         "AWS_DEFAULT_REGION": "us-east-1",
         "PYTHONDONTWRITEBYTECODE": "0",

@@ -22,11 +22,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
 
+from lambda_manifest import _assets, monitoring
 from lambda_manifest import _defaults as defaults
-from lambda_manifest import monitoring
 from lambda_manifest._api_auth import Authorizer, AuthorizerKind
 from lambda_manifest._api_options import ApiType
-from lambda_manifest import _assets
 from lambda_manifest._gateway_options import (
     INFERENCE_PROFILE_RE,
     NAME_RE,
@@ -371,7 +370,7 @@ class AiGatewayFunction(Construct):
 
     def add_client(
         self,
-        function: ObservedFunction,
+        function: lambda_.IFunction,
         key_secret: secretsmanager.ISecret,
         *,
         url_variable: str = "GATEWAY_URL",
@@ -379,9 +378,18 @@ class AiGatewayFunction(Construct):
     ) -> None:
         """Wire a function that calls this gateway: ``url_variable`` gets :attr:`url` and ``key_variable`` the ARN
         of the secret holding its virtual key, which the function may read (never the key itself)."""
+        if not isinstance(function, lambda_.Function):
+            problems = Problems("AiGatewayFunction.add_client", self.node.id)
+            problems.add("function", "a lambda_.Function (its environment is set here)", function.node.path,
+                         "pass the function where it is defined, not an imported one")
+            problems.raise_if_any()
+        assert isinstance(function, lambda_.Function)
         function.add_environment(url_variable, self.url)
         function.add_environment(key_variable, key_secret.secret_arn)
-        function.grant_read_secret(key_secret)
+        if isinstance(function, ObservedFunction):
+            function.grant_read_secret(key_secret)  # no key-policy cycle for a secret in the same stack
+        else:
+            key_secret.grant_read(function)
 
     def grant_manage_keys(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to run ``python -m lambda_manifest.keys create|list|revoke`` on this gateway's table."""
@@ -677,7 +685,7 @@ class AiGatewayFunction(Construct):
         )
 
     def _acknowledge(self) -> None:
-        policy = self.function.role.node.find_child("Policy")
+        policy = self.function.managed_policy
         for arn in self.bedrock_model_arns():
             if ":bedrock:*::foundation-model/" not in arn:
                 continue

@@ -23,7 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambda_manifest import _defaults as defaults
-from lambda_manifest import monitoring
+from lambda_manifest import _handlers, monitoring
 from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
 from lambda_manifest.data_table import DataTable
@@ -50,7 +50,6 @@ IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 
 # aws-cdk-lib's singleton (one per stack) that writes bucket notification configurations at deploy time.
 _S3_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
-_PROCESS_SPEC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*$")
 # ObservedFunction props that configure asynchronous invocation; an event source mapping invokes synchronously.
 _ASYNC_PROPS = ("async_invocation", "retry_attempts", "max_event_age", "on_failure")
 
@@ -152,7 +151,7 @@ class AsyncWorker(Construct):
             redrive = queue.dead_letter_queue if isinstance(queue, sqs.Queue) else None
             dead_letter_queue = dead_letter_queue or (redrive.queue if redrive else None)
             if redrive is not None:
-                max_receive_count = redrive.max_receive_count
+                max_receive_count = int(redrive.max_receive_count)
         encryption = encryption or sqs.QueueEncryption.KMS
         max_receive_count = max_receive_count or defaults.MAX_RECEIVE_COUNT.value
         function_props = dict(handler) if isinstance(handler, Mapping) else None
@@ -571,9 +570,11 @@ class AsyncWorker(Construct):
                 problems.add("max_concurrency", f"at most reserved_concurrent_executions ({reserved})",
                              concurrency, "lower it: polling above the reserved concurrency only throttles, and "
                              "throttled messages use up max_receive_count")
-        if process is not None and not _PROCESS_SPEC.match(process):
-            problems.add("process", "'package.module:function'", process,
-                         "name the module and the function, e.g. process='orders.worker:process'")
+        if process is not None:
+            # The module the worker runtime will import, checked in the worker's own code (read, not imported).
+            _handlers.add_to(problems, _handlers.check_handler(
+                process, (props or {}).get("code"), prop="process", form="process",
+                runtime_roots=[_handlers.LIBRARY_RUNTIME], opaque_layers=bool((props or {}).get("layers"))))
 
         fifo = p["fifo"]
         if p["content_based_deduplication"] is not None and not fifo:
@@ -732,12 +733,13 @@ class AsyncWorker(Construct):
         self, *, raw_body: bool, idempotency_window: cdk.Duration | None, idempotency_key: str | None
     ) -> None:
         fn = self.function
-        wanted = self.fifo or raw_body or self.idempotency_table is not None
-        if wanted and not isinstance(fn, lambda_.Function):
+        if not (self.fifo or raw_body or self.idempotency_table is not None):
+            return
+        if not isinstance(fn, lambda_.Function):
             self._raise("__init__", "handler", "a lambda_.Function when fifo, raw_body or idempotency is set",
                         fn.node.path, "these settings reach the runtime through environment variables, which an "
                         "imported function cannot take; set them on the function where it is defined")
-        assert isinstance(fn, lambda_.Function) or not wanted
+            return
         if self.fifo:
             fn.add_environment(ENV_FIFO, "true")
         if raw_body:

@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from constructs import Construct
 
 from lambda_manifest import _defaults as defaults
 from lambda_manifest import monitoring
@@ -64,7 +66,7 @@ def observe(
         timeout = function.timeout
     topic = alarm_topic or StackResources.of(function).alarm_topic
     path = function.node.path
-    scope = function
+    scope = cast(Construct, function)  # every IFunction is a construct; the alarms become its children
     # Each metric is built once and shared by its alarm and the dashboard: every one is a jsii round trip.
     errors = function.metric_errors(period=monitoring.period())
     throttles = function.metric_throttles(period=monitoring.period())

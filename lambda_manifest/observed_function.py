@@ -27,7 +27,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from lambda_manifest import _assets, monitoring
+from lambda_manifest import _assets, _handlers, monitoring
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import Problems, PropsError, is_token, seconds
@@ -183,6 +183,7 @@ class ObservedFunction(lambda_.Function):
             handler=handler,
             code=code,
             layers=layers,
+            runtime=runtime,
             memory_size=memory_size,
             timeout=timeout,
             environment=environment,
@@ -396,9 +397,11 @@ class ObservedFunction(lambda_.Function):
     @staticmethod
     def _validate(id: str, **p: Any) -> None:
         problems = Problems("ObservedFunction", id)
-        if not p["handler"] or "." not in p["handler"]:
-            problems.add("handler", "'module.function' (e.g. 'app.handler.main')", p["handler"],
-                         "name the module and the function Lambda should call")
+        # The handler must name a module of the code (or of a runtime the library delivers) and a function
+        # it defines: read from the files, never imported. App layers may hold modules we cannot see.
+        _handlers.add_to(problems, _handlers.check_handler(
+            p["handler"], p["code"], runtime=p["runtime"], runtime_roots=[_handlers.LIBRARY_RUNTIME],
+            opaque_layers=bool(p["layers"])))
         low, high = defaults.MEMORY_RANGE_MB
         problems.check_range("memory_size", p["memory_size"], low, high, "MB",
                              f"pass memory_size in MB, e.g. memory_size={defaults.MEMORY_SIZE_MB.value}")

@@ -13,8 +13,9 @@ from aws_cdk.assertions import Template
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra.service import JobsService  # noqa: E402
-from lambda_manifest.testing import assert_matches_file  # noqa: E402
+from infra.service import JobsService
+
+from lambda_manifest.testing import assert_matches_file
 
 SNAPSHOT = Path(__file__).with_name("JobsService.template.json")
 

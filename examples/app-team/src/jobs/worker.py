@@ -11,6 +11,7 @@ import os
 import time
 
 import boto3
+
 from lambda_manifest.runtime.worker import WorkerRecord
 
 _table = None
