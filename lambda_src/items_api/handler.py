@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+
 from lambda_manifest.runtime.http import create_app, current_request, lambda_handler, to_json
 from lambda_manifest.runtime.http.dynamodb import client, table_name
 from lambda_manifest.runtime.http.pagination import decode_cursor, encode_cursor, parse_limit

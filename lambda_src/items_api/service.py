@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from lambda_manifest.runtime.http import BadRequest, Conflict, NotFound, Principal, Schema, Unauthorized, ValidationFailed
+from lambda_manifest.runtime.http import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    Principal,
+    Schema,
+    Unauthorized,
+    ValidationFailed,
+)
 from lambda_manifest.runtime.http.dynamodb import deserialize, error_code, scan_page, serialize
 from lambda_manifest.runtime.http.pagination import Page
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
+
 from lambda_manifest.runtime.worker import WorkerRecord, worker
 
 from . import aws

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aws_lambda_powertools import Logger
+
 from lambda_manifest.runtime.worker import WorkerRecord, worker
 
 from . import aws

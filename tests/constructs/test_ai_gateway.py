@@ -11,7 +11,6 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
-from lambda_manifest.runtime.gateway.config import load_config
 
 from lambda_manifest import (
     AiGatewayFunction,
@@ -34,6 +33,7 @@ from lambda_manifest import (
 )
 from lambda_manifest import _defaults as defaults
 from lambda_manifest.ai_gateway import KEY_ADMIN_ACTIONS, ROUTES, TABLE_ACTIONS
+from lambda_manifest.runtime.gateway.config import load_config
 from tests.support import nag_findings, new_stack
 
 OPENAI_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:gw/openai-AbCdEf"
@@ -419,9 +419,8 @@ def test_metric_helper_rejects_unknown_dimension_sets(built: tuple[AiGatewayFunc
 
 
 def test_metric_helpers_match_what_the_runtime_emits(built: tuple[AiGatewayFunction, Template]) -> None:
-    from lambda_manifest.runtime.gateway import accounting
-
     from lambda_manifest.ai_gateway import DIMENSIONED_METRICS, GATEWAY_WIDE_METRICS
+    from lambda_manifest.runtime.gateway import accounting
 
     assert GATEWAY_WIDE_METRICS == accounting.GATEWAY_WIDE_METRICS
     assert tuple(name for name, _ in accounting.METRICS) == DIMENSIONED_METRICS

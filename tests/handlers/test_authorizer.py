@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
+
 from lambda_manifest.runtime.authorizer import handler
 from lambda_manifest.runtime.authorizer.apikeys import partition_key
 from lambda_manifest.runtime.authorizer.aws import client as aws_client
@@ -40,7 +42,6 @@ from lambda_manifest.runtime.authorizer.jwt import (
     verify_rs256,
 )
 from lambda_manifest.runtime.authorizer.keys import JwksCache, SecretCache
-from moto import mock_aws
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "items-api"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from gateway_fakes import FakeContext, GatewayEnv, http_event
+
 from lambda_manifest.runtime.gateway import runtime
 from lambda_manifest.runtime.gateway.config import ConfigError, load_config
 from lambda_manifest.runtime.gateway.handler import main

@@ -10,6 +10,7 @@ import pytest
 from gateway_fakes import FakeContext, GatewayEnv, http_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from lambda_manifest.runtime.gateway import runtime
 from lambda_manifest.runtime.gateway.handler import main
 

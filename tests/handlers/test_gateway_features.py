@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from gateway_fakes import OPENAI_KEY, GatewayEnv, log_lines
+
 from lambda_manifest.runtime.gateway import accounting
 from lambda_manifest.runtime.gateway.config import ConfigError, Price, load_config
 from lambda_manifest.runtime.gateway.schema import validate
@@ -412,6 +413,7 @@ def test_a_failed_history_write_does_not_fail_the_completion(
     env: GatewayEnv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from botocore.exceptions import ClientError
+
     from lambda_manifest.runtime.gateway.store import Store
 
     def boom(*args: Any, **kwargs: Any) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from gateway_fakes import TABLE, GatewayEnv, log_lines, serialized_moto_server
-from lambda_manifest.runtime.gateway import store
 
 from lambda_manifest.keys import revoke_key
+from lambda_manifest.runtime.gateway import store
 
 
 @pytest.fixture

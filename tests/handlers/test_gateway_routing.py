@@ -14,6 +14,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from gateway_fakes import ANTHROPIC_KEY, OPENAI_KEY, FakeProvider, GatewayEnv, cached_client, log_lines
+
 from lambda_manifest.runtime.gateway import aws, router
 from lambda_manifest.runtime.gateway.config import load_config
 

@@ -20,10 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from items_api import handler
 from items_api.service import ItemStore, expected_version, owner_of, parse_if_match
+from moto import mock_aws
+
 from lambda_manifest.runtime.http import Principal
 from lambda_manifest.runtime.http.dynamodb import client
 from lambda_manifest.runtime.http.pagination import encode_cursor
-from moto import mock_aws
 
 TABLE = "items"
 

@@ -20,6 +20,7 @@ from api_events import (
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from lambda_manifest.runtime.http import (
     Conflict,
     Principal,

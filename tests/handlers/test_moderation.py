@@ -16,7 +16,6 @@ import boto3
 import pytest
 from api_events import FakeLambdaContext, http_event
 from gateway_fakes import GatewayEnv, serve_handler
-from lambda_manifest.runtime.worker import worker
 from moderation import batch, gateway, handler
 from moderation.gateway import (
     GatewayClient,
@@ -28,6 +27,8 @@ from moderation.gateway import (
 )
 from moto import mock_aws
 from worker_sqs import FakeContext, synthetic_record
+
+from lambda_manifest.runtime.worker import worker
 
 VIRTUAL_KEY = "lmg-test-virtual-key-0123456789"
 CLEAN = {"flagged": False, "categories": [], "severity": "none", "reason": "harmless"}

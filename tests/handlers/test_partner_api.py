@@ -12,10 +12,11 @@ import pytest
 from api_events import FakeLambdaContext, assert_error_response, response_header, response_json, rest_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lambda_manifest.runtime.http.dynamodb import client
 from moto import mock_aws
 from partner_api import handler
 from partner_api.service import CatalogStore, OrderStore, submit_order
+
+from lambda_manifest.runtime.http.dynamodb import client
 
 CATALOG = "catalog"
 ORDERS = "partner-orders"

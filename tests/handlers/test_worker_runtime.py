@@ -15,9 +15,6 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lambda_manifest.runtime.worker import MalformedBodyError, Worker, WorkerRecord, WorkerSettings, runtime, worker
-from lambda_manifest.runtime.worker import handler as generic
-from lambda_manifest.runtime.worker.record import Skip, from_sqs_record
 from moto import mock_aws
 from worker_sqs import (
     FakeContext,
@@ -28,6 +25,17 @@ from worker_sqs import (
     run_mapping,
     synthetic_record,
 )
+
+from lambda_manifest.runtime.worker import (
+    MalformedBodyError,
+    Worker,
+    WorkerRecord,
+    WorkerSettings,
+    runtime,
+    worker,
+)
+from lambda_manifest.runtime.worker import handler as generic
+from lambda_manifest.runtime.worker.record import Skip, from_sqs_record
 
 WORKER_ENV = (
     "LM_WORKER_FIFO",
