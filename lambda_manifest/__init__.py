@@ -8,9 +8,14 @@ aws-cdk-lib and its Node runtime, which costs seconds.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# Not typing.TYPE_CHECKING: this module is also the package root of every runtime asset and layer, and
+# importing typing would add to each cold start (mypy treats this name the same way).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from lambda_manifest._assets import python_code
     from lambda_manifest._validation import PropsError
     from lambda_manifest.ai_gateway import (
         AiGatewayFunction,
@@ -76,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "RouteGroup": "lambda_manifest.serverless_api",
     "RoutingOptions": "lambda_manifest.ai_gateway",
     "ServerlessApi": "lambda_manifest.serverless_api",
+    "python_code": "lambda_manifest._assets",
     "StackResources": "lambda_manifest.shared",
     "Target": "lambda_manifest.ai_gateway",
     "TenantQuota": "lambda_manifest.ai_gateway",
@@ -138,6 +144,7 @@ __all__ = [
     "acknowledge",
     "apply_compliance_packs",
     "observe",
+    "python_code",
 ]
 
 __version__ = "0.1.0"
