@@ -60,8 +60,9 @@ def main() -> int:
                 floors[py.version].append(py.floor_ms())
 
     header = " | ".join(f"{py.version} {'pyc' if bc else 'source'} (ms)" for py in pythons for bc in (False, True))
-    print(f"| handler (entry point) | functions | {header} | < {TARGET_MS:.0f} ms on 3.14 with bytecode | modules | asyncio |")
-    print("| --- | ---: | " + "---: | " * (2 * len(pythons)) + "--- | ---: | --- |")
+    print(f"| handler (entry point) | functions | {header} | {pythons[-1].version} pyc CPU (ms) | "
+          f"< {TARGET_MS:.0f} ms on 3.14 with bytecode | modules | asyncio |")
+    print("| --- | ---: | " + "---: | " * (2 * len(pythons) + 1) + "--- | ---: | --- |")
     for function, samples in rows:
         medians = [statistics.median(s["ms"] for s in bucket) for bucket in samples]
         last = samples[-1][-1]
@@ -71,10 +72,11 @@ def main() -> int:
         cells = " | ".join(f"{m:.1f}" for m in medians)
         spread = [s["ms"] for s in samples[-1]]
         cells += f" ({min(spread):.0f}-{max(spread):.0f})"
+        cells += f" | {statistics.median(s['cpu_ms'] for s in samples[-1]):.1f}"
         print(f"| `{function.entry}`{note} | {len(function.names)} | {cells} | {verdict} | {last['modules']} | "
               f"{'yes' if last['asyncio'] else 'no'} |")
     floor_cells = " | ".join(f"{statistics.median(floors[py.version]):.1f}" for py in pythons for _ in (0, 1))
-    print(f"| floor: `python -B -c pass` (whole process) | | {floor_cells} | | | |")
+    print(f"| floor: `python -B -c pass` (whole process) | | {floor_cells} | | | | |")
     print(f"\n(median of {args.runs} fresh interpreters per cell, min-max of the last column in brackets, variants "
           f"interleaved; load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return 0

@@ -42,10 +42,10 @@ POWERTOOLS_PACKAGES = ("aws_lambda_powertools", "typing_extensions.py")
 PROBE = r"""
 import sys, time
 module, attribute = sys.argv[1], sys.argv[2]
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 import importlib
 handler = getattr(importlib.import_module(module), attribute)
-elapsed = time.perf_counter() - started
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
 import json
 roots = sys.argv[3:]
 def stdlib(path):
@@ -53,7 +53,7 @@ def stdlib(path):
 outside = sorted({m.split(".")[0] for m, v in list(sys.modules.items())
                   if getattr(v, "__file__", None) and not stdlib(v.__file__)
                   and not any(v.__file__.startswith(r) for r in roots)})
-print(json.dumps({"ms": elapsed * 1000, "modules": len(sys.modules), "asyncio": "asyncio" in sys.modules,
+print(json.dumps({"ms": elapsed * 1000, "cpu_ms": cpu * 1000, "modules": len(sys.modules), "asyncio": "asyncio" in sys.modules,
                   "boto3": "botocore" in sys.modules, "outside": outside}))
 """
 

@@ -37,6 +37,8 @@ ENV_IDEMPOTENCY_TABLE = "LM_WORKER_IDEMPOTENCY_TABLE"
 ENV_IDEMPOTENCY_KEY = "LM_WORKER_IDEMPOTENCY_KEY"
 ENV_IDEMPOTENCY_TTL_SECONDS = "LM_WORKER_IDEMPOTENCY_TTL_SECONDS"
 
+_ENV_NAMES = (ENV_FIFO, ENV_RAW_BODY, ENV_IDEMPOTENCY_TABLE, ENV_IDEMPOTENCY_KEY, ENV_IDEMPOTENCY_TTL_SECONDS)
+
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 3600
 _MAX_REASON_CHARS = 500
 _TRACEBACK_EVERY_SECONDS = 60.0
@@ -146,14 +148,24 @@ class Worker:
         self._overrides = {name: value for name, value in overrides.items() if value is not None}
         self._idempotent: dict[tuple[str, str | None, int], _IdempotentRunner] = {}
         self._last_traceback: dict[_RaiseSite, float] = {}
+        self._settings: tuple[tuple[str | None, ...], WorkerSettings] | None = None
 
     def __repr__(self) -> str:
         name = getattr(self.process, "__qualname__", repr(self.process))
         return f"Worker({getattr(self.process, '__module__', '?')}.{name})"
 
     def settings(self) -> WorkerSettings:
+        # Read at every invocation, parsed only when a value changed: the look-ups are cheap, building and
+        # validating the settings is not (it was a tenth of a small batch's cost).
+        values = tuple(map(os.environ.get, _ENV_NAMES))
+        cached = self._settings
+        if cached is not None and cached[0] == values:
+            return cached[1]
         settings = WorkerSettings.from_env()
-        return dataclasses.replace(settings, **self._overrides) if self._overrides else settings
+        if self._overrides:
+            settings = dataclasses.replace(settings, **self._overrides)
+        self._settings = (values, settings)
+        return settings
 
     def _runner(self, settings: WorkerSettings, context: object) -> ProcessFn:
         if settings.idempotency_table is None:
