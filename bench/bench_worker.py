@@ -112,6 +112,10 @@ def rate(handler: Handler, events: list[dict[str, Any]], seconds: float) -> floa
             return cycles * POOL / (now - start)
 
 
+def cell(values: list[float]) -> str:
+    return f"{min(values):,.0f} / {statistics.median(values):,.0f} / {max(values):,.0f}"
+
+
 def failed_ids(handler: Handler, events: list[dict[str, Any]]) -> list[str]:
     return sorted(f["itemIdentifier"] for event in events for f in handler(event, None)["batchItemFailures"])
 
@@ -154,11 +158,7 @@ def main() -> None:
                     samples[name].append(rate(variants[name], events, args.seconds))
             ratios = [r / p for r, p in zip(samples["runtime"], samples["powertools"], strict=True)]
 
-            def cell(name: str) -> str:
-                values = samples[name]
-                return f"{min(values):,.0f} / {statistics.median(values):,.0f} / {max(values):,.0f}"
-
-            print(f"| {size} | {failure_rate:.0%} | {cell('powertools')} | {cell('runtime')} | "
+            print(f"| {size} | {failure_rate:.0%} | {cell(samples['powertools'])} | {cell(samples['runtime'])} | "
                   f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) | "
                   f"{statistics.median(samples['loop']):,.0f} |")
 

@@ -81,13 +81,20 @@ def acknowledge(scope: IConstruct, pack: Pack, rule: str, reason: str) -> None:
 
 def acknowledge_all(scope: IConstruct, rules: Iterable[tuple[Pack, str]], reason: str) -> None:
     """Acknowledge the same finding reported by several packs (e.g. LambdaInsideVPC) with one reason."""
-    if len(reason.strip()) < 20:
-        raise ValueError(f"reason for {[rule for _, rule in rules]} must explain why the finding is safe, "
-                         f"got {reason!r}")
+    acknowledge_groups(scope, [(rules, reason)])
+
+
+def acknowledge_groups(scope: IConstruct, groups: Iterable[tuple[Iterable[tuple[Pack, str]], str]]) -> None:
+    """Several ``acknowledge_all`` calls on one construct (each group: rules and their reason) at once."""
     acknowledgments = []
-    for pack, rule in rules:
-        if not rule.startswith(pack.value + "-"):
-            raise ValueError(f"rule must start with '{pack.value}-' for pack {pack.name}, got {rule!r}")
-        acknowledgments.append(cdk.Acknowledgment(id=f"{pack.value}::{rule}", reason=reason))
+    for rules, reason in groups:
+        rules = list(rules)
+        if len(reason.strip()) < 20:
+            raise ValueError(f"reason for {[rule for _, rule in rules]} must explain why the finding is safe, "
+                             f"got {reason!r}")
+        for pack, rule in rules:
+            if not rule.startswith(pack.value + "-"):
+                raise ValueError(f"rule must start with '{pack.value}-' for pack {pack.name}, got {rule!r}")
+            acknowledgments.append(cdk.Acknowledgment(id=f"{pack.value}::{rule}", reason=reason))
     # One call across the jsii bridge for all of them: each crossing costs about half a millisecond.
     cdk.Validations.of(scope).acknowledge(*acknowledgments)

@@ -31,7 +31,7 @@ from lambda_manifest import _assets, _handlers, monitoring
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import Problems, PropsError, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.compliance import Pack, acknowledge, acknowledge_groups
 from lambda_manifest.observation import observe
 from lambda_manifest.shared import StackResources
 
@@ -176,7 +176,8 @@ class ObservedFunction(lambda_.Function):
         architecture = architecture or lambda_.Architecture.ARM_64
         environment = dict(environment or {})
         secrets = dict(secrets or {})
-        path = f"{scope.node.path}/{id}" if scope.node.path else id
+        scope_path = scope.node.path  # read once: every jsii read is a round trip to Node
+        path = f"{scope_path}/{id}" if scope_path else id
 
         self._validate(
             id,
@@ -315,11 +316,13 @@ class ObservedFunction(lambda_.Function):
             duration_alarm_fraction=duration_alarm_fraction,
             concurrency_alarm_fraction=concurrency_alarm_fraction,
             dashboard=dashboard,
+            resources=shared,
+            path=path,
         )
         self.alarms: dict[str, cloudwatch.Alarm] = observation.alarms
         self.dashboard: cloudwatch.Dashboard | None = observation.dashboard
 
-        self._acknowledge(async_invocation=async_invocation, reserved=reserved_concurrent_executions, vpc=vpc)
+        self._acknowledge(path, async_invocation=async_invocation, reserved=reserved_concurrent_executions, vpc=vpc)
 
     # ----------------------------------------------------------------------------------------------
     # Public helpers in the CDK style
@@ -506,6 +509,7 @@ class ObservedFunction(lambda_.Function):
 
     def _acknowledge(
         self,
+        path: str,
         *,
         async_invocation: bool,
         reserved: int | None,
@@ -513,39 +517,39 @@ class ObservedFunction(lambda_.Function):
     ) -> None:
         resource = self.node.default_child
         assert resource is not None
+        groups: list[tuple[list[tuple[Pack, str]], str]] = []
         dlq_rules = [(Pack.SERVERLESS, "Serverless-LambdaDLQ"), (Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaDLQ"),
                      (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaDLQ")]
         if async_invocation:
-            acknowledge_all(
-                resource, dlq_rules,
-                f"{self.node.path} sends failed asynchronous events to an on-failure destination, which "
+            groups.append((
+                dlq_rules,
+                f"{path} sends failed asynchronous events to an on-failure destination, which "
                 "receives the event together with the error: a superset of a DeadLetterConfig, and having both "
                 "would deliver every failure twice.",
-            )
+            ))
         if not async_invocation:
-            acknowledge_all(
-                resource, dlq_rules,
-                f"{self.node.path} is invoked synchronously (API Gateway or an event source mapping): the caller "
+            groups.append((
+                dlq_rules,
+                f"{path} is invoked synchronously (API Gateway or an event source mapping): the caller "
                 "receives every error, so a DLQ would never receive an event. Pass async_invocation=True for "
                 "asynchronous use and an on-failure destination is created.",
-            )
+            ))
         if reserved is None:
-            acknowledge_all(
-                resource,
+            groups.append((
                 [(Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaConcurrency"),
                  (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaConcurrency")],
-                f"{self.node.path} uses the account's unreserved pool: reserving concurrency by default would "
+                f"{path} uses the account's unreserved pool: reserving concurrency by default would "
                 "fail deploys in accounts with a low limit. Set reserved_concurrent_executions to cap it.",
-            )
+            ))
         if vpc is None:
-            acknowledge_all(
-                resource,
+            groups.append((
                 [(Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaInsideVPC"),
                  (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaInsideVPC"),
                  (Pack.PCI_DSS_321, "PCI.DSS.321-LambdaInsideVPC")],
-                f"{self.node.path} reaches only AWS APIs over TLS with IAM auth and no private network "
+                f"{path} reaches only AWS APIs over TLS with IAM auth and no private network "
                 "resources. Pass vpc= (with vpc_subnets/security_groups) to place it in a VPC.",
-            )
+            ))
+        acknowledge_groups(resource, groups)
         xray_reason = (
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so the "
             "statement must name Resource '*' (see the X-Ray IAM docs)."
