@@ -101,7 +101,8 @@ def observe(
         alarms["DurationP99"] = monitoring.create_alarm(
             scope, "DurationAlarm", metric=duration, threshold=threshold_ms, action_topic=topic,
             description=f"{path}: p99 duration above {threshold_ms} ms ({duration_alarm_fraction:.0%} of the "
-                        "timeout); requests will start timing out. Look at slow downstream calls in X-Ray.",
+                        "timeout); requests will start timing out. X-Ray shows where a slow invocation spent its "
+                        "time (init or invocation; with trace_aws_sdk=True each AWS call too).",
         )
     reserved = reserved_concurrent_executions
     if reserved and not is_token(reserved):

@@ -33,6 +33,7 @@ from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import Problems, PropsError, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_groups
 from lambda_manifest.observation import observe
+from lambda_manifest.runtime import TRACE_AWS_SDK_ENV
 from lambda_manifest.shared import StackResources
 
 # The worker runtime's contract: the app module it imports (lambda_manifest.runtime.worker.runtime).
@@ -81,7 +82,14 @@ class ObservedFunction(lambda_.Function):
     powertools_layer_version:
         Version of the public Powertools layer. Default: ``27``.
     tracing:
-        Default: ``Tracing.ACTIVE``.
+        Default: ``Tracing.ACTIVE``: X-Ray records each invocation (init, invocation, overhead), not what
+        happens inside it.
+    trace_aws_sdk:
+        Also record every AWS SDK call as an X-Ray subsegment (service, operation, latency, error), by
+        patching botocore with the X-Ray SDK when the function's ``lambda_manifest.runtime`` code is imported.
+        Needs ``tracing=Tracing.ACTIVE`` and the Powertools layer (which ships the X-Ray SDK). Costs about
+        100 ms of CPU on every cold start on Python 3.14 (see the README), so it is off by default.
+        Default: ``False``.
     application_log_level / system_log_level:
         Default: ``"INFO"`` / ``"WARN"``.
     log_retention:
@@ -146,6 +154,7 @@ class ObservedFunction(lambda_.Function):
         powertools: bool = defaults.POWERTOOLS.value,
         powertools_layer_version: int = defaults.POWERTOOLS_LAYER_VERSION.value,
         tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
+        trace_aws_sdk: bool = False,
         application_log_level: str = defaults.APPLICATION_LOG_LEVEL.value,
         system_log_level: str = defaults.SYSTEM_LOG_LEVEL.value,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -207,6 +216,9 @@ class ObservedFunction(lambda_.Function):
             duration_alarm_fraction=duration_alarm_fraction,
             concurrency_alarm_fraction=concurrency_alarm_fraction,
             powertools_layer_version=powertools_layer_version,
+            trace_aws_sdk=trace_aws_sdk,
+            tracing=tracing,
+            powertools=powertools,
         )
 
         shared = StackResources.of(scope)
@@ -232,6 +244,7 @@ class ObservedFunction(lambda_.Function):
             "POWERTOOLS_SERVICE_NAME": service_name or id,
             "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
             "POWERTOOLS_LOG_LEVEL": application_log_level,
+            **({TRACE_AWS_SDK_ENV: "true"} if trace_aws_sdk else {}),
             **environment,
         }
         for name, secret in secrets.items():
@@ -472,6 +485,13 @@ class ObservedFunction(lambda_.Function):
         for prop in ("duration_alarm_fraction", "concurrency_alarm_fraction"):
             if not 0 < p[prop] <= 1:
                 problems.add(prop, "a fraction in (0, 1]", p[prop], "pass e.g. 0.8")
+        if p["trace_aws_sdk"]:
+            if p["tracing"] != lambda_.Tracing.ACTIVE:
+                problems.add("trace_aws_sdk", "used with tracing=Tracing.ACTIVE", True,
+                             "leave tracing at its default, or drop trace_aws_sdk")
+            if not p["powertools"]:
+                problems.add("trace_aws_sdk", "used with the Powertools layer (it ships the X-Ray SDK)", True,
+                             "leave powertools=True, or drop trace_aws_sdk")
         if p["powertools_layer_version"] < 1:
             problems.add("powertools_layer_version", "a published layer version (>= 1)",
                          p["powertools_layer_version"], "see the Powertools docs for the current version")
