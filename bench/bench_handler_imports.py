@@ -16,6 +16,7 @@ Run: ``.venv/bin/python bench/bench_handler_imports.py [--runs 7] [--assembly cd
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -54,6 +55,18 @@ def main() -> int:
                 for layout, bucket in zip(layouts, samples, strict=True):
                     bucket.append(layout.sample())
             rows.append((function, samples))
+        # trace_aws_sdk=True on the first API handler: what the X-Ray SDK adds to its cold start.
+        traced = next((f for f in functions(assembly) if f.powertools and any(
+            (layer / "python" / "lambda_manifest" / "runtime" / "http").is_dir() for layer in f.layers)), None)
+        if traced is not None:
+            traced = dataclasses.replace(traced, note="with trace_aws_sdk=True", environment={
+                **traced.environment, "LM_TRACE_AWS_SDK": "true", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"})
+            layouts = [Layout(traced, py, bytecode, work) for py in pythons for bytecode in (False, True)]
+            samples = [[] for _ in layouts]
+            for _ in range(args.runs):
+                for layout, bucket in zip(layouts, samples, strict=True):
+                    bucket.append(layout.sample())
+            rows.append((traced, samples))
         floors: dict[str, list[float]] = {py.version: [] for py in pythons}
         for _ in range(args.runs):
             for py in pythons:

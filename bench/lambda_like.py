@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 from lambda_manifest import _bytecode  # noqa: E402
 
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
-POWERTOOLS_PACKAGES = ("aws_lambda_powertools", "typing_extensions.py")
+# The public Powertools layer ships the X-Ray SDK (its Tracer's dependency) beside Powertools.
+POWERTOOLS_PACKAGES = ("aws_lambda_powertools", "typing_extensions.py", "aws_xray_sdk", "wrapt")
 
 PROBE = r"""
 import sys, time
@@ -70,9 +71,12 @@ class Function:
     powertools: bool
     environment: dict[str, str]
     names: list[str] = field(default_factory=list)
+    note: str = ""
 
     @property
     def entry(self) -> str:
+        if self.note:
+            return f"{self.handler} {self.note}"
         process = self.environment.get("LM_WORKER_PROCESS")
         return f"{self.handler} ({process})" if process else self.handler
 
