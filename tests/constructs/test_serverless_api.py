@@ -867,7 +867,7 @@ def test_fails_bad_handler_type() -> None:
     def build(stack: cdk.Stack) -> None:
         http_api(stack).add_route("GET /x", "index.main")  # type: ignore[arg-type]
 
-    assert "handler must be an ObservedFunction or a dict of ObservedFunction props" in fails(build)
+    assert "handler must be a Lambda function (any IFunction) or a dict of ObservedFunction props" in fails(build)
 
 
 def test_fails_rest_cache_misuse() -> None:
