@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 
-# Not typing.TYPE_CHECKING: this module is also the package root of every runtime asset and layer, and
-# importing typing would add to each cold start (mypy treats this name the same way).
+# Not ``from typing import TYPE_CHECKING``: the runtimes the constructs deploy live in this package, so every
+# cold start runs this file, and ``typing`` is a module the handlers otherwise never load. mypy treats a
+# constant named TYPE_CHECKING as typing's.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
