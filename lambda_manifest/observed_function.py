@@ -156,7 +156,7 @@ class ObservedFunction(lambda_.Function):
         powertools: bool = defaults.POWERTOOLS.value,
         powertools_layer_version: int = defaults.POWERTOOLS_LAYER_VERSION.value,
         tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
-        trace_aws_sdk: bool = False,
+        trace_aws_sdk: bool = defaults.TRACE_AWS_SDK.value,
         application_log_level: str = defaults.APPLICATION_LOG_LEVEL.value,
         system_log_level: str = defaults.SYSTEM_LOG_LEVEL.value,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
