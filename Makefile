@@ -56,7 +56,7 @@ $(UV):
 		| { grep -v -e "is ignored: it is neither" -e "Running pip as the 'root' user" || true; }
 
 $(PY_STAMP): | $(UV)
-	@test -x $(PY) || $(UV) venv --quiet --seed --python $(PYTHON) $(VENV)
+	@test -x $(PY) || $(UV) venv --quiet --seed --allow-existing --python $(PYTHON) $(VENV)
 	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	@rm -f $(STAMPS)/python-* && touch $@
 
@@ -70,7 +70,7 @@ $(PY314_STAMP): | $(UV)
 		exit 0; \
 	fi; \
 	echo "Python 3.14 lane: $$interpreter"; \
-	test -x $(PY314) || $(UV) venv --quiet --seed --python "$$interpreter" $(VENV314); \
+	test -x $(PY314) || $(UV) venv --quiet --seed --allow-existing --python "$$interpreter" $(VENV314); \
 	$(UV) pip install --quiet --python $(PY314) -r requirements-dev.txt; \
 	rm -f $(STAMPS)/python3.14-* && touch $@
 
