@@ -47,30 +47,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-imports-") as tmp:
         work = Path(tmp)
         pythons = interpreters(work)
-        rows = []
-        for function in functions(assembly):
-            layouts = [Layout(function, py, bytecode, work) for py in pythons for bytecode in (False, True)]
-            samples: list[list[dict]] = [[] for _ in layouts]
-            for _ in range(args.runs):
-                for layout, bucket in zip(layouts, samples, strict=True):
-                    bucket.append(layout.sample())
-            rows.append((function, samples))
+        targets = functions(assembly)
         # trace_aws_sdk=True on the first API handler: what the X-Ray SDK adds to its cold start.
-        traced = next((f for f in functions(assembly) if f.powertools and any(
+        traced = next((f for f in targets if f.powertools and any(
             (layer / "python" / "lambda_manifest" / "runtime" / "http").is_dir() for layer in f.layers)), None)
         if traced is not None:
-            traced = dataclasses.replace(traced, note="with trace_aws_sdk=True", environment={
-                **traced.environment, "LM_TRACE_AWS_SDK": "true", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"})
-            layouts = [Layout(traced, py, bytecode, work) for py in pythons for bytecode in (False, True)]
-            samples = [[] for _ in layouts]
-            for _ in range(args.runs):
-                for layout, bucket in zip(layouts, samples, strict=True):
-                    bucket.append(layout.sample())
-            rows.append((traced, samples))
+            targets.append(dataclasses.replace(traced, note="with trace_aws_sdk=True", environment={
+                **traced.environment, "LM_TRACE_AWS_SDK": "true", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}))
+        grid = [[Layout(f, py, bytecode, work) for py in pythons for bytecode in (False, True)] for f in targets]
+        samples: list[list[list[dict]]] = [[[] for _ in row] for row in grid]
         floors: dict[str, list[float]] = {py.version: [] for py in pythons}
+        # Round-robin over every function and variant, so load from other jobs spreads over all cells.
         for _ in range(args.runs):
+            for row, row_samples in zip(grid, samples, strict=True):
+                for layout, bucket in zip(row, row_samples, strict=True):
+                    bucket.append(layout.sample())
             for py in pythons:
                 floors[py.version].append(py.floor_ms())
+        rows = list(zip(targets, samples, strict=True))
 
     header = " | ".join(f"{py.version} {'pyc' if bc else 'source'} (ms)" for py in pythons for bc in (False, True))
     print(f"| handler (entry point) | functions | {header} | {pythons[-1].version} pyc CPU (ms) | "
@@ -91,7 +85,7 @@ def main() -> int:
     floor_cells = " | ".join(f"{statistics.median(floors[py.version]):.1f}" for py in pythons for _ in (0, 1))
     print(f"| floor: `python -B -c pass` (whole process) | | {floor_cells} | | | | |")
     print(f"\n(median of {args.runs} fresh interpreters per cell, min-max of the last column in brackets, variants "
-          f"interleaved; load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+          f"interleaved round-robin over all cells; load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return 0
 
 
