@@ -198,7 +198,13 @@ def unwrap(payload: Any, raw_body: bool = False) -> tuple[Any, Source, Mapping[s
 def from_sqs_record(record: Mapping[str, Any], raw_body: bool = False) -> WorkerRecord | Skip:
     """Build the view of one record of Lambda's SQS event; raises :class:`MalformedBodyError`."""
     text = record.get("body") or ""
-    unwrapped = unwrap(_decode(text, raw_body), raw_body)
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = _decode(text, raw_body)  # raw text, or MalformedBodyError
+    if type(payload) is not dict or _ENVELOPE_KEYS.isdisjoint(payload):
+        return WorkerRecord(record, payload)  # a plain message: the per-record fast path
+    unwrapped = unwrap(payload, raw_body)
     if isinstance(unwrapped, Skip):
         return unwrapped
     body, source, envelope = unwrapped
