@@ -44,7 +44,6 @@ def chat_body(**kw: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
-        (chat_body(stream=True), "streaming_not_supported", "stream"),
         (chat_body(stream="yes"), "invalid_parameter", "stream"),
         (chat_body(n=2), "unsupported_parameter", "n"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "missing_parameter", "model"),
@@ -74,14 +73,26 @@ def test_400_invalid_chat_requests(env: GatewayEnv, body: dict[str, Any], code: 
     assert env.oa.calls == 0
 
 
-def test_streaming_message(env: GatewayEnv) -> None:
+def test_streaming_on_a_gateway_deployed_without_it_names_the_fix(env: GatewayEnv) -> None:
+    env.reconfigure(lambda c: c.pop("streaming"))
     key = env.create_key()
     err = assert_error(
         env.call("POST", "/v1/chat/completions", chat_body(stream=True), key=key),
         400,
         "streaming_not_supported",
     )
-    assert err["message"] == "streaming is not supported on this transport"
+    assert "deploy it with AiGatewayFunction(streaming=True)" in err["message"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"stream": "yes"}, {"stream_options": {"include_usage": True}},
+     {"stream": True, "stream_options": {"include_usage": "yes"}}, {"stream": True, "stream_options": {"x": 1}}],
+)
+def test_stream_parameters_are_validated(env: GatewayEnv, extra: dict[str, Any]) -> None:
+    key = env.create_key()
+    err = assert_error(env.call("POST", "/v1/chat/completions", chat_body(**extra), key=key), 400, "invalid_parameter")
+    assert err["param"] in ("stream", "stream_options")
 
 
 def test_400_malformed_bodies(env: GatewayEnv) -> None:

@@ -73,7 +73,8 @@ def test_errors_map_to_the_client_exceptions(env: GatewayEnv) -> None:
         assert int(limited.value.response.headers["retry-after"]) >= 1
 
 
-def test_streaming_is_a_clear_bad_request(env: GatewayEnv) -> None:
+def test_streaming_on_a_gateway_without_it_is_a_clear_bad_request(env: GatewayEnv) -> None:
+    env.reconfigure(lambda c: c.pop("streaming"))
     key = env.create_key()
     with serve_handler() as base_url:
         client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0)
@@ -81,7 +82,7 @@ def test_streaming_is_a_clear_bad_request(env: GatewayEnv) -> None:
             client.chat.completions.create(
                 model="fast", messages=[{"role": "user", "content": "x"}], stream=True
             )
-        assert "streaming is not supported on this transport" in str(exc.value)
+        assert "AiGatewayFunction(streaming=True)" in str(exc.value)
 
 
 def test_behind_an_api_authorizer_the_key_travels_in_x_api_key(env: GatewayEnv) -> None:
