@@ -31,7 +31,8 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer as _ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,6 +40,12 @@ import boto3
 from moto import mock_aws
 
 TABLE = "lm-gateway-test"
+
+
+class ThreadingHTTPServer(_ThreadingHTTPServer):
+    """Loopback servers that take 60+ connections at once (the standard backlog of 5 resets the rest)."""
+
+    request_queue_size = 256
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -287,3 +288,75 @@ def test_rate_limit_applies_to_cache_hits(env: GatewayEnv) -> None:
     assert env.chat(key, temperature=0)[0] == 200
     assert env.chat(key, temperature=0)[1]["x-lm-cache"] == "hit"
     assert env.chat(key, temperature=0)[0] == 429
+
+
+# ---------------------------------------------------------------------------------------------------------
+# No overshoot under concurrency: 60 OpenAI clients at once, DynamoDB served by moto's server
+
+
+CONCURRENT_CALLERS = 60
+# Each call: "hello" bounds to 12 prompt tokens, max_tokens 7 -> reserves 19 tokens and $6.00 per million;
+# the provider answers with 11 + 7 = 18 tokens, $5.85 per million.
+LIMITS: dict[str, dict[str, Any]] = {
+    "rpm": {"rpm": 10},
+    "tpd": {"tpd": 200},
+    "budget": {"budget_usd": "0.00006"},
+}
+
+
+@pytest.mark.parametrize("limit", sorted(LIMITS))
+def test_no_overshoot_with_60_concurrent_callers(limit: str) -> None:
+    from decimal import Decimal
+
+    import openai
+    from gateway_fakes import serve_handler
+
+    with serialized_moto_server() as endpoint, GatewayEnv(moto_endpoint=endpoint) as env:
+        kw = {k: Decimal(v) if k == "budget_usd" else v for k, v in LIMITS[limit].items()}
+        key = env.create_key(**kw)
+        barrier = threading.Barrier(CONCURRENT_CALLERS)
+        with serve_handler() as base_url:
+
+            def call(_: int) -> Any:
+                client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=60)
+                barrier.wait()
+                try:
+                    return client.chat.completions.create(
+                        model="fast", messages=[{"role": "user", "content": "hello"}], max_tokens=7).usage
+                except openai.RateLimitError:
+                    return None
+
+            with ThreadPoolExecutor(CONCURRENT_CALLERS) as pool:
+                results = list(pool.map(call, range(CONCURRENT_CALLERS)))
+        served = [u for u in results if u is not None]
+        kid = key_id_of(env, key)
+        day = counter_item(env, f"Q#K#{kid}", "DAY#2024-06-01")
+        month = counter_item(env, f"Q#K#{kid}", "MON#2024-06")
+        minute = counter_item(env, f"Q#K#{kid}", "MIN#202406011200")
+        assert env.oa.calls == len(served)
+        assert day.get("requests", 0) == len(served)
+        if limit == "rpm":
+            assert len(served) == 10 and minute["n"] == 10  # exact
+        elif limit == "tpd":
+            used = sum(u.total_tokens for u in served)
+            assert used == day["tokens"] <= 200  # overshoot 0
+            assert len(served) >= 200 // 19  # the ones that fit whatever the order were served
+            assert day["quota_tokens"] == day["tokens"]  # every hold settled
+        else:
+            cost = Decimal("0.00000585") * len(served)
+            assert month["cost_usd"] == cost <= Decimal("0.00006")  # overshoot 0
+            assert len(served) >= int(Decimal("0.00006") / Decimal("0.000006"))
+            assert month["quota_cost"] == month["cost_usd"]
+
+
+def test_the_process_wide_operation_log_is_bounded() -> None:
+    class Client:
+        def get_item(self, **kw: Any) -> dict[str, Any]:
+            return {}
+
+    store.TOTALS.reset()
+    s = store.Store(Client(), "t")
+    for _ in range(10 * store.RECENT_OPS):
+        s.get_key("x")
+    assert store.TOTALS.calls == 10 * store.RECENT_OPS
+    assert len(store.TOTALS.ops) == store.RECENT_OPS  # a warm container does not grow with its traffic

@@ -217,8 +217,7 @@ def stream(
                 raise _error(event, who)
             budget.activity()
             delta = _delta(event, tools)
-            if delta is not None:
-                yield delta
+            yield delta  # None for an event without anything in OpenAI terms: the caller's clock still ticks
     finally:
         with contextlib.suppress(Exception):
             events.close()  # stops the pump: its blocked read fails and the thread ends

@@ -246,31 +246,33 @@ def read_body(resp: Any, deadline: float, who: str) -> bytes:
 
 
 def sse_events(resp: Any, budget: StreamBudget, who: str) -> Iterator[tuple[str, str] | None]:
-    """Server-sent events of an upstream answer as ``(event, data)``; ``None`` after ``budget.tick_s`` idle
-    seconds. Comments and ids are skipped; multi-line data is joined with ``\\n``."""
+    """Server-sent events of an upstream answer as ``(event, data)``. ``None`` whenever ``budget.tick_s``
+    seconds passed without an event, whether the provider was silent or sent only comments (the caller may owe
+    its own client a keep-alive). Comments and ids are skipped; multi-line data is joined with ``\\n``."""
     from . import upstream
 
     event, data = "", list[str]()
+    last = time.monotonic()
     try:
         for line in resp.iter_lines(budget.deadline, budget.tick_s):
-            if line is None:
+            if line is not None:
+                budget.activity()
+                if not line:
+                    if data:
+                        last = time.monotonic()
+                        yield event or "message", "\n".join(data)
+                    event, data = "", []
+                    continue
+                text = line.decode("utf-8", "replace")
+                field, _, value = text.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "data":
+                    data.append(value)
+                elif field == "event":
+                    event = value
+            if budget.tick_s and time.monotonic() - last >= budget.tick_s:
+                last = time.monotonic()
                 yield None
-                continue
-            budget.activity()
-            if not line:
-                if data:
-                    yield event or "message", "\n".join(data)
-                event, data = "", list[str]()
-                continue
-            text = line.decode("utf-8", "replace")
-            if text.startswith(":"):
-                continue
-            field, _, value = text.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field == "data":
-                data.append(value)
-            elif field == "event":
-                event = value
         if data:
             yield event or "message", "\n".join(data)
     except upstream.UpstreamError as exc:

@@ -316,7 +316,7 @@ class StreamRoute:
     early: list[Delta] = field(default_factory=list)
 
 
-TICK = None  # what route_stream yields when ``tick_s`` passed without a byte
+TICK = None  # what route_stream yields when it has no output yet: a moment to send a keep-alive if one is due
 
 
 def route_stream(
@@ -350,6 +350,7 @@ def route_stream(
                     break
                 else:
                     early.append(delta)
+                    yield TICK
             if first is None:
                 raise ProviderError("bad_response", f"{attempt.target.label}: the stream ended without output")
         except ProviderError as exc:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from . import telemetry
 from .auth import KeyInfo
@@ -157,21 +158,25 @@ def _generate(
         events = route_stream(cfg, alias, req, ctx.remaining_ms, rt.secrets, rt.breaker, rt.rng, state,
                               cfg.streaming.keepalive_s)  # fmt: skip
         try:
+            last_sent = time.monotonic()
             for d in events:
-                if d is None:
+                if d is not None:
+                    if not started:
+                        started = committed = True
+                        assert state.target is not None
+                        response.headers.update(answer_headers(ctx, call, state.target, False, state.attempts))
+                        for early in state.early:
+                            answer.add(early)
+                        yield chunks.chunk({"role": "assistant", "content": ""})
+                    delta = answer.add(d)
+                    if delta is not None:
+                        yield chunks.chunk(delta)
+                        last_sent = time.monotonic()
+                        continue
+                if time.monotonic() - last_sent >= cfg.streaming.keepalive_s:
                     committed = True
                     yield SSE_KEEPALIVE
-                    continue
-                if not started:
-                    started = committed = True
-                    assert state.target is not None
-                    response.headers.update(answer_headers(ctx, call, state.target, False, state.attempts))
-                    for early in state.early:
-                        answer.add(early)
-                    yield chunks.chunk({"role": "assistant", "content": ""})
-                delta = answer.add(d)
-                if delta is not None:
-                    yield chunks.chunk(delta)
+                    last_sent = time.monotonic()
         except ProviderError as exc:  # after the first output: the target is fixed, the stream ends here
             failed = GatewayError(502 if exc.kind != "timeout" else 504, f"the provider's stream broke: {exc.message}",
                                   "upstream_timeout" if exc.kind == "timeout" else "upstream_stream_error")  # fmt: skip
