@@ -332,6 +332,12 @@ INTEGRATION_LATENCY_ALARM_MS = _d(
     "authorizer or API Gateway, not the function.",
     "1-30000 (ms)",
 )
+ROUTE_STREAM = _d(
+    _SA, "add_route(stream=)", False,
+    "A buffered route answers once the handler returns (10 MB, 29 s). stream=True (REST only: HTTP APIs cannot "
+    "stream) sends each piece as it is produced, for up to 15 minutes; a Python function then runs the stream "
+    "runtime's loop through AWS_LAMBDA_EXEC_WRAPPER, because the managed Python runtime cannot stream.",
+)
 
 # Service limits the validators enforce.
 CACHE_TTL_RANGE_SECONDS = (0, 3600)
@@ -473,9 +479,11 @@ SOURCE_MAX_EVENT_AGE_RANGE_SECONDS = (60, 86400)
 AGE_ALARM_MIN_SECONDS = 60
 
 
-# API Gateway's maximum integration timeouts: a function that may run longer is cut off with a 503/504.
+# API Gateway's maximum integration timeouts: a function that may run longer is cut off with a 503/504. A REST
+# integration that streams its response (ResponseTransferMode STREAM) may run for 15 minutes.
 HTTP_INTEGRATION_TIMEOUT_SECONDS = 30
 REST_INTEGRATION_TIMEOUT_SECONDS = 29
+STREAM_INTEGRATION_TIMEOUT_SECONDS = 900
 
 # --------------------------------------------------------------------------------------------------
 # AiGatewayFunction
@@ -488,6 +496,23 @@ GATEWAY_TIMEOUT_SECONDS = _d(
     "OpenAI-style 504 before API Gateway's integration timeout (30 s HTTP, 29 s REST) cuts the connection with "
     "a bare 503, with room left for a cold start. Longer than the integration timeout is rejected.",
     "1-30 (s) on HTTP APIs, 1-29 on REST",
+)
+GATEWAY_STREAMING = _d(
+    _GW, "streaming", False,
+    "stream: true needs a REST API (HTTP APIs cannot stream) and the stream runtime's loop; without it such "
+    "requests get a 400 that names this prop. With it the gateway's API defaults to REST, its routes stream "
+    "(ResponseTransferMode STREAM) and ordinary requests keep their JSON answers.",
+)
+GATEWAY_STREAMING_TIMEOUT_SECONDS = _d(
+    _GW, "timeout (streaming=True)", 300,
+    "A streamed answer is not bound by API Gateway's 29 s: long generations stream for up to 5 minutes. API "
+    "Gateway allows a streamed response 15 minutes.",
+    "1-900 (s)",
+)
+GATEWAY_STREAM_KEEPALIVE_SECONDS = _d(
+    _GW, "stream keep-alive", 10,
+    "While a provider is silent the gateway sends an SSE comment every 10 s, under API Gateway's idle timeouts "
+    "for streams (30 s edge-optimized, 5 minutes regional).",
 )
 GATEWAY_MEMORY_SIZE_MB = _d(
     _GW, "memory_size", 512,

@@ -245,7 +245,11 @@ class ObservedFunction(lambda_.Function):
         all_layers: list[lambda_.ILayerVersion] = []
         if powertools:
             all_layers.append(_powertools_layer(scope, runtime, architecture, powertools_layer_version))
-        all_layers += [_assets.runtime_layer(scope, kind) for kind in sorted(self._runtimes(handler, code, environment))]
+        folder = _assets.code_directory(code)
+        # Runtimes the function's own code holds (a runtime's asset), and those it gets as layers.
+        code_runtimes = _assets.delivered_runtimes(folder) if folder is not None else set()
+        runtime_layers = self._runtimes(handler, code, environment)
+        all_layers += [_assets.runtime_layer(scope, kind) for kind in sorted(runtime_layers)]
         all_layers += list(layers or [])
 
         super().__init__(
@@ -276,6 +280,8 @@ class ObservedFunction(lambda_.Function):
             code_signing_config=code_signing_config,
         )
         self._role = role
+        self._code_runtimes = code_runtimes
+        self._runtime_layers = runtime_layers
         self._async_invocation = async_invocation
         self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
         if vpc is not None:
@@ -345,6 +351,20 @@ class ObservedFunction(lambda_.Function):
         through Secrets Manager.
         """
         return _grant_read_secret(self._role, secret)
+
+    def enable_response_streaming(self) -> None:
+        """Run the function on ``lambda_manifest.runtime.stream``'s runtime loop, started by Lambda through
+        ``AWS_LAMBDA_EXEC_WRAPPER``, so it can answer with a ``StreamingResponse`` (the managed Python runtime
+        cannot stream). The stream runtime comes from the function's own code when it holds it, else from its
+        layer. ``ServerlessApi.add_route(..., stream=True)`` calls this; calling it again changes nothing."""
+        if "stream" in self._code_runtimes:
+            wrapper = _assets.STREAM_WRAPPER_IN_CODE
+        else:
+            if "stream" not in self._runtime_layers:
+                self.add_layers(_assets.runtime_layer(self, "stream"))
+                self._runtime_layers.add("stream")
+            wrapper = _assets.STREAM_WRAPPER_IN_LAYER
+        self.add_environment(_assets.EXEC_WRAPPER_ENV, wrapper)
 
     def add_schedule(self, id: str, schedule: events.Schedule, *, description: str | None = None) -> events.Rule:
         """Invoke the function on an EventBridge schedule, asynchronously.
