@@ -17,6 +17,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -129,9 +130,11 @@ class _Handler(BaseHTTPRequestHandler):
             pending.result = self._streamed(pending)
         else:
             pending.result = {"id": pending.message["id"], "ok": True, "payload": self._body().decode("utf-8")}
-        self._answer(202, b'{"status":"OK"}')
         self.server.pending.pop(parts[2], None)
         pending.done.set()
+        if not pending.result.get("client_gone"):
+            with contextlib.suppress(OSError):
+                self._answer(202, b'{"status":"OK"}')
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -145,10 +148,16 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             data = self.rfile.read(size)
             self.rfile.readline()
-            if pending.sink is not None:
-                pending.sink(data)
-            else:
+            if pending.sink is None:
                 collected.append(data)
+                continue
+            try:
+                pending.sink(data)
+            except Exception:  # nobody reads the answer any more: cut the function's stream, as Lambda does
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return {"id": pending.message["id"], "ok": True, "streamed": True, "client_gone": True}
         trailers: dict[str, str] = {}
         while True:
             line = self.rfile.readline().strip()
