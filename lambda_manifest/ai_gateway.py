@@ -73,13 +73,10 @@ CONFIG_FILE_NAME = "lm_gateway_config.json"
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
-# Every DynamoDB action the runtime performs on its table (store.py): BatchGetItem/GetItem for keys, cache and
-# conversations; TransactWriteItems is authorized per item action (Update, ConditionCheck, Put); PutItem and
-# DeleteItem for conversations. No Query, no Scan.
-TABLE_ACTIONS = (
-    "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
-)
+# Every DynamoDB action the runtime performs on its table (store.py): GetItem for keys, cache and
+# conversations; TransactWriteItems is authorized per item action (the conditional ADDs of admission and the
+# settlement are Updates, the cache item a Put); PutItem and DeleteItem for conversations. No Query, no Scan.
+TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # What `python -m lambda_manifest.keys create|list|revoke` needs (keys.py).
 KEY_ADMIN_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan",
                      "dynamodb:ConditionCheckItem")
