@@ -19,8 +19,6 @@ import io
 import os
 import statistics
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,27 +40,11 @@ LIMITS: dict[str, dict[str, Any]] = {
 
 def one_round(limit: dict[str, Any], callers: int) -> tuple[int, float]:
     """(served, overshoot in the limit's unit)."""
-    import openai
-    from gateway_fakes import GatewayEnv, serialized_moto_server, serve_handler
+    from gateway_fakes import GatewayEnv, concurrent_completions, serialized_moto_server
 
     with contextlib.redirect_stdout(io.StringIO()), serialized_moto_server() as endpoint, \
             GatewayEnv(moto_endpoint=endpoint) as env:  # fmt: skip
-        key = env.create_key(**limit)
-        barrier = threading.Barrier(callers)
-        with serve_handler() as base_url:
-
-            def call(_: int) -> bool:
-                client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=60)
-                barrier.wait()
-                try:
-                    client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "hello"}],
-                                                   max_tokens=7)  # fmt: skip
-                    return True
-                except openai.RateLimitError:
-                    return False
-
-            with ThreadPoolExecutor(callers) as pool:
-                served = sum(pool.map(call, range(callers)))
+        served = sum(1 for usage in concurrent_completions(env.create_key(**limit), callers) if usage is not None)
         assert env.oa.calls == served
     if "rpm" in limit:
         return served, max(0, served - limit["rpm"])

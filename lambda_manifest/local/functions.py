@@ -27,10 +27,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from lambda_manifest.local.cfn import REGION
-from lambda_manifest.local.logs import Console, OutputTail
+from lambda_manifest.local.logs import Console, OutputTail, pump_output
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 INIT_TIMEOUT_SECONDS = 10.0
@@ -145,18 +145,9 @@ class _Worker:
         self._stopped = False
         self._stop_lock = threading.Lock()
         self.tail = OutputTail(12)
-        self._pump = threading.Thread(target=self._pump_logs, args=(self.process.stdout, console, source),
+        self._pump = threading.Thread(target=pump_output, args=(self.process.stdout, self.tail, console, source),
                                       name=f"log-{source}", daemon=True)
         self._pump.start()
-
-    def _pump_logs(self, stream: IO[bytes] | None, console: Console, source: str) -> None:
-        if stream is None:
-            return
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.tail.add(line)
-            console.line(source, line)
-        stream.close()
 
     def output_tail(self) -> str:
         """The last lines of output, once the process has exited and its output is read to the end."""

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from lambda_manifest.local.logs import Console, OutputTail
+from lambda_manifest.local.logs import Console, OutputTail, pump_output
 
 PREFIX = "/2018-06-01/runtime"
 WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
@@ -220,19 +220,10 @@ class RuntimeWorker:
             [str(wrapper), sys.executable, str(bootstrap)], env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        self._pump = threading.Thread(target=self._pump_logs, args=(self.process.stdout, console, source),
+        self._pump = threading.Thread(target=pump_output, args=(self.process.stdout, self.tail, console, source),
                                       name=f"log-{source}", daemon=True)
         self._pump.start()
         threading.Thread(target=self._watch, name=f"exit-{source}", daemon=True).start()
-
-    def _pump_logs(self, stream: IO[bytes] | None, console: Console, source: str) -> None:
-        if stream is None:
-            return
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.tail.add(line)
-            console.line(source, line)
-        stream.close()
 
     def _watch(self) -> None:
         self.process.wait()

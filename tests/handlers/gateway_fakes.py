@@ -30,6 +30,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer as _ThreadingHTTPServer
@@ -824,6 +825,28 @@ def serve_handler(remaining_ms: float = 30_000) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def concurrent_completions(key: str, callers: int) -> list[Any]:
+    """``callers`` OpenAI clients, released at once by a barrier, each sending one chat completion (model
+    ``fast``, ``max_tokens: 7``) to the gateway handler served on loopback: each one's usage, or None when it
+    was refused with a 429."""
+    import openai
+
+    barrier = threading.Barrier(callers)
+    with serve_handler() as base_url:
+
+        def call(_: int) -> Any:
+            client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=60)
+            barrier.wait()
+            try:
+                return client.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": "hello"}], max_tokens=7).usage
+            except openai.RateLimitError:
+                return None
+
+        with ThreadPoolExecutor(callers) as pool:
+            return list(pool.map(call, range(callers)))
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -308,26 +307,12 @@ LIMITS: dict[str, dict[str, Any]] = {
 def test_no_overshoot_with_60_concurrent_callers(limit: str) -> None:
     from decimal import Decimal
 
-    import openai
-    from gateway_fakes import serve_handler
+    from gateway_fakes import concurrent_completions
 
     with serialized_moto_server() as endpoint, GatewayEnv(moto_endpoint=endpoint) as env:
         kw = {k: Decimal(v) if k == "budget_usd" else v for k, v in LIMITS[limit].items()}
         key = env.create_key(**kw)
-        barrier = threading.Barrier(CONCURRENT_CALLERS)
-        with serve_handler() as base_url:
-
-            def call(_: int) -> Any:
-                client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=60)
-                barrier.wait()
-                try:
-                    return client.chat.completions.create(
-                        model="fast", messages=[{"role": "user", "content": "hello"}], max_tokens=7).usage
-                except openai.RateLimitError:
-                    return None
-
-            with ThreadPoolExecutor(CONCURRENT_CALLERS) as pool:
-                results = list(pool.map(call, range(CONCURRENT_CALLERS)))
+        results = concurrent_completions(key, CONCURRENT_CALLERS)
         served = [u for u in results if u is not None]
         kid = key_id_of(env, key)
         day = counter_item(env, f"Q#K#{kid}", "DAY#2024-06-01")
