@@ -31,7 +31,7 @@ from lambda_manifest import _assets, _handlers, monitoring
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import Problems, PropsError, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all, acknowledge_checkov
 from lambda_manifest.observation import observe
 from lambda_manifest.shared import StackResources
 
@@ -107,7 +107,8 @@ class ObservedFunction(lambda_.Function):
     layers:
         Extra layers. Default: - only the Powertools layer.
     environment_encryption:
-        Customer-managed key for environment variables. Default: - Lambda's AWS-managed key.
+        Customer-managed key for environment variables; the role may ``kms:Decrypt`` with it.
+        Default: - the stack's shared KMS key.
     secrets:
         Environment variable name to a Secrets Manager secret (its ARN is passed) or SSM parameter (its name
         is passed). Read access is granted; the value is never put in the environment. Default: - none.
@@ -242,6 +243,12 @@ class ObservedFunction(lambda_.Function):
                 env[name] = secret.parameter_name
                 secret.grant_read(role)
 
+        # Environment variables are encrypted at rest with a customer-managed key (the stack key unless one is
+        # given). Lambda decrypts them once per execution environment, before init, as the execution role, so
+        # the role gets kms:Decrypt on exactly that key (Lambda adds the function's ARN as encryption context).
+        env_key = environment_encryption or shared.key
+        role.policy.add_statements(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[env_key.key_arn]))
+
         all_layers: list[lambda_.ILayerVersion] = []
         if powertools:
             all_layers.append(_powertools_layer(scope, runtime, architecture, powertools_layer_version))
@@ -271,7 +278,7 @@ class ObservedFunction(lambda_.Function):
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=list(security_groups) if security_groups else None,
-            environment_encryption=environment_encryption,
+            environment_encryption=env_key,
             ephemeral_storage_size=ephemeral_storage_size,
             code_signing_config=code_signing_config,
         )
@@ -553,6 +560,13 @@ class ObservedFunction(lambda_.Function):
         if vpc is not None:
             xray_reason += (" The EC2 network-interface actions Lambda needs for VPC placement are likewise "
                             "not scoped to resources.")
+            acknowledge_checkov(
+                self._role.policy, "CKV_AWS_111",
+                f"Lambda creates and deletes the network interfaces of {self.node.path} in its VPC subnets with the "
+                "execution role; ec2:CreateNetworkInterface/DeleteNetworkInterface/Assign/UnassignPrivateIpAddresses "
+                "are granted on Resource '*' exactly as AWSLambdaVPCAccessExecutionRole does, and the function's "
+                "code is the only other user of the role.",
+            )
         acknowledge(self._role.policy, Pack.AWS_SOLUTIONS, "AwsSolutions-IAM5[Resource::*]", xray_reason)
 
 
