@@ -250,7 +250,12 @@ class StackResources(Construct):
 
     @property
     def backup_vault(self) -> backup.BackupVault:
-        """The vault of :attr:`backup_plan`, encrypted with :attr:`key` and retained on delete."""
+        """The vault of :attr:`backup_plan`, encrypted with :attr:`key` and retained on delete.
+
+        Its id is ``BackupVault`` (it was the plan's own ``BackupPlan/Vault``, encrypted with AWS Backup's key):
+        a vault's key cannot change in place, and a new id gives the new vault a new name, so an existing stack
+        deploys, and the old vault is retained with its recovery points.
+        """
         if self._backup_vault is None:
             self._backup_vault = backup.BackupVault(
                 self, "BackupVault", encryption_key=self.key, removal_policy=cdk.RemovalPolicy.RETAIN,
