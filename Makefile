@@ -67,7 +67,7 @@ unit: install
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 ## test: lint, type-check, the whole pytest suite and the Checkov scan (CI runs this)
-test: lint typecheck unit scan
+test: lint typecheck scan unit
 
 deploy: install
 	npx cdk deploy --all --no-notices
