@@ -8,9 +8,14 @@ aws-cdk-lib and its Node runtime, which costs seconds.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# Not ``from typing import TYPE_CHECKING``: the runtimes the constructs deploy live in this package, so every
+# cold start runs this file, and ``typing`` is a module the handlers otherwise never load. mypy treats a
+# constant named TYPE_CHECKING as typing's.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lambda_manifest._validation import PropsError
     from lambda_manifest.ai_gateway import (
         AiGatewayFunction,
