@@ -17,7 +17,7 @@ NPM_HASH := $(shell cat package.json package-lock.json 2>/dev/null | sha256sum |
 PY_STAMP := $(STAMPS)/python-$(PY_HASH)
 NPM_STAMP := $(STAMPS)/npm-$(NPM_HASH)
 
-.PHONY: all install synth test lint typecheck unit deploy deploy-local local bench wheel docs clean distclean
+.PHONY: all install synth scan test lint typecheck unit deploy deploy-local local bench wheel docs clean distclean
 
 all: synth
 
@@ -40,6 +40,22 @@ synth: install
 	npx cdk synth --quiet --no-notices
 	@$(PY) -m lambda_manifest.assembly cdk.out
 
+# Checkov gets a venv of its own: its dependency pins (boto3 among them) conflict with requirements.txt.
+SCAN_VENV := .venv-scan
+SCAN_HASH := $(shell cat requirements-scan.txt 2>/dev/null | sha256sum | cut -c1-16)
+SCAN_STAMP := $(STAMPS)/scan-$(SCAN_HASH)
+
+$(SCAN_STAMP):
+	@mkdir -p $(STAMPS)
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(SCAN_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@rm -f $(STAMPS)/scan-* && touch $@
+
+## scan: synthesize, then Checkov over every template in cdk.out; fails on any failed check
+scan: synth $(SCAN_STAMP)
+	$(SCAN_VENV)/bin/checkov -d cdk.out --framework cloudformation --quiet --compact --skip-download
+
 lint: install
 	$(VENV)/bin/ruff check .
 
@@ -50,8 +66,8 @@ typecheck: install
 unit: install
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
-## test: lint, type-check and the whole pytest suite (CI runs this)
-test: lint typecheck unit
+## test: lint, type-check, the whole pytest suite and the Checkov scan (CI runs this)
+test: lint typecheck scan unit
 
 deploy: install
 	npx cdk deploy --all --no-notices
@@ -79,4 +95,4 @@ clean:
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -not -path './node_modules/*' -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) node_modules $(STAMPS)
+	rm -rf $(VENV) $(SCAN_VENV) node_modules $(STAMPS)

@@ -8,9 +8,14 @@ aws-cdk-lib and its Node runtime, which costs seconds.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# Not ``from typing import TYPE_CHECKING``: the runtimes the constructs deploy live in this package, so every
+# cold start runs this file, and ``typing`` is a module the handlers otherwise never load. mypy treats a
+# constant named TYPE_CHECKING as typing's.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lambda_manifest._validation import PropsError
     from lambda_manifest.ai_gateway import (
         AiGatewayFunction,
@@ -27,7 +32,13 @@ if TYPE_CHECKING:
         TenantQuota,
     )
     from lambda_manifest.async_worker import AsyncWorker
-    from lambda_manifest.compliance import ALL_PACKS, Pack, acknowledge, apply_compliance_packs
+    from lambda_manifest.compliance import (
+        ALL_PACKS,
+        Pack,
+        acknowledge,
+        acknowledge_checkov,
+        apply_compliance_packs,
+    )
     from lambda_manifest.data_table import DataTable
     from lambda_manifest.observation import Observation, observe
     from lambda_manifest.observed_function import ObservedFunction
@@ -83,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "UsagePlan": "lambda_manifest.serverless_api",
     "Waf": "lambda_manifest.serverless_api",
     "acknowledge": "lambda_manifest.compliance",
+    "acknowledge_checkov": "lambda_manifest.compliance",
     "observe": "lambda_manifest.observation",
     "apply_compliance_packs": "lambda_manifest.compliance",
 }
@@ -136,6 +148,7 @@ __all__ = [
     "UsagePlan",
     "Waf",
     "acknowledge",
+    "acknowledge_checkov",
     "apply_compliance_packs",
     "observe",
 ]

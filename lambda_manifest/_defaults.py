@@ -627,6 +627,18 @@ ALARM_TOPIC = _d(
     "Every alarm needs an action (HIPAA/NIST CloudWatchAlarmAction); one topic per stack gives on-call one "
     "place to subscribe. Pass your own topic to route alarms elsewhere.",
 )
+ALARM_SUBSCRIBERS = _d(
+    _SR, "subscribe_alarms", "no one (context alarmEmail / alarmUrl)",
+    "Who is on call differs by team and stage, so no address is guessed: subscribe_alarms(emails, urls, queues, "
+    "functions) or `-c alarmEmail=... -c alarmUrl=https://...` name them, and `make synth` lists every stack "
+    "whose alarms reach no one.",
+)
+ALARM_DELIVERY_DLQ_DAYS = _d(
+    _SR, "alarm delivery dead-letter queue", 14,
+    "An alarm SNS could not deliver to a subscriber (a pager endpoint down, a deleted queue) waits 14 days in "
+    "one encrypted queue per stack, and an alarm on that queue tells the other subscribers, instead of the page "
+    "being dropped silently.",
+)
 DASHBOARD = _d(
     _SR, "dashboard", "one CloudWatch dashboard per stack",
     "One dashboard per stack, one row per construct: a service is read on one screen, and dashboards beyond "

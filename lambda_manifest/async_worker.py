@@ -25,7 +25,7 @@ from constructs import Construct
 from lambda_manifest import _defaults as defaults
 from lambda_manifest import _handlers, monitoring
 from lambda_manifest._validation import Problems, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all, acknowledge_checkov
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
 from lambda_manifest.shared import StackResources
@@ -73,6 +73,10 @@ class AsyncWorker(Construct):
         ``"package.module:function"`` run by the shipped runtime: the handler becomes
         ``lambda_manifest.runtime.worker.handler.main`` with ``LM_WORKER_PROCESS`` set. With a dict ``handler``, the dict adds the
         other function props but must not name a ``handler``. Default: - none; ``handler`` must be given.
+    code:
+        The code that holds the ``process`` module (or the handler of a dict ``handler``), e.g.
+        ``Code.from_asset("src")``; the same as ``handler={"code": ...}``. The worker runtime arrives as the
+        stack's worker layer. Default: - the dict's ``code``; one of the two is required with ``process``.
     fifo:
         A FIFO queue (and FIFO DLQ); the runtime stops a message group at its first failure. Default: ``False``.
     content_based_deduplication:
@@ -120,6 +124,7 @@ class AsyncWorker(Construct):
         *,
         handler: lambda_.IFunction | Mapping[str, Any] | None = None,
         process: str | None = None,
+        code: lambda_.Code | None = None,
         queue: sqs.IQueue | None = None,
         fifo: bool = False,
         content_based_deduplication: bool | None = None,
@@ -153,8 +158,14 @@ class AsyncWorker(Construct):
             if redrive is not None:
                 max_receive_count = int(redrive.max_receive_count)
         encryption = encryption or sqs.QueueEncryption.KMS
-        max_receive_count = max_receive_count or defaults.MAX_RECEIVE_COUNT.value
+        if max_receive_count is None:  # not `or`: 0 is a value to reject, not a request for the default
+            max_receive_count = defaults.MAX_RECEIVE_COUNT.value
         function_props = dict(handler) if isinstance(handler, Mapping) else None
+        if code is not None:
+            if handler is None:
+                function_props = {"code": code}
+            elif function_props is not None:
+                function_props.setdefault("code", code)
         function_timeout = self._function_timeout(handler, function_props)
         window_seconds = seconds(max_batching_window) or 0.0
         timeout_seconds = seconds(function_timeout)
@@ -176,6 +187,7 @@ class AsyncWorker(Construct):
             handler=handler,
             function_props=function_props,
             process=process,
+            code=code,
             fifo=fifo,
             content_based_deduplication=content_based_deduplication,
             encryption=encryption,
@@ -544,6 +556,9 @@ class AsyncWorker(Construct):
         elif props is None and handler is not None and not _is_function(handler):
             problems.add("handler", "a Lambda function (any IFunction) or a dict of ObservedFunction props",
                          type(handler).__name__, "pass handler={'handler': 'module.main', 'code': ...}")
+        if p["code"] is not None and handler is not None and props is None:
+            problems.add("code", "unset when handler is a function", "set",
+                         "the function brings its own code; drop code=, or pass handler as a dict")
         if props is None and handler is not None and process is not None:
             problems.add("process", "unset when handler is a function", process,
                          f"set {ENV_PROCESS} on your function yourself, or pass a dict as handler")
@@ -551,7 +566,7 @@ class AsyncWorker(Construct):
             if process is not None and "handler" in props:
                 problems.add("handler", "without a 'handler' key when process= is given", props["handler"],
                              f"drop one: process= sets the handler to {WORKER_ENTRY}")
-            if process is None and "handler" not in props:
+            if process is None and handler is not None and "handler" not in props:
                 problems.add("handler", "a dict with a 'handler' key, or process= must be set", sorted(props),
                              "add 'handler': 'module.main' or pass process='module:function'")
             for name in _ASYNC_PROPS:
@@ -570,7 +585,12 @@ class AsyncWorker(Construct):
                 problems.add("max_concurrency", f"at most reserved_concurrent_executions ({reserved})",
                              concurrency, "lower it: polling above the reserved concurrency only throttles, and "
                              "throttled messages use up max_receive_count")
-        if process is not None:
+        if process is not None and (handler is None or props is not None) and (props or {}).get("code") is None:
+            module = process.partition(":")[0]
+            problems.add("code", f"the code that holds the process module {module!r}", None,
+                         "pass code=lambda_.Code.from_asset('src') (or handler={'code': ...}) with the folder "
+                         f"that holds {module.replace('.', '/')}.py; the worker runtime arrives as a layer")
+        elif process is not None:
             # The module the worker runtime will import, checked in the worker's own code (read, not imported).
             _handlers.add_to(problems, _handlers.check_handler(
                 process, (props or {}).get("code"), prop="process", form="process",
@@ -851,6 +871,21 @@ class AsyncWorker(Construct):
             "aws-cdk-lib offers no way to make it a managed policy.",
         )
         handler = cdk.Stack.of(self).node.try_find_child(_S3_NOTIFICATIONS_HANDLER_ID)
+        if handler is not None:
+            # Checkov scans the handler's function like any other (cdk-nag does not: it is a plain CfnResource).
+            # One handler serves every bucket of the stack; acknowledging it again keeps the first reason.
+            for check, why in (
+                ("CKV_AWS_116", "CloudFormation invokes it synchronously during deployments and fails the "
+                                "deployment with its error, so no event could ever reach a dead-letter queue."),
+                ("CKV_AWS_117", "it calls only the S3 PutBucketNotificationConfiguration API over TLS and reaches "
+                                "no private network resource."),
+                ("CKV_AWS_115", "it runs once per bucket notification change in a deployment, so it never competes "
+                                "for the account's concurrency."),
+            ):
+                acknowledge_checkov(
+                    handler, check,
+                    f"{handler.node.path} is aws-cdk-lib's deploy-time BucketNotificationsHandler (one per stack): {why}",
+                )
         role = handler.node.try_find_child("Role") if handler is not None else None
         if role is not None:
             acknowledge(

@@ -31,7 +31,7 @@ from lambda_manifest import _assets, _handlers, monitoring
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import Problems, PropsError, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all, acknowledge_checkov
 from lambda_manifest.observation import observe
 from lambda_manifest.shared import StackResources
 
@@ -56,8 +56,10 @@ class ObservedFunction(lambda_.Function):
         The handler string, ``module.function`` (e.g. ``"api.handler.main"``). Required. With a local folder
         asset the module and the function are checked at synth, by reading the file.
     code:
-        The deployment package, e.g. ``Code.from_asset("src")``. Required. The library runtimes its code
-        imports (``lambda_manifest.runtime.*``) are added as the stack's runtime layers.
+        The deployment package, e.g. ``Code.from_asset("src")``. The library runtimes its code imports
+        (``lambda_manifest.runtime.*``) are added as the stack's runtime layers. Default: - for a handler in a
+        library runtime (``lambda_manifest.runtime.<kind>.…``), an asset holding only that runtime; for any
+        other handler it is required.
     description:
         Default: - no description.
     function_name:
@@ -107,7 +109,8 @@ class ObservedFunction(lambda_.Function):
     layers:
         Extra layers. Default: - only the Powertools layer.
     environment_encryption:
-        Customer-managed key for environment variables. Default: - Lambda's AWS-managed key.
+        Customer-managed key for environment variables; the role may ``kms:Decrypt`` with it.
+        Default: - the stack's shared KMS key.
     secrets:
         Environment variable name to a Secrets Manager secret (its ARN is passed) or SSM parameter (its name
         is passed). Read access is granted; the value is never put in the environment. Default: - none.
@@ -133,7 +136,7 @@ class ObservedFunction(lambda_.Function):
         id: str,
         *,
         handler: str,
-        code: lambda_.Code,
+        code: lambda_.Code | None = None,
         description: str | None = None,
         function_name: str | None = None,
         runtime: lambda_.Runtime | None = None,
@@ -177,6 +180,9 @@ class ObservedFunction(lambda_.Function):
         environment = dict(environment or {})
         secrets = dict(secrets or {})
         path = f"{scope.node.path}/{id}" if scope.node.path else id
+        if code is None and not cdk.Token.is_unresolved(handler):
+            kind = _assets.runtime_of_handler(handler)
+            code = _assets.runtime_code(kind) if kind is not None else None
 
         self._validate(
             id,
@@ -207,6 +213,7 @@ class ObservedFunction(lambda_.Function):
             concurrency_alarm_fraction=concurrency_alarm_fraction,
             powertools_layer_version=powertools_layer_version,
         )
+        assert code is not None  # _validate rejects a missing code
 
         shared = StackResources.of(scope)
         # What the function needs before it exists: where its logs go and who it is.
@@ -242,6 +249,12 @@ class ObservedFunction(lambda_.Function):
                 env[name] = secret.parameter_name
                 secret.grant_read(role)
 
+        # Environment variables are encrypted at rest with a customer-managed key (the stack key unless one is
+        # given). Lambda decrypts them once per execution environment, before init, as the execution role, so
+        # the role gets kms:Decrypt on exactly that key (Lambda adds the function's ARN as encryption context).
+        env_key = environment_encryption or shared.key
+        role.policy.add_statements(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[env_key.key_arn]))
+
         all_layers: list[lambda_.ILayerVersion] = []
         if powertools:
             all_layers.append(_powertools_layer(scope, runtime, architecture, powertools_layer_version))
@@ -275,7 +288,7 @@ class ObservedFunction(lambda_.Function):
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=list(security_groups) if security_groups else None,
-            environment_encryption=environment_encryption,
+            environment_encryption=env_key,
             ephemeral_storage_size=ephemeral_storage_size,
             code_signing_config=code_signing_config,
         )
@@ -391,6 +404,15 @@ class ObservedFunction(lambda_.Function):
             )],
         )
 
+    def add_environment(self, key: str, value: str, *, remove_in_edge: bool | None = None) -> lambda_.Function:
+        """``Function.add_environment``, with the name checked now rather than by the Lambda API at deploy."""
+        if not cdk.Token.is_unresolved(key) and not _ENV_NAME.match(key):
+            raise PropsError(
+                f"ObservedFunction '{self.node.id}': add_environment key must be an environment variable name "
+                f"({_ENV_NAME.pattern}), got {key!r}; rename it, e.g. {re.sub(r'[^A-Za-z0-9_]', '_', key).upper()!r}"
+            )
+        return super().add_environment(key, value, remove_in_edge=remove_in_edge)
+
     def metric_concurrent_executions(self, **options: Any) -> cloudwatch.Metric:
         """Concurrent executions. Default: maximum over 5 minutes, because concurrency is a gauge."""
         return self.metric(
@@ -414,14 +436,20 @@ class ObservedFunction(lambda_.Function):
             # A runtime's own asset (runtime_code) already holds it; a layer would only duplicate it.
             kinds -= _assets.delivered_runtimes(folder)
         return kinds
+
     @staticmethod
     def _validate(id: str, **p: Any) -> None:
         problems = Problems("ObservedFunction", id)
-        # The handler must name a module of the code (or of a runtime the library delivers) and a function
-        # it defines: read from the files, never imported. App layers may hold modules we cannot see.
-        _handlers.add_to(problems, _handlers.check_handler(
-            p["handler"], p["code"], runtime=p["runtime"], runtime_roots=[_handlers.LIBRARY_RUNTIME],
-            opaque_layers=bool(p["layers"])))
+        if p["code"] is None:
+            problems.add("code", "the function's deployment package", None,
+                         "pass code=lambda_.Code.from_asset('src'), the folder that holds the handler's module; only "
+                         "a handler in a library runtime (lambda_manifest.runtime.<kind>) brings its own code")
+        else:
+            # The handler must name a module of the code (or of a runtime the library delivers) and a function
+            # it defines: read from the files, never imported. App layers may hold modules we cannot see.
+            _handlers.add_to(problems, _handlers.check_handler(
+                p["handler"], p["code"], runtime=p["runtime"], runtime_roots=[_handlers.LIBRARY_RUNTIME],
+                opaque_layers=bool(p["layers"])))
         low, high = defaults.MEMORY_RANGE_MB
         problems.check_range("memory_size", p["memory_size"], low, high, "MB",
                              f"pass memory_size in MB, e.g. memory_size={defaults.MEMORY_SIZE_MB.value}")
@@ -573,6 +601,13 @@ class ObservedFunction(lambda_.Function):
         if vpc is not None:
             xray_reason += (" The EC2 network-interface actions Lambda needs for VPC placement are likewise "
                             "not scoped to resources.")
+            acknowledge_checkov(
+                self._role.policy, "CKV_AWS_111",
+                f"Lambda creates and deletes the network interfaces of {self.node.path} in its VPC subnets with the "
+                "execution role; ec2:CreateNetworkInterface/DeleteNetworkInterface/Assign/UnassignPrivateIpAddresses "
+                "are granted on Resource '*' exactly as AWSLambdaVPCAccessExecutionRole does, and the function's "
+                "code is the only other user of the role.",
+            )
         acknowledge(self._role.policy, Pack.AWS_SOLUTIONS, "AwsSolutions-IAM5[Resource::*]", xray_reason)
 
 

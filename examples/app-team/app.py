@@ -2,9 +2,9 @@
 """The app team's CDK app: one service, checked by all five cdk-nag packs."""
 
 import aws_cdk as cdk
-from infra.service import JobsService
-
 from lambda_manifest import ALL_PACKS, apply_compliance_packs
+
+from infra.service import JobsService
 
 app = cdk.App()
 JobsService(app, "JobsService")

@@ -188,7 +188,7 @@ def test_large_configuration_ships_as_a_file_the_runtime_reads(tmp_path: Path) -
     gateway = make(stack, prompts={"long": PromptTemplate(model="fast", system=long_prompt, user="{text}")})
     assert gateway.config_delivery == "file"
     assert gateway.config_file is not None and gateway.config_file.name == "lm_gateway_config.json"
-    assert (gateway.config_file.parent / "lambda_manifest.runtime.gateway" / "handler.py").is_file()
+    assert (gateway.config_file.parent / "lambda_manifest" / "runtime" / "gateway" / "handler.py").is_file()
     env = gateway_function(Template.from_stack(stack))["Properties"]["Environment"]["Variables"]
     assert "LM_GATEWAY_CONFIG" not in env and env["LM_GATEWAY_CONFIG_FILE"] == "lm_gateway_config.json"
     config = load_config(env={"LM_GATEWAY_CONFIG_FILE": "lm_gateway_config.json",

@@ -11,6 +11,7 @@ import pytest
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -22,13 +23,24 @@ from lambda_manifest import _defaults as defaults
 from lambda_manifest import async_worker as module
 from tests.support import nag_findings, new_stack, template_of
 
-PROCESS = "orders.worker:process"
+PROCESS = "jobs.worker:process"
+APP_DIR = Path(__file__).with_name("app_code")
+
+
+def app_code() -> lambda_.Code:
+    """The team code these tests hand to the worker: jobs/worker.py defines process(), jobs.main a handler.
+    CDK binds an asset to one stack, so every stack gets its own Code."""
+    return lambda_.Code.from_asset(str(APP_DIR))
 
 
 def make(stack: cdk.Stack, id: str = "W", **props: Any) -> AsyncWorker:
     handler = props.get("handler")
     if not isinstance(handler, ObservedFunction) and "handler" not in (handler or {}):
         props.setdefault("process", PROCESS)
+    if isinstance(handler, dict):
+        props["handler"] = {"code": app_code(), **handler}
+    elif handler is None:
+        props.setdefault("code", app_code())
     return AsyncWorker(stack, id, **props)
 
 
@@ -267,7 +279,10 @@ def test_sqs_managed_encryption() -> None:
     template = template_of(lambda s: make(s, encryption=sqs.QueueEncryption.SQS_MANAGED))
     for props in queues(template).values():
         assert props["SqsManagedSseEnabled"] is True and "KmsMasterKeyId" not in props
-    assert not [s for s in policy_statements(template) if any(a.startswith("kms:") for a in actions(s))]
+    # No key statement for the queues; the one left lets the function decrypt its environment (the stack key).
+    key_statements = [s for s in policy_statements(template) if any(a.startswith("kms:") for a in actions(s))]
+    stack_key = next(lid for lid in template.find_resources("AWS::KMS::Key") if lid.startswith("LambdaManifestShared"))
+    assert key_statements == [{"Action": "kms:Decrypt", "Effect": "Allow", "Resource": {"Fn::GetAtt": [stack_key, "Arn"]}}]
 
 
 def test_own_key_encrypts_the_queues() -> None:
@@ -589,11 +604,15 @@ def test_fails_max_concurrency_above_reserved_concurrency() -> None:
 
 def test_fails_without_handler_or_process_and_with_both() -> None:
     fails(r"handler must be an ObservedFunction or a dict", lambda s: AsyncWorker(s, "W"))
+    fails(r"code must be the code that holds the process module 'jobs.worker'",
+          lambda s: AsyncWorker(s, "W", process=PROCESS))
+    fails(r"code must be the code that holds the process module 'jobs.worker'",
+          lambda s: AsyncWorker(s, "W", process=PROCESS, handler={"memory_size": 512}))
     fails(r"handler must be without a 'handler' key", lambda s: make(s, handler={"handler": "a.b"}, process=PROCESS))
     fails(r"handler must be a dict with a 'handler' key", lambda s: AsyncWorker(s, "W", handler={"memory_size": 512}))
-    fails(r"process must be unset when handler is an ObservedFunction", lambda s: make(
-        s, handler=ObservedFunction(s, "Fn", handler="a.b"), process=PROCESS))
-    fails(r"handler must be an ObservedFunction or a dict of ObservedFunction props", lambda s: AsyncWorker(
+    fails(r"process must be unset when handler is a function", lambda s: make(
+        s, handler=ObservedFunction(s, "Fn", handler="jobs.main", code=app_code()), process=PROCESS))
+    fails(r"handler must be a Lambda function \(any IFunction\) or a dict of ObservedFunction props", lambda s: AsyncWorker(
         s, "W", handler="a.b"))  # type: ignore[arg-type]
 
 
@@ -724,7 +743,7 @@ def _sources(stack: cdk.Stack) -> None:
                                           master_key=kms.Key(stack, "TopicKey", enable_key_rotation=True)))
     worker.add_event_rule(id="Orders", event_pattern=events.EventPattern(source=["app.orders"]))
     worker.add_s3_notifications(_scaffolding_bucket(stack), prefix="in/", suffix=".json")
-    worker.grant_send(ObservedFunction(stack, "Producer", handler="producer.main"))
+    worker.grant_send(ObservedFunction(stack, "Producer", handler="jobs.main", code=app_code()))
 
 
 def _api_route(stack: cdk.Stack) -> None:

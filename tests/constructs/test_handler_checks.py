@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import aws_cdk as cdk
 import pytest
@@ -301,16 +303,23 @@ def test_a_module_that_does_not_parse_is_reported_with_file_and_line(src: lambda
     assert "import it on the first invocation" in problem.fix
 
 
+def newer_python() -> lambda_.Runtime:
+    """A Python runtime newer than this interpreter. Not ``lambda_.Runtime("python3.99", ...)``: constructing a
+    Runtime adds it to CDK's process-wide list of runtimes, which cdk-nag's AwsSolutions-L1 reads to decide
+    what "latest" is, so every later nag test in the process would fail on python3.14."""
+    return cast(lambda_.Runtime, SimpleNamespace(name="python3.99", family=lambda_.RuntimeFamily.PYTHON))
+
+
 def test_syntax_newer_than_this_interpreter_is_not_taken_for_an_error(src: lambda_.Code) -> None:
     module_file(src, "jobs/broken.py", "import json\n\ndef process(record:\n    pass\n")
-    newer = lambda_.Runtime("python3.99", lambda_.RuntimeFamily.PYTHON)
+    newer = newer_python()
 
     assert check_handler("jobs.broken.process", src, runtime=newer) is None
 
 
 def test_an_async_def_is_still_caught_in_a_module_too_new_to_parse(src: lambda_.Code) -> None:
     module_file(src, "jobs/modern.py", "type Row = dict[str, int]\n\nasync def process(record):\n    pass\n")
-    newer = lambda_.Runtime("python3.99", lambda_.RuntimeFamily.PYTHON)
+    newer = newer_python()
 
     problem = check_handler("jobs.modern.process", src, runtime=newer)
 

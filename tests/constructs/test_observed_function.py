@@ -182,12 +182,24 @@ def test_attributes_expose_the_l2s() -> None:
     assert fn.invocable is fn
 
 
-def test_library_code_is_the_default_asset() -> None:
-    stack = new_stack()
-    fn = ObservedFunction(stack, "Lib", handler="nightly_report.handler.main")
+def test_a_library_runtime_handler_brings_its_own_code() -> None:
+    app = cdk.App(context={"aws:cdk:enable-asset-metadata": True})
+    stack = cdk.Stack(app, "TestStack")
+    fn = ObservedFunction(stack, "Lib", handler="lambda_manifest.runtime.authorizer.handler.main")
     template = Template.from_stack(stack)
-    code = only(template, "AWS::Lambda::Function")["Properties"]["Code"]
-    assert "S3Key" in code and fn.runtime.name == "python3.14"
+    (function,) = template.find_resources("AWS::Lambda::Function").values()
+    assert "S3Key" in function["Properties"]["Code"] and fn.runtime.name == "python3.14"
+    # The asset is the runtime alone; it needs no layer of its own runtime.
+    assert template.find_resources("AWS::Lambda::LayerVersion") == {}
+    staged = Path(app.outdir) / function["Metadata"]["aws:asset:path"]
+    assert (staged / "lambda_manifest" / "runtime" / "authorizer" / "handler.py").is_file()
+    assert not (staged / "lambda_manifest" / "runtime" / "gateway").exists()
+
+
+def test_fails_without_code_for_an_app_handler() -> None:
+    with pytest.raises(PropsError, match=r"code must be the function's deployment package, got None; pass "
+                                         r"code=lambda_.Code.from_asset\('src'\)"):
+        ObservedFunction(new_stack(), "Fn", handler="api.handler.main")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -204,7 +216,7 @@ def test_async_invocation_gets_retries_age_and_encrypted_failure_queue_with_alar
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert "KmsMasterKeyId" in queue["Properties"]
-    assert fn.dead_letter_queue is not None
+    assert fn.on_failure_queue is not None and fn.dead_letter_queue is None  # a destination, not a DLQ
     assert "OnFailureQueueNotEmpty" in fn.alarms
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1}
@@ -337,7 +349,6 @@ def test_helpers_grant_invoke_metrics_and_environment() -> None:
     fn.add_environment("QUEUE_URL", queue.queue_url)
     fn.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn]))
     assert fn.metric_errors().metric_name == "Errors"
-    assert fn.metric_duration().statistic == "p99"
     assert fn.metric_concurrent_executions().statistic == "Maximum"
     assert fn.metric_throttles().period.to_seconds() == 300
     template = Template.from_stack(stack)
@@ -345,7 +356,8 @@ def test_helpers_grant_invoke_metrics_and_environment() -> None:
         Match.object_like({"Action": "lambda:InvokeFunction"})])}})
     env = only(template, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
     assert "QUEUE_URL" in env
-    with pytest.raises(ValueError, match="environment variable name"):
+    with pytest.raises(PropsError, match=r"add_environment key must be an environment variable name .*"
+                                         r"got 'bad-name'; rename it, e.g. 'BAD_NAME'"):
         fn.add_environment("bad-name", "x")
 
 
@@ -547,7 +559,7 @@ def test_add_schedule_invokes_asynchronously_with_failed_deliveries_in_the_on_fa
     assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
     (target,) = props["Targets"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == defaults.SCHEDULE_RETRY_ATTEMPTS.value
-    queue_id = stack.get_logical_id(fn.dead_letter_queue.node.default_child)  # type: ignore[union-attr,arg-type]
+    queue_id = stack.get_logical_id(fn.on_failure_queue.node.default_child)  # type: ignore[union-attr,arg-type]
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert rule.node.scope is fn
 

@@ -48,7 +48,8 @@ REASON = "Load balancer health checks carry no credentials and return no data."
 
 
 def function(stack: cdk.Stack, id: str = "Fn") -> ObservedFunction:
-    return ObservedFunction(stack, id, handler="index.main", code=INLINE)
+    # 29 s fits behind both API kinds (the REST integration timeout is 29 s, HTTP's 30 s).
+    return ObservedFunction(stack, id, handler="index.main", code=INLINE, timeout=cdk.Duration.seconds(29))
 
 
 def jwt() -> Authorizer:
@@ -866,7 +867,7 @@ def test_fails_bad_handler_type() -> None:
     def build(stack: cdk.Stack) -> None:
         http_api(stack).add_route("GET /x", "index.main")  # type: ignore[arg-type]
 
-    assert "handler must be an ObservedFunction or a dict of ObservedFunction props" in fails(build)
+    assert "handler must be a Lambda function (any IFunction) or a dict of ObservedFunction props" in fails(build)
 
 
 def test_fails_rest_cache_misuse() -> None:

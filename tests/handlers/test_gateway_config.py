@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -183,23 +182,14 @@ def test_handler_reads_its_config_from_the_environment(monkeypatch: pytest.Monke
         assert resp["statusCode"] == 500 and "LM_GATEWAY_TABLE is not set" in resp["body"]
 
 
-def _import_probe(tmp_path: Path) -> dict[str, Any]:
+def test_handler_import_loads_no_heavy_module() -> None:
+    """boto3, http.client, ssl and friends are imported on first use, not at cold start. How long the import
+    takes is measured in bench/, never asserted here."""
     code = (
-        "import sys, time; t = time.perf_counter(); import lambda_manifest.runtime.gateway.handler; dt = time.perf_counter() - t; "
-        "import json; print(json.dumps({'ms': dt * 1000, 'mods': sorted(m for m in ('boto3', 'botocore', "
-        "'http.client', 'ssl', 'urllib.request', 'email', 'typing') if m in sys.modules)}))"
+        "import sys; import lambda_manifest.runtime.gateway.handler; import json; "
+        "print(json.dumps(sorted(m for m in ('boto3', 'botocore', 'http.client', 'ssl', 'urllib.request', "
+        "'email', 'typing') if m in sys.modules)))"
     )
-    env = {**os.environ, "PYTHONPATH": str(LAMBDA_SRC), "PYTHONPYCACHEPREFIX": str(tmp_path)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    return dict(json.loads(out))
-
-
-def test_handler_import_is_light(tmp_path: Path) -> None:
-    _import_probe(tmp_path)  # compile once, as a deployment package would ship .pyc files
-    runs = [_import_probe(tmp_path) for _ in range(3)]
-    assert runs[0]["mods"] == []  # boto3, http.client, ssl: imported on first use only
-    # The bench measures this properly (median of 7 with -X importtime); here only a generous guard.
-    assert statistics.median(r["ms"] for r in runs) < 150
+    env = {**os.environ, "PYTHONPATH": str(LAMBDA_SRC)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == []

@@ -10,7 +10,6 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-
 from lambda_manifest import (
     AiGatewayFunction,
     AsyncWorker,
@@ -38,8 +37,8 @@ class JobsService(cdk.Stack):
         self.jobs = DataTable(self, "Jobs", partition_key=dynamodb.Attribute(
             name="job_id", type=dynamodb.AttributeType.STRING))
 
-        self.worker = AsyncWorker(self, "Worker", process="jobs.worker:process",
-                                  handler={"code": code, "environment": {"JOBS_TABLE": self.jobs.table_name}})
+        self.worker = AsyncWorker(self, "Worker", process="jobs.worker:process", code=code,
+                                  handler={"environment": {"JOBS_TABLE": self.jobs.table_name}})
         self.jobs.grant(self.worker, "dynamodb:PutItem")
 
         self.api = ServerlessApi(self, "Api", code=code)

@@ -5,17 +5,13 @@ Update the snapshot with ``LAMBDA_MANIFEST_UPDATE_SNAPSHOTS=1 pytest``, then rea
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lambda_manifest.testing import assert_matches_file
 
 from infra.service import JobsService
-
-from lambda_manifest.testing import assert_matches_file
 
 SNAPSHOT = Path(__file__).with_name("JobsService.template.json")
 

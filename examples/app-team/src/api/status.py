@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 import boto3
-
 from lambda_manifest.runtime.http import NotFound, create_app, lambda_handler
 
 app = create_app("2.0")

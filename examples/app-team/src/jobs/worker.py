@@ -11,7 +11,6 @@ import os
 import time
 
 import boto3
-
 from lambda_manifest.runtime.worker import WorkerRecord
 
 _table = None
