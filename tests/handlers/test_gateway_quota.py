@@ -40,6 +40,11 @@ def counter_item(env: GatewayEnv, pk: str, sk: str) -> dict[str, Any]:
     return store.plain(item) or {}
 
 
+def _patient_provider(config: dict[str, Any]) -> None:
+    """Many callers at once on a loaded machine: the provider's 2 s timeout would turn slowness into 504s."""
+    config["providers"]["oa"]["timeout_s"] = 30
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Keys
 
@@ -175,7 +180,7 @@ def test_monthly_budget(env: GatewayEnv) -> None:
 
 def test_quota_is_exact_under_concurrency() -> None:
     """Many threads, one key, rpm=7: never more than 7 accepted, and the usage adds up exactly."""
-    with serialized_moto_server() as endpoint, GatewayEnv(moto_endpoint=endpoint) as env:
+    with serialized_moto_server() as endpoint, GatewayEnv(_patient_provider, moto_endpoint=endpoint) as env:
         env.reconfigure(lambda c: c["tenants"]["acme"].update(rpm=9))
         key = env.create_key(rpm=7)
         other = env.create_key()
@@ -193,7 +198,7 @@ def test_quota_is_exact_under_concurrency() -> None:
 
 
 def test_quota_alone_under_concurrency_per_key() -> None:
-    with serialized_moto_server() as endpoint, GatewayEnv(moto_endpoint=endpoint) as env:
+    with serialized_moto_server() as endpoint, GatewayEnv(_patient_provider, moto_endpoint=endpoint) as env:
         key = env.create_key(rpm=5)
         with ThreadPoolExecutor(10) as pool:
             results = list(pool.map(lambda i: env.chat(key)[0], range(20)))
@@ -309,7 +314,7 @@ def test_no_overshoot_with_60_concurrent_callers(limit: str) -> None:
 
     from gateway_fakes import concurrent_completions
 
-    with serialized_moto_server() as endpoint, GatewayEnv(moto_endpoint=endpoint) as env:
+    with serialized_moto_server() as endpoint, GatewayEnv(_patient_provider, moto_endpoint=endpoint) as env:
         kw = {k: Decimal(v) if k == "budget_usd" else v for k, v in LIMITS[limit].items()}
         key = env.create_key(**kw)
         results = concurrent_completions(key, CONCURRENT_CALLERS)
