@@ -314,3 +314,19 @@ def test_a_stream_reserves_and_settles_the_token_quota(env: GatewayEnv) -> None:
     kid = next(i for i in env.ddb.scan(TableName=TABLE)["Items"] if i["pk"]["S"].startswith("KEYID#"))
     item = day_item(env, f"Q#K#{kid['pk']['S'][6:]}")
     assert item["tokens"] == item["quota_tokens"] == 36
+
+
+def test_prompt_endpoints_and_conversations_stream_too(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    key = env.create_key()
+    status, headers, data = env.raw({"variables": {"name": "Ada"}, "stream": True}, key=key,
+                                    path="/v1/prompts/greet/versions/1")  # fmt: skip
+    assert status == 200 and headers["x-lm-prompt"] == "greet@1"
+    events = [json.loads(e[6:]) for e in data.split(b"\n\n") if e.startswith(b"data: {")]
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"]) == "oa: Say hi to Ada"
+    for turn in ("first", "second"):
+        status, _, data = env.raw({"model": "fast", "messages": [{"role": "user", "content": turn}], "stream": True,
+                                   "conversation_id": "c-stream"}, key=key)  # fmt: skip
+        assert status == 200 and data.endswith(b"data: [DONE]\n\n")
+    _, _, stored = env.call("GET", "/v1/conversations/c-stream", key=key)
+    assert [m["content"] for m in stored["messages"]] == ["first", "oa: first", "second", "oa: second"]
+    assert env.oa.requests[-1]["body"]["messages"][0]["content"] == "first"  # the history went to the provider
