@@ -45,8 +45,8 @@ PY_STAMP := $(STAMPS)/python-$(PY_HASH)
 PY314_STAMP := $(STAMPS)/python3.14-$(PY_HASH)
 NPM_STAMP := $(STAMPS)/npm-$(NPM_HASH)
 
-.PHONY: all install install-3.14 synth test lint typecheck unit unit-3.14 deploy deploy-local local bench \
-	wheel docs clean distclean
+.PHONY: all install install-3.14 synth scan test lint typecheck unit unit-3.14 deploy deploy-local local \
+	bench wheel docs clean distclean
 
 all: synth
 
@@ -88,6 +88,20 @@ synth: install
 	$(WITH314) npx cdk synth --quiet --no-notices
 	@$(PY) -m lambda_manifest.assembly cdk.out
 
+# Checkov gets a venv of its own: its dependency pins (boto3 among them) conflict with requirements.txt.
+SCAN_VENV := .venv-scan
+SCAN_HASH := $(shell cat requirements-scan.txt 2>/dev/null | sha256sum | cut -c1-16)
+SCAN_STAMP := $(STAMPS)/scan-$(SCAN_HASH)
+
+$(SCAN_STAMP): | $(UV)
+	@test -x $(SCAN_VENV)/bin/python || $(UV) venv --quiet --allow-existing --python $(PYTHON) $(SCAN_VENV)
+	$(UV) pip install --quiet --python $(SCAN_VENV)/bin/python -r requirements-scan.txt
+	@rm -f $(STAMPS)/scan-* && touch $@
+
+## scan: synthesize, then Checkov over every template in cdk.out; fails on any failed check
+scan: synth $(SCAN_STAMP)
+	$(SCAN_VENV)/bin/checkov -d cdk.out --framework cloudformation --quiet --compact --skip-download
+
 lint: install
 	$(VENV)/bin/ruff check .
 
@@ -108,8 +122,9 @@ unit-3.14: install
 	echo "== Python 3.14 lane: $$($(PY314) -V)"; \
 	$(WITH314) $(PY314) -m pytest -n 2 --dist loadgroup -q tests/handlers tests/e2e
 
-## test: lint, type-check, the whole pytest suite, then the handler/runtime/e2e tests on 3.14 (CI runs this)
-test: lint typecheck unit unit-3.14
+## test: lint, type-check, the Checkov scan, the whole pytest suite, then the handler/runtime/e2e tests on
+## Python 3.14 (CI runs this)
+test: lint typecheck scan unit unit-3.14
 
 deploy: install
 	$(WITH314) npx cdk deploy --all --no-notices
@@ -137,4 +152,4 @@ clean:
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -not -path './node_modules/*' -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) $(VENV314) node_modules $(STAMPS)
+	rm -rf $(VENV) $(VENV314) $(SCAN_VENV) node_modules $(STAMPS)

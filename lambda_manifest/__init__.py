@@ -33,7 +33,13 @@ if TYPE_CHECKING:
         TenantQuota,
     )
     from lambda_manifest.async_worker import AsyncWorker
-    from lambda_manifest.compliance import ALL_PACKS, Pack, acknowledge, apply_compliance_packs
+    from lambda_manifest.compliance import (
+        ALL_PACKS,
+        Pack,
+        acknowledge,
+        acknowledge_checkov,
+        apply_compliance_packs,
+    )
     from lambda_manifest.data_table import DataTable
     from lambda_manifest.observation import Observation, observe
     from lambda_manifest.observed_function import ObservedFunction
@@ -90,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "UsagePlan": "lambda_manifest.serverless_api",
     "Waf": "lambda_manifest.serverless_api",
     "acknowledge": "lambda_manifest.compliance",
+    "acknowledge_checkov": "lambda_manifest.compliance",
     "observe": "lambda_manifest.observation",
     "apply_compliance_packs": "lambda_manifest.compliance",
 }
@@ -143,6 +150,7 @@ __all__ = [
     "UsagePlan",
     "Waf",
     "acknowledge",
+    "acknowledge_checkov",
     "apply_compliance_packs",
     "observe",
     "python_code",

@@ -42,7 +42,15 @@ RUNTIME_DIR = PACKAGE_DIR / "runtime"
 # The folder that holds the ``lambda_manifest`` package: where a module of a delivered runtime is found.
 RUNTIME_ROOT = PACKAGE_DIR.parent
 RUNTIME_PACKAGE = "lambda_manifest.runtime"
-RUNTIME_KINDS = ("authorizer", "gateway", "http", "worker")
+RUNTIME_KINDS = ("authorizer", "gateway", "http", "stream", "worker")
+# Runtimes another runtime's own asset carries along: the gateway streams through the stream runtime.
+RUNTIME_COMPANIONS = {"gateway": ("stream",)}
+# The exec wrapper that starts the stream runtime's loop (lambda_manifest/runtime/stream/wrapper), as Lambda sees
+# it in a function's own code and in the stream runtime's layer.
+STREAM_WRAPPER = "lambda_manifest/runtime/stream/wrapper"
+STREAM_WRAPPER_IN_CODE = f"/var/task/{STREAM_WRAPPER}"
+STREAM_WRAPPER_IN_LAYER = f"/opt/python/{STREAM_WRAPPER}"
+EXEC_WRAPPER_ENV = "AWS_LAMBDA_EXEC_WRAPPER"
 
 _SKIP_DIRS = {"__pycache__", ".git", ".venv", "node_modules", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 STAGING = Path(tempfile.gettempdir()) / "lambda-manifest-assets"
@@ -210,7 +218,7 @@ def _stage(kind: str, *, layer: bool) -> Path:
     if kind not in RUNTIME_KINDS:
         raise ValueError(f"unknown runtime {kind!r}; one of {', '.join(RUNTIME_KINDS)}")
     files = sorted(
-        p for p in (RUNTIME_DIR / kind).rglob("*")
+        p for k in (kind, *RUNTIME_COMPANIONS.get(kind, ())) for p in (RUNTIME_DIR / k).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
     sources = [PACKAGE_DIR / "__init__.py", RUNTIME_DIR / "__init__.py", *files]
@@ -226,6 +234,10 @@ def _stage(kind: str, *, layer: bool) -> Path:
         destination = base / path.relative_to(RUNTIME_ROOT)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
+        if path.name == "wrapper":
+            # Lambda executes the exec wrapper: it must be executable in the asset whatever the installed
+            # wheel's file modes were (the CDK CLI zips assets with each file's mode).
+            destination.chmod(0o755)
     _bytecode.compile_tree(base)
     return _publish(work, target)
 

@@ -61,9 +61,9 @@ TIMEOUT_SECONDS = _d(
 )
 TRACING = _d(_OF, "tracing", "ACTIVE", "X-Ray active tracing: every invocation is traced (init, invocation, "
              "errors), and an API Gateway trace continues into the function.")
-TRACE_AWS_SDK = _d(_OF, "trace_aws_sdk", False, "Off: recording each AWS SDK call as a subsegment costs about "
-                   "100 ms of CPU per cold start on Python 3.14 (the X-Ray SDK); turn it on where the calls are "
-                   "what you need to see.")
+TRACE_AWS_SDK = _d(_OF, "trace_aws_sdk", False, "Off: recording each AWS SDK call as a subsegment adds about "
+                   "180 ms to every cold start on Python 3.14 (the X-Ray SDK and botocore at init); turn it on "
+                   "where the calls are what you need to see.")
 LOG_FORMAT = _d(
     _OF, "log_format", "JSON",
     "Lambda's native JSON log format: every line is queryable in Logs Insights without parsing.",
@@ -336,6 +336,12 @@ INTEGRATION_LATENCY_ALARM_MS = _d(
     "authorizer or API Gateway, not the function.",
     "1-30000 (ms)",
 )
+ROUTE_STREAM = _d(
+    _SA, "add_route(stream=)", False,
+    "A buffered route answers once the handler returns (10 MB, 29 s). stream=True (REST only: HTTP APIs cannot "
+    "stream) sends each piece as it is produced, for up to 15 minutes; a Python function then runs the stream "
+    "runtime's loop through AWS_LAMBDA_EXEC_WRAPPER, because the managed Python runtime cannot stream.",
+)
 
 # Service limits the validators enforce.
 CACHE_TTL_RANGE_SECONDS = (0, 3600)
@@ -477,9 +483,11 @@ SOURCE_MAX_EVENT_AGE_RANGE_SECONDS = (60, 86400)
 AGE_ALARM_MIN_SECONDS = 60
 
 
-# API Gateway's maximum integration timeouts: a function that may run longer is cut off with a 503/504.
+# API Gateway's maximum integration timeouts: a function that may run longer is cut off with a 503/504. A REST
+# integration that streams its response (ResponseTransferMode STREAM) may run for 15 minutes.
 HTTP_INTEGRATION_TIMEOUT_SECONDS = 30
 REST_INTEGRATION_TIMEOUT_SECONDS = 29
+STREAM_INTEGRATION_TIMEOUT_SECONDS = 900
 
 # --------------------------------------------------------------------------------------------------
 # AiGatewayFunction
@@ -492,6 +500,23 @@ GATEWAY_TIMEOUT_SECONDS = _d(
     "OpenAI-style 504 before API Gateway's integration timeout (30 s HTTP, 29 s REST) cuts the connection with "
     "a bare 503, with room left for a cold start. Longer than the integration timeout is rejected.",
     "1-30 (s) on HTTP APIs, 1-29 on REST",
+)
+GATEWAY_STREAMING = _d(
+    _GW, "streaming", False,
+    "stream: true needs a REST API (HTTP APIs cannot stream) and the stream runtime's loop; without it such "
+    "requests get a 400 that names this prop. With it the gateway's API defaults to REST, its routes stream "
+    "(ResponseTransferMode STREAM) and ordinary requests keep their JSON answers.",
+)
+GATEWAY_STREAMING_TIMEOUT_SECONDS = _d(
+    _GW, "timeout (streaming=True)", 300,
+    "A streamed answer is not bound by API Gateway's 29 s: long generations stream for up to 5 minutes. API "
+    "Gateway allows a streamed response 15 minutes.",
+    "1-900 (s)",
+)
+GATEWAY_STREAM_KEEPALIVE_SECONDS = _d(
+    _GW, "stream keep-alive", 10,
+    "While a provider is silent the gateway sends an SSE comment every 10 s, under API Gateway's idle timeouts "
+    "for streams (30 s edge-optimized, 5 minutes regional).",
 )
 GATEWAY_MEMORY_SIZE_MB = _d(
     _GW, "memory_size", 512,
@@ -605,6 +630,18 @@ ALARM_TOPIC = _d(
     _SR, "alarm_topic", "one KMS-encrypted SNS topic per stack",
     "Every alarm needs an action (HIPAA/NIST CloudWatchAlarmAction); one topic per stack gives on-call one "
     "place to subscribe. Pass your own topic to route alarms elsewhere.",
+)
+ALARM_SUBSCRIBERS = _d(
+    _SR, "subscribe_alarms", "no one (context alarmEmail / alarmUrl)",
+    "Who is on call differs by team and stage, so no address is guessed: subscribe_alarms(emails, urls, queues, "
+    "functions) or `-c alarmEmail=... -c alarmUrl=https://...` name them, and `make synth` lists every stack "
+    "whose alarms reach no one.",
+)
+ALARM_DELIVERY_DLQ_DAYS = _d(
+    _SR, "alarm delivery dead-letter queue", 14,
+    "An alarm SNS could not deliver to a subscriber (a pager endpoint down, a deleted queue) waits 14 days in "
+    "one encrypted queue per stack, and an alarm on that queue tells the other subscribers, instead of the page "
+    "being dropped silently.",
 )
 DASHBOARD = _d(
     _SR, "dashboard", "one CloudWatch dashboard per stack",

@@ -73,13 +73,10 @@ CONFIG_FILE_NAME = "lm_gateway_config.json"
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
-# Every DynamoDB action the runtime performs on its table (store.py): BatchGetItem/GetItem for keys, cache and
-# conversations; TransactWriteItems is authorized per item action (Update, ConditionCheck, Put); PutItem and
-# DeleteItem for conversations. No Query, no Scan.
-TABLE_ACTIONS = (
-    "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
-)
+# Every DynamoDB action the runtime performs on its table (store.py): GetItem for keys, cache and
+# conversations; TransactWriteItems is authorized per item action (the conditional ADDs of admission and the
+# settlement are Updates, the cache item a Put); PutItem and DeleteItem for conversations. No Query, no Scan.
+TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # What `python -m lambda_manifest.keys create|list|revoke` needs (keys.py).
 KEY_ADMIN_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan",
                      "dynamodb:ConditionCheckItem")
@@ -181,8 +178,15 @@ class AiGatewayFunction(Construct):
         The acknowledgement recorded for the public routes. Default: - says the gateway checks virtual keys.
     path_prefix:
         Serve under a prefix, e.g. ``"/ai"`` gives ``/ai/v1/chat/completions``. Default: ``""``.
+    streaming:
+        Answer ``"stream": true`` with server-sent events (OpenAI ``chat.completion.chunk`` events) from every
+        provider kind. Streaming needs a REST API (HTTP APIs cannot stream): the API this construct creates is
+        then REST unless ``api_options`` says otherwise (an HTTP one is an error), and ``api=`` must be a REST
+        ``ServerlessApi``. The routes use ``ResponseTransferMode: STREAM`` and the function runs the stream
+        runtime's loop; ordinary requests keep their JSON answers. Default: ``False``.
     timeout:
-        Must fit inside API Gateway's integration timeout (30 s HTTP, 29 s REST). Default: 25 s.
+        Must fit inside API Gateway's integration timeout (30 s HTTP, 29 s REST; 900 s when streaming). Default:
+        25 s; 300 s with ``streaming=True``.
     memory_size:
         Default: 512 MB.
     reserved_concurrent_executions:
@@ -236,6 +240,7 @@ class AiGatewayFunction(Construct):
         key_header: str | None = None,
         public_reason: str | None = None,
         path_prefix: str = "",
+        streaming: bool = defaults.GATEWAY_STREAMING.value,
         timeout: cdk.Duration | None = None,
         memory_size: int = defaults.GATEWAY_MEMORY_SIZE_MB.value,
         reserved_concurrent_executions: int | None = None,
@@ -250,7 +255,9 @@ class AiGatewayFunction(Construct):
         dashboard: bool = True,
     ) -> None:
         super().__init__(scope, id)
-        timeout = timeout or cdk.Duration.seconds(defaults.GATEWAY_TIMEOUT_SECONDS.value)
+        timeout = timeout or cdk.Duration.seconds(defaults.GATEWAY_STREAMING_TIMEOUT_SECONDS.value if streaming
+                                                   else defaults.GATEWAY_TIMEOUT_SECONDS.value)
+        self.streaming = streaming
         latency_alarm_threshold = latency_alarm_threshold or cdk.Duration.seconds(
             defaults.GATEWAY_LATENCY_ALARM_SECONDS.value)
         self.providers = dict(providers or {})
@@ -261,6 +268,8 @@ class AiGatewayFunction(Construct):
         self.metrics_namespace = metrics_namespace or _default_namespace(self)
         api_options = dict(api_options or {})
         function_options = dict(function_options or {})
+        if streaming and api is None:
+            api_options.setdefault("api_type", ApiType.REST)  # only REST APIs stream
         api_type = api.api_type if api is not None else api_options.get("api_type", ApiType.HTTP)
 
         self._validate(
@@ -268,6 +277,7 @@ class AiGatewayFunction(Construct):
             track_cost=track_cost, quotas=self.quotas, context=context, api=api, api_options=api_options,
             api_type=api_type, authorizer=authorizer, use_api_authorizer=use_api_authorizer,
             key_header=key_header, public_reason=public_reason, path_prefix=path_prefix, timeout=timeout,
+            streaming=streaming,
             function_options=function_options, metrics_namespace=self.metrics_namespace,
             provider_error_rate=provider_error_rate_alarm_percent, fallback_rate=fallback_rate_alarm_percent,
             quota_rejections=quota_rejections_alarm_threshold, latency=latency_alarm_threshold,
@@ -329,7 +339,8 @@ class AiGatewayFunction(Construct):
         authorized = authorizer is not None or use_api_authorizer
         reason = None if authorized else (public_reason or defaults.GATEWAY_PUBLIC_REASON.value)
         self.routes = [
-            self.api.add_route(f"{method} {path_prefix}{path}", self.function, public_reason=reason)
+            self.api.add_route(f"{method} {path_prefix}{path}", self.function, public_reason=reason,
+                               stream=streaming)
             for method, path in ROUTES
         ]
 
@@ -499,6 +510,8 @@ class AiGatewayFunction(Construct):
             doc["auth"] = {"key_header": self.key_header}
         if max_body_bytes is not None:
             doc["limits"] = {"max_body_bytes": max_body_bytes}
+        if self.streaming:
+            doc["streaming"] = {"enabled": True, "keepalive_s": defaults.GATEWAY_STREAM_KEEPALIVE_SECONDS.value}
         ttl = seconds(secrets_cache_ttl)
         if ttl is not None:
             doc["secrets_ttl_s"] = int(ttl)
@@ -876,7 +889,14 @@ class AiGatewayFunction(Construct):
             problems.add("path_prefix", "'' or path segments like '/ai' (no trailing '/', no '/v1')", prefix,
                          "routes are served at <path_prefix>/v1/...")
         api_type = p["api_type"]
+        if p["streaming"] and api_type is not ApiType.REST:
+            where = "api=" if api is not None else "api_options['api_type']"
+            problems.add("streaming", f"used with a REST API ({where} is {api_type.value})", True,
+                         "HTTP APIs cannot stream responses: pass a ServerlessApi(api_type=ApiType.REST) as api=, drop "
+                         "api_options['api_type'] (streaming then creates a REST API), or drop streaming=True")
         limit = INTEGRATION_TIMEOUT_SECONDS.get(api_type)
+        if p["streaming"]:
+            limit = defaults.STREAM_INTEGRATION_TIMEOUT_SECONDS
         timeout_s = seconds(p["timeout"])
         if limit is not None and timeout_s is not None and timeout_s > limit:
             problems.add("timeout", f"at most {limit} s, API Gateway's {api_type.value} integration timeout",

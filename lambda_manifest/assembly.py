@@ -44,6 +44,30 @@ class StackArtifact:
     def resource_types(self) -> Counter[str]:
         return Counter(str(resource["Type"]) for resource in self.resources.values())
 
+    def unheard_alarms(self) -> dict[str, int]:
+        """Alarm topics of this stack that no one is subscribed to: topic logical id -> alarms notifying it.
+
+        Counts the alarms whose ALARM actions name a topic defined in this template, and the topic's
+        subscriptions (``AWS::SNS::Subscription`` resources or the topic's own ``Subscription`` list). A topic
+        of another stack or account is not judged: its subscriptions are not in this template.
+        """
+        resources = self.resources
+        topics = {lid for lid, r in resources.items() if r.get("Type") == "AWS::SNS::Topic"}
+        subscribed = {lid for lid in topics if resources[lid].get("Properties", {}).get("Subscription")}
+        for resource in resources.values():
+            if resource.get("Type") == "AWS::SNS::Subscription":
+                arn = resource.get("Properties", {}).get("TopicArn")
+                if isinstance(arn, dict) and arn.get("Ref") in topics:
+                    subscribed.add(arn["Ref"])
+        unheard: Counter[str] = Counter()
+        for resource in resources.values():
+            if resource.get("Type") != "AWS::CloudWatch::Alarm":
+                continue
+            for action in resource.get("Properties", {}).get("AlarmActions", []):
+                if isinstance(action, dict) and action.get("Ref") in topics - subscribed:
+                    unheard[action["Ref"]] += 1
+        return dict(unheard)
+
     def acknowledgements(self) -> dict[str, dict[str, str]]:
         """Construct path -> {rule id: reason} for every acknowledged finding in this stack."""
         found: dict[str, dict[str, str]] = {}
@@ -108,6 +132,15 @@ def summary(assembly: Assembly) -> str:
         lines.append(f"{stack.name:<32} {len(stack.resources):>9} {acknowledged:>12}")
     lines.append("-" * 55)
     lines.append(f"stacks: {len(assembly.stacks)}   unacknowledged findings: {len(findings)}")
+    unheard = [(stack.name, topic, count) for stack in assembly.stacks
+               for topic, count in stack.unheard_alarms().items()]
+    if unheard:
+        lines.append("")
+        lines.append("No one will receive these alarms: their topic has no subscription.")
+        for stack_name, topic, count in unheard:
+            lines.append(f"  {stack_name}: {count} alarms notify {topic}")
+        lines.append("Subscribe on-call with `cdk deploy -c alarmEmail=oncall@example.com` (or -c alarmUrl=https://...),")
+        lines.append("or StackResources.of(stack).subscribe_alarms(emails=..., urls=..., queues=..., functions=...).")
     return "\n".join(lines)
 
 

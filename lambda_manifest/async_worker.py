@@ -25,7 +25,7 @@ from constructs import Construct
 from lambda_manifest import _defaults as defaults
 from lambda_manifest import _handlers, monitoring
 from lambda_manifest._validation import Problems, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
+from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all, acknowledge_checkov
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
 from lambda_manifest.shared import StackResources
@@ -871,6 +871,21 @@ class AsyncWorker(Construct):
             "aws-cdk-lib offers no way to make it a managed policy.",
         )
         handler = cdk.Stack.of(self).node.try_find_child(_S3_NOTIFICATIONS_HANDLER_ID)
+        if handler is not None:
+            # Checkov scans the handler's function like any other (cdk-nag does not: it is a plain CfnResource).
+            # One handler serves every bucket of the stack; acknowledging it again keeps the first reason.
+            for check, why in (
+                ("CKV_AWS_116", "CloudFormation invokes it synchronously during deployments and fails the "
+                                "deployment with its error, so no event could ever reach a dead-letter queue."),
+                ("CKV_AWS_117", "it calls only the S3 PutBucketNotificationConfiguration API over TLS and reaches "
+                                "no private network resource."),
+                ("CKV_AWS_115", "it runs once per bucket notification change in a deployment, so it never competes "
+                                "for the account's concurrency."),
+            ):
+                acknowledge_checkov(
+                    handler, check,
+                    f"{handler.node.path} is aws-cdk-lib's deploy-time BucketNotificationsHandler (one per stack): {why}",
+                )
         role = handler.node.try_find_child("Role") if handler is not None else None
         if role is not None:
             acknowledge(

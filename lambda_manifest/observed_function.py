@@ -31,7 +31,7 @@ from lambda_manifest import _assets, _handlers, monitoring
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import Problems, PropsError, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_groups
+from lambda_manifest.compliance import Pack, acknowledge, acknowledge_checkov, acknowledge_groups
 from lambda_manifest.observation import observe
 from lambda_manifest.runtime import TRACE_AWS_SDK_ENV
 from lambda_manifest.shared import StackResources
@@ -89,8 +89,9 @@ class ObservedFunction(lambda_.Function):
     trace_aws_sdk:
         Also record every AWS SDK call as an X-Ray subsegment (service, operation, latency, error), by
         patching botocore with the X-Ray SDK when the function's ``lambda_manifest.runtime`` code is imported.
-        Needs ``tracing=Tracing.ACTIVE`` and the Powertools layer (which ships the X-Ray SDK). Costs about
-        100 ms of CPU on every cold start on Python 3.14 (see the README), so it is off by default.
+        Needs ``tracing=Tracing.ACTIVE`` and the Powertools layer (which ships the X-Ray SDK). Adds about
+        180 ms to every cold start on Python 3.14 (the X-Ray SDK and botocore; see the README), so it is off
+        by default.
         Default: ``False``.
     application_log_level / system_log_level:
         Default: ``"INFO"`` / ``"WARN"``.
@@ -117,7 +118,8 @@ class ObservedFunction(lambda_.Function):
     layers:
         Extra layers. Default: - only the Powertools layer.
     environment_encryption:
-        Customer-managed key for environment variables. Default: - Lambda's AWS-managed key.
+        Customer-managed key for environment variables; the role may ``kms:Decrypt`` with it.
+        Default: - the stack's shared KMS key.
     secrets:
         Environment variable name to a Secrets Manager secret (its ARN is passed) or SSM parameter (its name
         is passed). Read access is granted; the value is never put in the environment. Default: - none.
@@ -262,10 +264,20 @@ class ObservedFunction(lambda_.Function):
                 env[name] = secret.parameter_name
                 secret.grant_read(role)
 
+        # Environment variables are encrypted at rest with a customer-managed key (the stack key unless one is
+        # given). Lambda decrypts them once per execution environment, before init, as the execution role, so
+        # the role gets kms:Decrypt on exactly that key (Lambda adds the function's ARN as encryption context).
+        env_key = environment_encryption or shared.key
+        role.policy.add_statements(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[env_key.key_arn]))
+
         all_layers: list[lambda_.ILayerVersion] = []
         if powertools:
             all_layers.append(_powertools_layer(scope, runtime, architecture, powertools_layer_version))
-        all_layers += [_assets.runtime_layer(scope, kind) for kind in sorted(self._runtimes(handler, code, environment))]
+        folder = _assets.code_directory(code)
+        # Runtimes the function's own code holds (a runtime's asset), and those it gets as layers.
+        code_runtimes = _assets.delivered_runtimes(folder) if folder is not None else set()
+        runtime_layers = self._runtimes(handler, code, environment)
+        all_layers += [_assets.runtime_layer(scope, kind) for kind in sorted(runtime_layers)]
         all_layers += list(layers or [])
 
         super().__init__(
@@ -291,11 +303,13 @@ class ObservedFunction(lambda_.Function):
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             security_groups=list(security_groups) if security_groups else None,
-            environment_encryption=environment_encryption,
+            environment_encryption=env_key,
             ephemeral_storage_size=ephemeral_storage_size,
             code_signing_config=code_signing_config,
         )
         self._role = role
+        self._code_runtimes = code_runtimes
+        self._runtime_layers = runtime_layers
         self._async_invocation = async_invocation
         self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
         if vpc is not None:
@@ -367,6 +381,20 @@ class ObservedFunction(lambda_.Function):
         through Secrets Manager.
         """
         return _grant_read_secret(self._role, secret)
+
+    def enable_response_streaming(self) -> None:
+        """Run the function on ``lambda_manifest.runtime.stream``'s runtime loop, started by Lambda through
+        ``AWS_LAMBDA_EXEC_WRAPPER``, so it can answer with a ``StreamingResponse`` (the managed Python runtime
+        cannot stream). The stream runtime comes from the function's own code when it holds it, else from its
+        layer. ``ServerlessApi.add_route(..., stream=True)`` calls this; calling it again changes nothing."""
+        if "stream" in self._code_runtimes:
+            wrapper = _assets.STREAM_WRAPPER_IN_CODE
+        else:
+            if "stream" not in self._runtime_layers:
+                self.add_layers(_assets.runtime_layer(self, "stream"))
+                self._runtime_layers.add("stream")
+            wrapper = _assets.STREAM_WRAPPER_IN_LAYER
+        self.add_environment(_assets.EXEC_WRAPPER_ENV, wrapper)
 
     def add_schedule(self, id: str, schedule: events.Schedule, *, description: str | None = None) -> events.Rule:
         """Invoke the function on an EventBridge schedule, asynchronously.
@@ -598,6 +626,13 @@ class ObservedFunction(lambda_.Function):
         if vpc is not None:
             xray_reason += (" The EC2 network-interface actions Lambda needs for VPC placement are likewise "
                             "not scoped to resources.")
+            acknowledge_checkov(
+                self._role.policy, "CKV_AWS_111",
+                f"Lambda creates and deletes the network interfaces of {path} in its VPC subnets with the "
+                "execution role; ec2:CreateNetworkInterface/DeleteNetworkInterface/Assign/UnassignPrivateIpAddresses "
+                "are granted on Resource '*' exactly as AWSLambdaVPCAccessExecutionRole does, and the function's "
+                "code is the only other user of the role.",
+            )
         acknowledge(self._role.policy, Pack.AWS_SOLUTIONS, "AwsSolutions-IAM5[Resource::*]", xray_reason)
 
 

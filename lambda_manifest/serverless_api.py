@@ -293,6 +293,7 @@ class ServerlessApi(Construct):
         self._route_throttles: dict[str, Throttle] = {}
         self._route_caches: dict[str, tuple[str, str, int]] = {}
         self._http_integrations: dict[str, apigwv2.HttpRouteIntegration] = {}
+        self._streaming: dict[str, bool] = {}  # function node address -> whether its routes stream
         self._key = log_encryption_key or shared.key
         self._retention = access_log_retention
         self._cache: ResponseCache | None = None
@@ -397,6 +398,7 @@ class ServerlessApi(Construct):
         cache: bool | RouteCache | None = None,
         request_model: Mapping[str, Any] | None = None,
         authorization_scopes: Sequence[str] | None = None,
+        stream: bool = False,
     ) -> ApiRoute:
         """Route ``"METHOD /path"`` (e.g. ``"GET /items/{id}"``) to a Lambda function (proxy integration).
 
@@ -417,16 +419,24 @@ class ServerlessApi(Construct):
             REST only: a JSON schema (draft 4) the request body must match, checked by API Gateway.
         authorization_scopes:
             JWT / Cognito authorizers only: scopes the token must carry.
+        stream:
+            REST only: stream the response (integration ``ResponseTransferMode: STREAM``): the handler may return
+            a ``lambda_manifest.runtime.stream.StreamingResponse`` or be a generator, and each piece reaches the
+            client as it is produced; it may run up to 15 minutes. A Python function then runs the stream
+            runtime's loop (``AWS_LAMBDA_EXEC_WRAPPER``; its other answers keep working) and answers every route
+            in the streaming format, so all its routes must stream. Default: ``False``.
         """
         problems = Problems("ServerlessApi", self.node.id)
         parsed = self._check_route(problems, route, public_reason, throttle, authorization_scopes)
         self._check_lambda_route_options(problems, route, parsed, cache, request_model)
+        if stream:
+            self._check_stream(problems, route, handler, cache)
         props: dict[str, Any] | None = None
         if isinstance(handler, Mapping):
             props = dict(handler)
             if self._code is not None:
                 props.setdefault("code", self._code)
-            if self.api_type is ApiType.REST and "timeout" not in props:
+            if self.api_type is ApiType.REST and "timeout" not in props and not stream:
                 # ObservedFunction's 30 s default is one second past the REST integration timeout.
                 props["timeout"] = cdk.Duration.seconds(defaults.REST_INTEGRATION_TIMEOUT_SECONDS)
             if props.get("code") is None:
@@ -436,7 +446,8 @@ class ServerlessApi(Construct):
             problems.add("handler", "a Lambda function (any IFunction) or a dict of ObservedFunction props",
                          type(handler).__name__, "pass e.g. an ObservedFunction or {'handler': 'api.main'}")
         else:
-            self._check_timeout(problems, route, handler)
+            self._check_timeout(problems, route, handler, stream)
+            self._check_stream_mode(problems, route, handler, stream)
         problems.raise_if_any()
         assert parsed is not None
         method, path = parsed
@@ -444,10 +455,13 @@ class ServerlessApi(Construct):
         function: lambda_.IFunction
         if props is not None:
             function = ObservedFunction(self, f"{route_id(route)}Handler", **props)
-            self._check_timeout(problems, route, function)  # its timeout is known only now
+            self._check_timeout(problems, route, function, stream)  # its timeout is known only now
             problems.raise_if_any()
         else:
             function = cast(lambda_.IFunction, handler)
+        self._streaming[function.node.addr] = stream
+        if stream:
+            _enable_streaming(function)
         invocable = function.invocable if isinstance(function, ObservedFunction) else function
         if all(function is not f for f in self.functions):
             self.functions.append(function)
@@ -464,9 +478,18 @@ class ServerlessApi(Construct):
         else:
             route_cache = RouteCache() if cache is True else (cache or None)
             cache_keys = self._cache_key_parameters(path, route_cache)
+            stream_options: dict[str, Any] = {}
+            if stream:
+                # API Gateway waits as long as the function may run (up to 15 minutes for a streamed answer).
+                timeout_s = seconds(function.timeout) if isinstance(function, lambda_.Function) else None
+                stream_options = {
+                    "response_transfer_mode": apigateway.ResponseTransferMode.STREAM,
+                    "timeout": cdk.Duration.seconds(min(timeout_s or defaults.STREAM_INTEGRATION_TIMEOUT_SECONDS,
+                                                        defaults.STREAM_INTEGRATION_TIMEOUT_SECONDS)),
+                }
             rest_integration = apigateway.LambdaIntegration(
                 invocable, proxy=True, allow_test_invoke=False,
-                cache_key_parameters=list(cache_keys) or None,
+                cache_key_parameters=list(cache_keys) or None, **stream_options,
             )
             resource = self._add_rest_method(route, method, path, rest_integration, authorization_scopes,
                                              public=public, request_model=request_model, cache_keys=cache_keys)
@@ -979,10 +1002,37 @@ class ServerlessApi(Construct):
             problems.add("request_model", f"used only on {'/'.join(_BODY_METHODS)} routes", route,
                          "only requests with a body can be validated against a model")
 
-    def _check_timeout(self, problems: Problems, route: str, function: lambda_.IFunction) -> None:
+    def _check_stream(self, problems: Problems, route: str, handler: Any, cache: bool | RouteCache | None) -> None:
+        if self.api_type is ApiType.HTTP:
+            problems.add("stream", "used on a REST API", True,
+                         "HTTP APIs cannot stream responses: create the ServerlessApi with api_type=ApiType.REST "
+                         "(its Lambda integrations stream with ResponseTransferMode STREAM), or drop stream=True")
+        if cache:
+            problems.add("cache", "unset on a streaming route", cache,
+                         "API Gateway cannot cache a streamed response: drop cache= or stream=True")
+        if isinstance(handler, Mapping):
+            return
+        if not isinstance(handler, lambda_.Function):
+            problems.add("handler", "a function defined in this app when stream=True (it gets the stream runtime's "
+                         "AWS_LAMBDA_EXEC_WRAPPER)", type(handler).__name__,
+                         "pass the function where it is defined, or an ObservedFunction")
+        elif handler.runtime.family not in (lambda_.RuntimeFamily.PYTHON, lambda_.RuntimeFamily.NODEJS):
+            problems.add("handler runtime", "Python (the stream runtime) or Node.js (streamifyResponse) when "
+                         "stream=True", handler.runtime.name, "use a Python or Node.js function")
+
+    def _check_stream_mode(self, problems: Problems, route: str, handler: Any, stream: bool) -> None:
+        previous = self._streaming.get(handler.node.addr) if hasattr(handler, "node") else None
+        if previous is not None and previous != stream:
+            problems.add("stream", f"{previous} like the function's other routes", stream,
+                         "a function that streams answers every request in the streaming format: give all its "
+                         "routes the same stream=, or use separate functions")
+
+    def _check_timeout(self, problems: Problems, route: str, function: lambda_.IFunction, stream: bool = False) -> None:
         timeout = seconds(function.timeout) if isinstance(function, lambda_.Function) else None
         limit = defaults.REST_INTEGRATION_TIMEOUT_SECONDS if self.api_type is ApiType.REST \
             else defaults.HTTP_INTEGRATION_TIMEOUT_SECONDS
+        if stream:
+            limit = defaults.STREAM_INTEGRATION_TIMEOUT_SECONDS
         if timeout is not None and timeout > limit:
             kind = "REST" if self.api_type is ApiType.REST else "HTTP"
             problems.add(f"{route!r} handler timeout", f"at most {limit} seconds, the {kind} API integration "
@@ -1198,6 +1248,22 @@ class _HasRoutes:
             return []
         return [f"ServerlessApi '{self._api.node.id}' has no routes; call add_route(...), add_integration_route(...) "
                 "or pass default_handler="]
+
+
+def _enable_streaming(function: lambda_.IFunction) -> None:
+    """A Python function answers through the stream runtime's loop; a Node.js one streams natively."""
+    if isinstance(function, ObservedFunction):
+        function.enable_response_streaming()
+    elif isinstance(function, lambda_.Function) and function.runtime.family is lambda_.RuntimeFamily.PYTHON:
+        from lambda_manifest import _assets
+
+        if function.node.try_find_child(_STREAM_MARK) is None:
+            function.add_layers(_assets.runtime_layer(function, "stream"))
+            function.add_environment(_assets.EXEC_WRAPPER_ENV, _assets.STREAM_WRAPPER_IN_LAYER)
+            Construct(function, _STREAM_MARK)  # a second streaming route must not add the layer again
+
+
+_STREAM_MARK = "LambdaManifestStreaming"
 
 
 def _rest_only(problems: Problems, prop: str, value: Any, feature: str) -> None:

@@ -1,8 +1,9 @@
 """ContentModerationStack: the flagship. Every lambda-manifest construct in one service.
 
-* **AI gateway** (``AiGatewayFunction``): an OpenAI-compatible gateway on its own HTTP API. The ``moderation``
-  alias tries OpenAI's ``gpt-4o-mini`` first and falls back to Amazon Bedrock's Nova Lite. The
-  ``moderate-text`` prompt template has a variables schema; prices are set, so cost is tracked per tenant.
+* **AI gateway** (``AiGatewayFunction``): an OpenAI-compatible gateway on its own REST API that streams
+  (``streaming=True``: ``stream: true`` answers server-sent events, for chat UIs beside the moderation service).
+  The ``moderation`` alias tries OpenAI's ``gpt-4o-mini`` first and falls back to Amazon Bedrock's Nova Lite.
+  The ``moderate-text`` prompt template has a variables schema; prices are set, so cost is tracked per tenant.
 * ``POST /moderation`` (``ServerlessApi``, JWT-authorized) -> the submission function
   (``moderation.handler.main``). It calls the gateway's ``moderate-text`` endpoint over HTTPS with a virtual
   key from Secrets Manager and returns the verdict.
@@ -113,6 +114,9 @@ class ContentModerationStack(cdk.Stack):
             prices={"openai/gpt-4o-mini": Price(input=0.15, output=0.60),
                     "bedrock/amazon.nova-lite-v1:0": Price(input=0.06, output=0.24)},
             quotas={MODERATION_TENANT: TenantQuota(rpm=600, tpd=5_000_000, budget_usd=200)},
+            # Streams on a REST API (HTTP APIs cannot stream); ordinary requests keep their JSON answers. The
+            # moderation service below waits at most 29 s for a verdict; a streamed chat answer may take 5 minutes.
+            streaming=True,
         )
 
         # Verdicts of batch submissions: SUB#<submission> / ITEM#<item>.

@@ -4,7 +4,9 @@ Partners authenticate twice: an OAuth access token from the Cognito user pool (c
 scopes ``partner-api/catalog.read`` and ``partner-api/orders.write``) and an API key, which ties every
 request to a usage plan with a monthly quota and identifies the partner to the handler
 (``requestContext.identity.apiKeyId``). ``GET /catalog`` is answered from the encrypted stage cache;
-``POST /orders`` bodies are validated by API Gateway before the function runs.
+``POST /orders`` bodies are validated by API Gateway before the function runs. ``GET /catalog/export`` streams
+the whole catalogue as NDJSON (a streaming REST route: ``add_route(..., stream=True)``) from its own function,
+page by page, however large it grows.
 
 To issue tokens the pool needs a domain: pass ``auth_domain_prefix`` (globally unique per region).
 """
@@ -117,5 +119,19 @@ class PartnerApiStack(cdk.Stack):
         self.api.add_route("GET /catalog/{sku}", self.handler, authorization_scopes=catalog_scope)
         self.api.add_route("POST /orders", self.handler, authorization_scopes=[f"{RESOURCE_SERVER}/orders.write"],
                            request_model=ORDER_MODEL)
+        # A function of its own: a streaming route's function answers every request in the streaming format.
+        self.exporter = ObservedFunction(
+            self,
+            "CatalogExport",
+            handler="partner_api.export.main",
+            code=app_code("partner_api"),
+            description="Streams the whole active catalogue to a partner as NDJSON, page by page",
+            # A streamed answer may run past the REST API's 29 s; a full export of a large catalogue gets 5 minutes.
+            timeout=cdk.Duration.minutes(5),
+            environment={"CATALOG_TABLE_NAME": self.catalog.table_name},
+        )
+        self.catalog.grant(self.exporter, "dynamodb:Scan")
+        key.grant_decrypt(self.exporter)
+        self.api.add_route("GET /catalog/export", self.exporter, authorization_scopes=catalog_scope, stream=True)
         cdk.CfnOutput(self, "ExamplePartnerApiKeyId", value=self.api.api_keys["ExamplePartner"].key_id)
         cdk.CfnOutput(self, "UserPoolId", value=pool.user_pool_id)

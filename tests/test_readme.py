@@ -36,3 +36,49 @@ def test_every_example_stack_is_documented() -> None:
     for stack in EXAMPLE_STACKS:
         assert f"`{stack}`" in README
 
+
+
+def test_idle_cost_figures_are_what_the_cost_bench_computes() -> None:
+    """The README's idle-cost claims (the gateway section and the benchmark table) are the cost bench's total,
+    computed from the synthesized ContentModerationStack with the bench's own functions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_gateway_cost", ROOT / "bench" / "bench_gateway_cost.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows, types = bench.costs(bench.template())
+    total = sum(row[3] for row in rows)
+    with_dashboards = total + types["AWS::CloudWatch::Dashboard"] * bench.DASHBOARD_MONTH
+    assert f"| **ContentModerationStack, idle** | **{total:.2f}** (${with_dashboards:.2f} with a paid dashboard) |" \
+        in README
+    gateway = README[README.index("### AiGatewayFunction"):README.index("```python", README.index("### AiGatewayFunction"))]
+    assert f"**${total:.2f} a month** idle" in gateway
+    assert "costs nothing while idle" not in README
+
+
+def test_alarm_claims_name_how_someone_receives_them() -> None:
+    intro = README[:README.index("## Quickstart")]
+    assert "page someone" not in intro and "-c alarmEmail=" in intro
+    quickstart = README[README.index("## Quickstart"):README.index("## For app teams")]
+    assert "-c alarmEmail=" in quickstart and "subscribe_alarms(" in quickstart
+
+
+def test_checkov_mapping_and_exact_actions_tables_are_the_code() -> None:
+    from lambda_manifest._role import ACTION_FAMILIES
+    from lambda_manifest.compliance import NAG_TO_CHECKOV
+
+    mapping = README[README.index("| cdk-nag rule (any pack prefix) | Checkov check |"):]
+    mapping = mapping[:mapping.index("\n\n")]
+    documented: dict[str, set[str]] = {}
+    for line in mapping.splitlines()[2:]:
+        rules, checks = line.strip("|").split("|")
+        for rule in re.findall(r"`([A-Za-z0-9]+)`", rules):
+            documented[rule] = set(re.findall(r"`(CKV_AWS_\d+)`", checks))
+    assert documented == {rule: set(ids) for rule, ids in NAG_TO_CHECKOV.items()}
+    families = README[README.index("| family | becomes | why |"):]
+    families = families[:families.index("\n\n")]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([^`]+)` \| ([^|]+) \|", families, re.MULTILINE)}
+    assert rows.keys() == ACTION_FAMILIES.keys()
+    for family, (exact, _) in ACTION_FAMILIES.items():
+        assert set(re.findall(r"`([^`]+)`", rows[family])) == set(exact), family

@@ -98,6 +98,9 @@ def test_wheel_carries_the_library_and_its_runtimes_only(wheel: Path) -> None:
     assert "Provides-Extra: local" in metadata
     assert any(line.startswith("Requires-Dist: moto") and 'extra == "local"' in line
                for line in metadata.splitlines())
+    # Lambda executes the stream runtime's exec wrapper: it ships, executable.
+    wrapper = zipfile.ZipFile(wheel).getinfo("lambda_manifest/runtime/stream/wrapper")
+    assert (wrapper.external_attr >> 16) & 0o111 == 0o111
 
 
 def _functions(assembly: Path) -> dict[str, dict[str, object]]:

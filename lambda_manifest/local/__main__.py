@@ -44,6 +44,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="AI gateway: keep the template's model provider URLs (default: a local model answers)")
     parser.add_argument("--llm-reply", default=None, metavar="TEXT",
                         help="what the local model answers (default: '[local model] <last user message>')")
+    parser.add_argument("--llm-piece-delay", type=float, default=0.02, metavar="SECONDS",
+                        help="seconds between the words of a streamed local-model answer; default 0.02")
     parser.add_argument("--ready-file", type=Path, default=None, help="write the endpoints as JSON here when ready")
     parser.add_argument("--quiet", action="store_true", help="no access log or per-invocation lines")
     parser.add_argument("--verbose", action="store_true",
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                       moto_port=args.moto_port, secrets_file=secrets if secrets.exists() else None,
                       from_assets=args.from_assets, max_concurrency=args.max_concurrency, ready_file=args.ready_file,
                       max_visibility_timeout=args.max_visibility_timeout, real_llm=args.real_llm,
-                      llm_reply=args.llm_reply, verbose=args.verbose)
+                      llm_reply=args.llm_reply, llm_piece_delay=args.llm_piece_delay, verbose=args.verbose)
     runner = LocalRunner(options, console)
     stop = threading.Event()
     firing = threading.Event()

@@ -25,13 +25,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from lambda_manifest.local.cfn import REGION
-from lambda_manifest.local.logs import Console, OutputTail
+from lambda_manifest.local.logs import Console, OutputTail, pump_output
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 INIT_TIMEOUT_SECONDS = 10.0
@@ -84,6 +84,7 @@ class Invocation:
     caller_timed_out: bool = False
     duration_ms: float = 0.0
     init_ms: float | None = None
+    streamed: bool = False  # answered in the Runtime API's streaming mode
 
     @property
     def ok(self) -> bool:
@@ -156,6 +157,25 @@ def interpreter_for(runtime: str) -> Interpreter:
         return found
 
 
+class ExecutionEnvironment(Protocol):
+    """What the pool needs of an execution environment (``_Worker``, or ``runtime_api.RuntimeWorker`` for a
+    function started through its exec wrapper)."""
+
+    generation: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int: ...
+
+    def send(self, message: dict[str, Any]) -> None: ...
+
+    def receive(self, deadline: float) -> dict[str, Any] | None: ...
+
+    def stop(self, *, kill: bool = False) -> None: ...
+
+    def output_tail(self) -> str: ...
+
+
 class _Worker:
     """One execution environment: a ``_bootstrap.py`` process and the two pipes to it."""
 
@@ -183,18 +203,9 @@ class _Worker:
         self._stopped = False
         self._stop_lock = threading.Lock()
         self.tail = OutputTail(12)
-        self._pump = threading.Thread(target=self._pump_logs, args=(self.process.stdout, console, source),
+        self._pump = threading.Thread(target=pump_output, args=(self.process.stdout, self.tail, console, source),
                                       name=f"log-{source}", daemon=True)
         self._pump.start()
-
-    def _pump_logs(self, stream: IO[bytes] | None, console: Console, source: str) -> None:
-        if stream is None:
-            return
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.tail.add(line)
-            console.line(source, line)
-        stream.close()
 
     def output_tail(self) -> str:
         """The last lines of output, once the process has exited and its output is read to the end."""
@@ -280,8 +291,8 @@ class FunctionHost:
         self.generation = 0
         self.invocations = 0
         self.cold_starts = 0
-        self._idle: list[_Worker] = []
-        self._busy: set[_Worker] = set()
+        self._idle: list[ExecutionEnvironment] = []
+        self._busy: set[ExecutionEnvironment] = set()
         self._starting = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -346,7 +357,7 @@ class FunctionHost:
         for worker in stale:
             worker.stop()
 
-    def _acquire(self, deadline: float) -> _Worker | None:
+    def _acquire(self, deadline: float) -> ExecutionEnvironment | None:
         with self._cond:
             while True:
                 if self._closed:
@@ -365,7 +376,7 @@ class FunctionHost:
                     raise TimeoutError("no execution environment became free in time")
                 self._cond.wait(remaining)
 
-    def _release(self, worker: _Worker, *, reuse: bool) -> None:
+    def _release(self, worker: ExecutionEnvironment, *, reuse: bool) -> None:
         with self._cond:
             self._busy.discard(worker)
             keep = reuse and not self._closed and worker.generation == self.generation
@@ -375,11 +386,37 @@ class FunctionHost:
         if not keep:
             worker.stop(kill=not reuse)
 
-    def _spawn(self) -> tuple[_Worker, float | None, dict[str, Any] | None]:
+    @property
+    def wrapper(self) -> Path | None:
+        """The local file of the function's ``AWS_LAMBDA_EXEC_WRAPPER``, when it has one."""
+        from lambda_manifest.local.runtime_api import WRAPPER_VARIABLE, wrapper_path
+
+        value = self.spec.environment.get(WRAPPER_VARIABLE)
+        return wrapper_path(value, self.spec.code_dir, self.spec.layer_paths) if value else None
+
+    @property
+    def streams(self) -> bool:
+        """Runs through an exec wrapper (its own runtime loop), so it can stream its answers."""
+        return bool(self.spec.environment.get("AWS_LAMBDA_EXEC_WRAPPER"))
+
+    def _new_worker(self) -> ExecutionEnvironment:
+        if not self.streams:
+            return _Worker(self.spec, self.environment(), self.generation, self.console, self.spec.label,
+                           self.interpreter.executable)
+        from lambda_manifest.local.runtime_api import RuntimeWorker
+
+        wrapper = self.wrapper
+        if wrapper is None or not os.access(wrapper, os.X_OK):
+            raise WorkerDied(f"AWS_LAMBDA_EXEC_WRAPPER {self.spec.environment.get('AWS_LAMBDA_EXEC_WRAPPER')} is "
+                             "not an executable file of the function's code or layers")
+        env = {k: v for k, v in self.environment().items() if k not in (LAYER_PATHS_VARIABLE, VERBOSE_VARIABLE)}
+        return RuntimeWorker(wrapper, env, self.generation, self.console, self.spec.label, self.spec.code_dir,
+                             self.spec.layer_paths, self.interpreter.executable)
+
+    def _spawn(self) -> tuple[ExecutionEnvironment, float | None, dict[str, Any] | None]:
         """Start a worker and wait for its init phase; returns (worker, init ms, init error)."""
         try:
-            worker = _Worker(self.spec, self.environment(), self.generation, self.console, self.spec.label,
-                             self.interpreter.executable)
+            worker = self._new_worker()
         except BaseException:
             with self._cond:
                 self._starting -= 1
@@ -404,9 +441,12 @@ class FunctionHost:
 
     # -- invoke -----------------------------------------------------------------------------------------
     def invoke(self, event: Any, *, caller_timeout: float | None = None, request_id: str | None = None,
-               client_context: Any = None, qualifier_arn: str | None = None) -> Invocation:
+               client_context: Any = None, qualifier_arn: str | None = None,
+               sink: Callable[[bytes], None] | None = None) -> Invocation:
         """Invoke synchronously. ``caller_timeout`` is how long the caller waits (API Gateway's integration
-        timeout); the function's own timeout is enforced separately and kills the environment."""
+        timeout); the function's own timeout is enforced separately and kills the environment. ``sink`` takes
+        the pieces of a streamed answer as they arrive (a function that streams, invoked with response
+        streaming); the ``Invocation`` then carries no payload."""
         request_id = request_id or _request_id()
         started = time.monotonic()
         caller_deadline = started + caller_timeout if caller_timeout else None
@@ -439,7 +479,7 @@ class FunctionHost:
         self._sequence += 1
         message_id = self._sequence
         try:
-            worker.send({
+            message: dict[str, Any] = {
                 "id": message_id,
                 "event": event,
                 "request_id": request_id,
@@ -447,7 +487,10 @@ class FunctionHost:
                 "invoked_function_arn": qualifier_arn or self.spec.arn,
                 "client_context": client_context,
                 "trace_id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
-            })
+            }
+            if sink is not None and self.streams:
+                message["sink"] = sink
+            worker.send(message)
             deadline = min(function_deadline, caller_deadline) if caller_deadline else function_deadline
             response = worker.receive(deadline)
         except WorkerDied as exc:
@@ -481,7 +524,7 @@ class FunctionHost:
         self._log(result)
         return result
 
-    def _finish_in_background(self, worker: _Worker, deadline: float, request_id: str) -> None:
+    def _finish_in_background(self, worker: ExecutionEnvironment, deadline: float, request_id: str) -> None:
         try:
             response = worker.receive(deadline)
         except WorkerDied:
@@ -495,7 +538,10 @@ class FunctionHost:
 
     @staticmethod
     def _complete(result: Invocation, response: dict[str, Any]) -> None:
-        if response.get("ok"):
+        result.streamed = bool(response.get("streamed"))
+        if response.get("ok") and result.streamed:
+            result.payload = response.get("payload")  # the raw bytes, for a caller that did not stream
+        elif response.get("ok"):
             result.payload = json.loads(response.get("payload") or "null")
         else:
             error = response.get("error")

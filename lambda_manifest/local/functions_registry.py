@@ -6,7 +6,8 @@ import re
 
 from lambda_manifest.local.functions import FunctionHost
 
-_INVOCATIONS = re.compile(r"functions/(.+?)/invocations")
+# Buffered (2015-03-31 .../invocations) and streaming (2021-11-15 .../response-streaming-invocations) integrations.
+_INVOCATIONS = re.compile(r"functions/(.+?)/(?:response-streaming-)?invocations")
 
 
 class FunctionRegistry:

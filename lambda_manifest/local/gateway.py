@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,11 +51,17 @@ class Request:
         return unquote(self.raw_path)
 
 
+class StreamAborted(Exception):
+    """A streamed response failed midway: the client's connection is cut, as API Gateway cuts it."""
+
+
 @dataclass
 class Response:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # A streamed body (REST ResponseTransferMode STREAM): sent chunk by chunk as the pieces arrive.
+    stream: Iterator[bytes] | None = None
 
     @classmethod
     def message(cls, status: int, message: str | None, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -247,12 +253,36 @@ class _Handler(BaseHTTPRequestHandler):
             if key.lower() in ("content-length", "connection", "transfer-encoding", "date", "server"):
                 continue
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if request.method != "HEAD" and response.body:
-            self.wfile.write(response.body)
+        if response.stream is not None:
+            self._send_stream(response.stream)
+        else:
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if request.method != "HEAD" and response.body:
+                self.wfile.write(response.body)
         elapsed = (time.monotonic() - started) * 1000
         self.server.console.info(self.server.label, f"{request.method} {self.path} {response.status} {elapsed:.0f} ms")
+
+    def _send_stream(self, stream: Iterator[bytes]) -> None:
+        """Each piece as one chunk, flushed at once; a failure midway cuts the connection without the last
+        chunk, so the client sees an incomplete response."""
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            for piece in stream:
+                if piece:
+                    self.wfile.write(b"%X\r\n" % len(piece) + piece + b"\r\n")
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except StreamAborted:
+            self.close_connection = True
+        except OSError:  # the client went away
+            self.close_connection = True
+        finally:
+            close = getattr(stream, "close", None)
+            if callable(close):
+                close()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 

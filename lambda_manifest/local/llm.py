@@ -1,8 +1,10 @@
 """A stand-in for the AI gateway's upstream model providers, and the local wiring of the gateway.
 
 The local model answers OpenAI ``POST /v1/chat/completions`` and Anthropic ``POST /v1/messages`` on
-loopback. Its answer is ``--llm-reply TEXT`` when given, else ``[local model] <the last user message>``.
-Token usage is counted in words, so quotas and budgets move. It never calls out: nothing leaves the machine.
+loopback, whole or streamed (``"stream": true``: server-sent events in each provider's own format, one word
+per event, ``--llm-piece-delay`` seconds apart, as a model generates). Its answer is ``--llm-reply TEXT`` when
+given, else ``[local model] <the last user message>``. Token usage is counted in words, so quotas and budgets
+move. It never calls out: nothing leaves the machine.
 
 For each function running ``lambda_manifest.runtime.gateway`` (the library's AI gateway), the runner
 - points every ``openai`` / ``anthropic`` provider's ``base_url`` in ``LM_GATEWAY_CONFIG`` at the local model
@@ -20,6 +22,9 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# How fast the local model "generates" a streamed answer: one word per 20 ms, about a fast hosted model.
+DEFAULT_PIECE_DELAY_SECONDS = 0.02
 
 
 def _words(value: Any) -> int:
@@ -43,8 +48,9 @@ def _last_user_text(messages: list[Any]) -> str:
 class LocalModel:
     """The OpenAI- and Anthropic-compatible stand-in model on 127.0.0.1."""
 
-    def __init__(self, reply: str | None = None) -> None:
+    def __init__(self, reply: str | None = None, piece_delay: float = DEFAULT_PIECE_DELAY_SECONDS) -> None:
         self.reply = reply
+        self.piece_delay = piece_delay
         self.calls = 0
         model = self
 
@@ -63,6 +69,9 @@ class LocalModel:
                     body = {}
                 model.calls += 1
                 path = self.path.split("?")[0]
+                if body.get("stream") is True and path.endswith(("/messages", "/chat/completions")):
+                    self._stream(model.events(body, anthropic=path.endswith("/messages")))
+                    return
                 if path.endswith("/messages"):
                     doc = model.anthropic(body)
                 elif path.endswith("/chat/completions"):
@@ -75,6 +84,24 @@ class LocalModel:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _stream(self, events: list[tuple[str, dict[str, Any] | str]]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for n, (name, doc) in enumerate(events):
+                        if n and model.piece_delay:
+                            time.sleep(model.piece_delay)
+                        data = doc if isinstance(doc, str) else json.dumps(doc)
+                        event = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
+                        raw = event.encode()
+                        self.wfile.write(b"%X\r\n" % len(raw) + raw + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:  # the gateway stopped reading (its client went away)
+                    self.close_connection = True
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -120,6 +147,48 @@ class LocalModel:
             "model": body.get("model", "local"), "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn", "usage": {"input_tokens": prompt, "output_tokens": _words(text)},
         }
+
+
+    def events(self, body: dict[str, Any], *, anthropic: bool) -> list[tuple[str, dict[str, Any] | str]]:
+        """The streamed answer, one word per event, in the OpenAI or the Anthropic format."""
+        raw = body.get("messages")
+        messages: list[Any] = raw if isinstance(raw, list) else []
+        text = self.answer(messages)
+        words = text.split(" ")
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        prompt = sum(_words(m.get("content")) for m in messages if isinstance(m, dict)) + _words(body.get("system"))
+        if anthropic:
+            out: list[tuple[str, dict[str, Any] | str]] = [
+                ("message_start", {"type": "message_start", "message": {
+                    "id": f"msg_local_{uuid.uuid4().hex[:12]}", "type": "message", "role": "assistant",
+                    "model": body.get("model", "local"), "content": [], "usage": {"input_tokens": prompt,
+                                                                                    "output_tokens": 0}}}),
+                ("content_block_start", {"type": "content_block_start", "index": 0,
+                                         "content_block": {"type": "text", "text": ""}})]
+            out += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                             "delta": {"type": "text_delta", "text": p}}) for p in pieces]
+            out += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                       "usage": {"output_tokens": len(words)}}),
+                    ("message_stop", {"type": "message_stop"})]
+            return out
+        cid = f"chatcmpl-local-{uuid.uuid4().hex[:12]}"
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": body.get("model", "local"), "choices": [{"index": 0, "delta": delta,
+                                                                      "finish_reason": finish}]}
+
+        chunks: list[tuple[str, dict[str, Any] | str]] = [("", chunk({"role": "assistant", "content": ""}))]
+        chunks += [("", chunk({"content": p})) for p in pieces]
+        chunks.append(("", chunk({}, "stop")))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append(("", {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
+                                "model": body.get("model", "local"), "choices": [],
+                                "usage": {"prompt_tokens": prompt, "completion_tokens": len(words),
+                                          "total_tokens": prompt + len(words)}}))
+        chunks.append(("", "[DONE]"))
+        return chunks
 
 
 def point_providers_at(config: dict[str, Any], url: str) -> list[str]:

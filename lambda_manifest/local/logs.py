@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 from collections import deque
-from typing import TextIO
+from typing import IO, TextIO
 
 _COLORS = ["36", "35", "33", "32", "34", "91", "96", "95", "93", "92", "94"]
 
@@ -62,6 +62,17 @@ class OutputTail:
         with self._lock:
             lines = list(self._lines)
         return "\n".join(f"  | {line}" for line in lines) if lines else "  (no output)"
+
+
+def pump_output(stream: IO[bytes] | None, tail: OutputTail, console: Console, source: str) -> None:
+    """Copy a child's output to the console line by line, prefixed with ``source``, keeping its tail."""
+    if stream is None:
+        return
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        tail.add(line)
+        console.line(source, line)
+    stream.close()
 
 
 class ChildStartError(RuntimeError):

@@ -36,6 +36,7 @@ from lambda_manifest.local.gateway import (
     request_time,
 )
 from lambda_manifest.local.http_api import match_template, split_path
+from lambda_manifest.local.rest_stream import streamed_response
 
 DEFAULT_TIMEOUT_SECONDS = 29.0
 
@@ -53,6 +54,7 @@ class Method:
     api_key_required: bool = False
     scopes: list[str] = field(default_factory=list)
     integration: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False  # ResponseTransferMode STREAM
 
 
 @dataclass
@@ -186,7 +188,8 @@ class RestApi:
                             timeout=float(integration.get("TimeoutInMillis", DEFAULT_TIMEOUT_SECONDS * 1000)) / 1000,
                             authorization=str(p.get("AuthorizationType", "NONE")),
                             api_key_required=str(p.get("ApiKeyRequired", False)).lower() == "true",
-                            scopes=[str(s) for s in p.get("AuthorizationScopes", [])], integration=integration)
+                            scopes=[str(s) for s in p.get("AuthorizationScopes", [])], integration=integration,
+                            stream=str(integration.get("ResponseTransferMode", "BUFFERED")).upper() == "STREAM")
             if p.get("AuthorizerId"):
                 method.authorizer = self.authorizers.get(str(p["AuthorizerId"]))
             if kind == "AWS_PROXY":
@@ -341,6 +344,8 @@ class RestApi:
         if method.function is None:
             return self._error("INTEGRATION_FAILURE", 500, "Internal server error")
         event = self._event(request, method, stage, path, path_params, context)
+        if method.stream:
+            return streamed_response(self, method.function, event, method.timeout)
         result = method.function.invoke(event, caller_timeout=method.timeout, request_id=str(uuid.uuid4()))
         return self._response(request, result)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -61,6 +62,7 @@ class Options:
     max_visibility_timeout: int | None = None
     real_llm: bool = False
     llm_reply: str | None = None
+    llm_piece_delay: float = 0.02
     verbose: bool = False  # moto's request log and the SDK's INFO lines, in the runner and in every worker
 
 
@@ -264,9 +266,33 @@ class LocalRunner:
                 cache[key] = self._layer_paths(stack, layer, runtime)
             if cache[key]:
                 local.append(cache[key])
+        roots = [paths[-1] for paths in local]
+        tops = [{entry.name for entry in root.iterdir() if entry.name != "lib"} for root in roots]
+        if any(a & b for i, a in enumerate(tops) for b in tops[i + 1:]):
+            # Lambda extracts every layer into the one /opt, so two layers' files can meet in one package (two
+            # runtimes of this library share lambda_manifest/); separate sys.path folders cannot do that.
+            return remote, self._merged_layers(roots, runtime)
         site = [p for paths in reversed(local) for p in paths if p.name == "site-packages"]
         python = [p for paths in reversed(local) for p in paths if p.name != "site-packages"]
         return remote, site + python
+
+    def _merged_layers(self, roots: list[Path], runtime: str) -> list[Path]:
+        """The layers' ``python`` folders overlaid in order (a later layer's file replaces an earlier one's), as
+        symlinks in one folder; its sys.path entries as ``_layer_paths`` gives them."""
+        key = hashlib.sha1("\0".join(str(r) for r in roots).encode()).hexdigest()[:16]
+        merged = Path(self._tmp.name) / f"layers-{key}" / "python"
+        if not merged.is_dir():
+            for root in roots:
+                for directory, _dirs, files in os.walk(root):
+                    relative = Path(directory).relative_to(root)
+                    (merged / relative).mkdir(parents=True, exist_ok=True)
+                    for name in files:
+                        target = merged / relative / name
+                        if target.is_symlink() or target.exists():
+                            target.unlink()
+                        target.symlink_to(Path(directory) / name)
+        site = merged / "lib" / runtime / "site-packages"
+        return [site, merged] if site.is_dir() else [merged]
 
     def _layer_paths(self, stack: Stack, layer: str, runtime: str) -> list[Path]:
         content = (stack.resources[layer].get("Properties") or {}).get("Content") or {}
@@ -362,7 +388,7 @@ class LocalRunner:
             self._gateway_hosts.add(host.spec.label)
             if not self.options.real_llm:
                 if self.local_model is None:
-                    self.local_model = LocalModel(self.options.llm_reply)
+                    self.local_model = LocalModel(self.options.llm_reply, self.options.llm_piece_delay)
                     self.local_model.start()
                 changed = point_providers_at(config, self.local_model.url)
                 env["LM_GATEWAY_CONFIG"] = json.dumps(config)

@@ -628,3 +628,66 @@ def test_no_unacknowledged_findings_on_a_shared_api_without_backup(tmp_path: Pat
         make(stack, api=api, backup=False)
 
     assert nag_findings(build, tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Streaming
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def streaming() -> tuple[AiGatewayFunction, Template]:
+    stack = new_stack()
+    gateway = make(stack, streaming=True)
+    return gateway, Template.from_stack(stack)
+
+
+def test_streaming_creates_a_rest_api_whose_routes_stream(streaming: tuple[AiGatewayFunction, Template]) -> None:
+    gateway, template = streaming
+    assert gateway.api.api_type is ApiType.REST
+    methods = [m["Properties"] for m in template.find_resources("AWS::ApiGateway::Method").values()
+               if m["Properties"]["Integration"].get("Type") == "AWS_PROXY"]
+    assert len(methods) == len(ROUTES)
+    for method in methods:
+        integration = method["Integration"]
+        assert integration["ResponseTransferMode"] == "STREAM"
+        assert integration["TimeoutInMillis"] == 300_000  # the function's timeout: API Gateway waits as long
+        assert integration["Uri"]["Fn::Join"][1][-1] == "/response-streaming-invocations"
+
+
+def test_streaming_runs_the_stream_runtime_from_the_gateways_own_code(
+    streaming: tuple[AiGatewayFunction, Template],
+) -> None:
+    gateway, template = streaming
+    fn = gateway_function(template)["Properties"]
+    assert fn["Timeout"] == 300
+    variables = fn["Environment"]["Variables"]
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/var/task/lambda_manifest/runtime/stream/wrapper"
+    assert "Layers" not in fn or not any("Stream" in json.dumps(layer) for layer in fn["Layers"])
+    assert "LM_GATEWAY_CONFIG" in variables
+    assert gateway.config["streaming"] == {"enabled": True, "keepalive_s": 10}
+    assert load_config(json.loads(json.dumps(gateway.config))).streaming.enabled
+
+
+def test_the_gateways_asset_carries_the_stream_runtime_and_an_executable_wrapper() -> None:
+    from lambda_manifest import _assets
+
+    folder = _assets.stage_runtime("gateway")
+    wrapper = folder / "lambda_manifest" / "runtime" / "stream" / "wrapper"
+    assert wrapper.is_file() and wrapper.stat().st_mode & 0o111 == 0o111
+    assert (folder / "lambda_manifest" / "runtime" / "stream" / "loop.py").is_file()
+
+
+def test_fails_streaming_on_an_http_api() -> None:
+    expect_error(r"streaming must be used with a REST API \(api_options\['api_type'\] is HTTP\)[\s\S]*HTTP APIs "
+                 r"cannot stream responses", streaming=True, api_options={"api_type": ApiType.HTTP})
+    stack = new_stack()
+    api = ServerlessApi(stack, "Http", authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["a"]))
+    with pytest.raises(PropsError, match=r"streaming must be used with a REST API \(api= is HTTP\)"):
+        make(stack, api=api, use_api_authorizer=True, streaming=True)
+
+
+def test_fails_streaming_past_fifteen_minutes() -> None:
+    expect_error(r"timeout must be at most 900 s", streaming=True, timeout=cdk.Duration.minutes(16))
+
+
+def test_no_unacknowledged_findings_when_streaming(tmp_path: Path) -> None:
+    assert nag_findings(lambda stack: make(stack, streaming=True), tmp_path) == []

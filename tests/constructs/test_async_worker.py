@@ -279,7 +279,10 @@ def test_sqs_managed_encryption() -> None:
     template = template_of(lambda s: make(s, encryption=sqs.QueueEncryption.SQS_MANAGED))
     for props in queues(template).values():
         assert props["SqsManagedSseEnabled"] is True and "KmsMasterKeyId" not in props
-    assert not [s for s in policy_statements(template) if any(a.startswith("kms:") for a in actions(s))]
+    # No key statement for the queues; the one left lets the function decrypt its environment (the stack key).
+    key_statements = [s for s in policy_statements(template) if any(a.startswith("kms:") for a in actions(s))]
+    stack_key = next(lid for lid in template.find_resources("AWS::KMS::Key") if lid.startswith("LambdaManifestShared"))
+    assert key_statements == [{"Action": "kms:Decrypt", "Effect": "Allow", "Resource": {"Fn::GetAtt": [stack_key, "Arn"]}}]
 
 
 def test_own_key_encrypts_the_queues() -> None:

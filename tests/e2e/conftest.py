@@ -39,5 +39,6 @@ def examples(cli_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
     verdict = '{"flagged": false, "categories": [], "severity": "none", "reason": "local model"}'
     with run_local(ROOT, cli_assembly, "--max-visibility-timeout", "1", "--llm-reply", verdict,
+                   "--llm-piece-delay", "0.05",
                    workdir=tmp_path_factory.mktemp("examples-run")) as running:
         yield running

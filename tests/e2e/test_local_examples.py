@@ -95,6 +95,31 @@ def test_partner_rest_api_needs_token_and_key(examples: Running) -> None:
     assert [i["partner_reference"]["S"] for i in stored] == [order["partner_reference"]]
 
 
+def test_partner_catalog_export_streams_ndjson_page_by_page(examples: Running) -> None:
+    """A streaming REST route (ResponseTransferMode STREAM): chunked pieces from the function's runtime loop."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    catalog = table_name(examples, "PartnerApiStack", "CatalogTable")
+    for n in range(250):  # three pages of 100
+        examples.client("dynamodb").put_item(TableName=catalog, Item={
+            "pk": {"S": f"EXP-{n:03d}"}, "name": {"S": f"Item {n}"}, "price": {"N": "1"}})
+    url = urlsplit(api_url(examples, "PartnerApiStack") + "/catalog/export")
+    headers = {**credential(examples, "PartnerApiStack"), "x-api-key": next(iter(examples.info["api_keys"].values()))}
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
+    conn.request("GET", url.path, headers=headers)
+    response = conn.getresponse()
+    assert response.status == 200 and response.getheader("content-type") == "application/x-ndjson"
+    assert response.getheader("transfer-encoding") == "chunked"
+    lines = response.read().decode().splitlines()
+    skus = [json.loads(line)["sku"] for line in lines]
+    assert {f"EXP-{n:03d}" for n in range(250)} <= set(skus) and len(skus) == len(set(skus))
+    conn.close()
+    unauthorized = call("GET", api_url(examples, "PartnerApiStack") + "/catalog/export",
+                        headers={"x-api-key": headers["x-api-key"]})
+    assert unauthorized.status == 401
+
+
 # -- OrdersStack ---------------------------------------------------------------------------------------------
 def order(order_id: str, *, valid: bool = True) -> dict[str, Any]:
     return {"order_id": order_id, "customer_id": "c-1", "currency": "EUR" if valid else "XXX",
@@ -221,6 +246,28 @@ def test_openai_client_completes_a_chat_through_the_local_gateway(examples: Runn
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=base_url, api_key="lmg-not-a-key", max_retries=0).chat.completions.create(
             model="moderation", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_openai_client_streams_through_the_local_gateway(examples: Running) -> None:
+    """stream=True through the REST API's streaming integration, the gateway's runtime loop and the local
+    model's SSE: chunks arrive while the model is still generating (it emits a word every 50 ms)."""
+    import openai
+
+    base_url, key = gateway(examples)
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    arrivals: list[tuple[float, str]] = []
+    usage = None
+    for chunk in client.chat.completions.create(model="moderation", messages=[{"role": "user", "content": "hi"}],
+                                                stream=True, stream_options={"include_usage": True}):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append((time.monotonic(), chunk.choices[0].delta.content))
+        usage = chunk.usage or usage
+    assert json.loads("".join(text for _, text in arrivals))["reason"] == "local model"
+    assert len(arrivals) > 5 and arrivals[-1][0] - arrivals[0][0] > 0.2  # pieces, not one buffered answer
+    assert usage is not None and usage.completion_tokens == len(arrivals)
+    # The same route answers without streaming too.
+    reply = client.chat.completions.create(model="moderation", messages=[{"role": "user", "content": "hi"}])
+    assert json.loads(reply.choices[0].message.content or "")["reason"] == "local model"
 
 
 def test_gateway_quota_is_the_client_libraries_rate_limit_error(examples: Running) -> None:

@@ -69,6 +69,28 @@ def built_specs(out: Path) -> tuple[LocalRunner, dict[str, FunctionSpec]]:
 
 
 # -- layers --------------------------------------------------------------------------------------------------
+def test_layers_that_share_a_package_are_merged_as_lambda_extracts_them(tmp_path: Path) -> None:
+    """Two of the library's runtime layers both hold lambda_manifest/: in Lambda they meet in /opt/python, so
+    the runner overlays them in one folder (a later layer's file wins) instead of two sys.path entries, where the
+    first package would hide the second's modules."""
+    out = tmp_path / "cdk.out"
+    write(out / "asset.code" / "handler.py", "def main(event, context): return 1\n")
+    write(out / "asset.http" / "python" / "lambda_manifest" / "__init__.py", "first = True\n")
+    write(out / "asset.http" / "python" / "lambda_manifest" / "runtime" / "http" / "__init__.py", "")
+    write(out / "asset.stream" / "python" / "lambda_manifest" / "__init__.py", "second = True\n")
+    write(out / "asset.stream" / "python" / "lambda_manifest" / "runtime" / "stream" / "__init__.py", "")
+    assembly(tmp_path, {
+        "Http": layer_version("asset.http"),
+        "Stream": layer_version("asset.stream"),
+        "Fn": function("asset.code", [{"Ref": "Http"}, {"Ref": "Stream"}]),
+    })
+    _, specs = built_specs(out)
+    (merged,) = specs["Fn"].layer_paths
+    runtime = merged / "lambda_manifest" / "runtime"
+    assert (runtime / "http" / "__init__.py").is_file() and (runtime / "stream" / "__init__.py").is_file()
+    assert (merged / "lambda_manifest" / "__init__.py").read_text() == "second = True\n"
+
+
 def test_layers_that_ref_a_local_layer_version_resolve_to_its_python_folders(tmp_path: Path) -> None:
     out = tmp_path / "cdk.out"
     write(out / "asset.code" / "handler.py", "def main(event, context): return 1\n")

@@ -10,6 +10,14 @@ request with ``push()``; when the queue is empty, ``default`` applies (``None`` 
 * ``("delay", seconds)``: answer normally after a delay
 * ``"malformed"``: 200 with a body that is not JSON
 * ``"reset"``: TCP reset (SO_LINGER 0) without a response
+* ``("drip", seconds)``: 200 whose body trickles in a byte (a stream: an SSE comment) per interval, never done
+* ``"429:<seconds>"``: 429 with that ``retry-after``
+
+A request with ``"stream": true`` is answered with server-sent events in the provider's own format (OpenAI
+``chat.completion.chunk`` events with ``stream_options.include_usage``; Anthropic Messages stream events), one
+word per event, ``piece_delay_s`` apart; stream faults: ``"break_before_content"`` (one event, then a reset),
+``"error_event"`` (the provider's error event before any content), ``"break_mid_stream"`` (a reset halfway),
+``("first_after", seconds)`` (silence, then the answer).
 """
 
 from __future__ import annotations
@@ -20,9 +28,12 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer as _ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,6 +41,12 @@ import boto3
 from moto import mock_aws
 
 TABLE = "lm-gateway-test"
+
+
+class ThreadingHTTPServer(_ThreadingHTTPServer):
+    """Loopback servers that take 60+ connections at once (the standard backlog of 5 resets the rest)."""
+
+    request_queue_size = 256
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
 
@@ -47,6 +64,7 @@ class FakeProvider:
         usage: bool = True,
         reply: str | None = None,
         hang_s: float = 10.0,
+        piece_delay_s: float = 0.0,
     ) -> None:
         self.kind = kind
         self.name = name
@@ -57,9 +75,12 @@ class FakeProvider:
         self.usage = usage
         self.reply = reply
         self.hang_s = hang_s
+        self.piece_delay_s = piece_delay_s  # between the pieces of a streamed answer
         self.default: Any = None
         self.tool_call: dict[str, Any] | None = None
         self.requests: list[dict[str, Any]] = []
+        self.sent_pieces: list[float] = []  # monotonic time each streamed piece left
+        self.closed_early = threading.Event()  # a streamed answer's client went away
         self._faults: list[Any] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -94,11 +115,17 @@ class FakeProvider:
 
     # -- wire formats --------------------------------------------------------------------------------------
 
-    def _answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def text_for(self, body: dict[str, Any]) -> str:
+        msgs = body.get("messages", [])
         if self.kind == "anthropic":
-            msgs = body.get("messages", [])
             last = msgs[-1]["content"][-1].get("text", "") if msgs and msgs[-1].get("content") else ""
-            text = self.reply if self.reply is not None else f"{self.name}: {last}"
+        else:
+            last = msgs[-1].get("content", "") if msgs else ""
+        return self.reply if self.reply is not None else f"{self.name}: {last}"
+
+    def _answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        text = self.text_for(body)
+        if self.kind == "anthropic":
             content: list[dict[str, Any]] = [{"type": "text", "text": text}]
             stop = "end_turn"
             if self.tool_call is not None and body.get("tools"):
@@ -115,9 +142,6 @@ class FakeProvider:
             if self.usage:
                 doc["usage"] = {"input_tokens": self.prompt_tokens, "output_tokens": self.completion_tokens}
             return doc
-        msgs = body.get("messages", [])
-        last = msgs[-1].get("content", "") if msgs else ""
-        text = self.reply if self.reply is not None else f"{self.name}: {last}"
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         if self.tool_call is not None and body.get("tools"):
@@ -151,6 +175,62 @@ class FakeProvider:
             }
         return doc
 
+    def stream_events(self, body: dict[str, Any]) -> list[tuple[str, str]]:
+        """The whole streamed answer as (event name, data) pairs, in the provider's own format; the text goes in
+        word-sized pieces."""
+        text = self.text_for(body)
+        pieces = [w + " " for w in text.split(" ")]
+        pieces[-1] = pieces[-1][:-1]
+        tool = self.tool_call if self.tool_call is not None and body.get("tools") else None
+        if self.kind == "anthropic":
+            usage = {"input_tokens": self.prompt_tokens, "output_tokens": 1} if self.usage else {}
+            events = [("message_start", {"type": "message_start", "message": {
+                "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model"),
+                "content": [], "stop_reason": None, "usage": usage}})]
+            events.append(("content_block_start", {"type": "content_block_start", "index": 0,
+                                                   "content_block": {"type": "text", "text": ""}}))
+            events.append(("ping", {"type": "ping"}))
+            events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                "delta": {"type": "text_delta", "text": p}}) for p in pieces if p]
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+            if tool is not None:
+                args = json.dumps(tool["input"])
+                events.append(("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {
+                    "type": "tool_use", "id": "toolu_1", "name": tool["name"], "input": {}}}))
+                events += [("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {
+                    "type": "input_json_delta", "partial_json": args[i : i + 8]}}) for i in range(0, len(args), 8)]
+                events.append(("content_block_stop", {"type": "content_block_stop", "index": 1}))
+            delta = {"type": "message_delta", "delta": {"stop_reason": "tool_use" if tool else "end_turn"}}
+            if self.usage:
+                delta["usage"] = {"output_tokens": self.completion_tokens}
+            events += [("message_delta", delta), ("message_stop", {"type": "message_stop"})]
+            return [(name, json.dumps(doc)) for name, doc in events]
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+            return json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                               "model": body.get("model"),
+                               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+        out = [chunk({"role": "assistant", "content": ""})]
+        if tool is not None:
+            args = json.dumps(tool["input"])
+            out.append(chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                              "function": {"name": tool["name"], "arguments": ""}}]}))
+            out += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[i : i + 8]}}]})
+                    for i in range(0, len(args), 8)]
+            out.append(chunk({}, "tool_calls"))
+        else:
+            out += [chunk({"content": p}) for p in pieces if p]
+            out.append(chunk({}, "stop"))
+        if self.usage and (body.get("stream_options") or {}).get("include_usage"):
+            out.append(json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                                   "model": body.get("model"), "choices": [],
+                                   "usage": {"prompt_tokens": self.prompt_tokens,
+                                             "completion_tokens": self.completion_tokens,
+                                             "total_tokens": self.prompt_tokens + self.completion_tokens}}))
+        out.append("[DONE]")
+        return [("", d) for d in out]
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -173,6 +253,58 @@ class FakeProvider:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _reset(self) -> None:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(b"%X\r\n" % len(data) + data + b"\r\n")
+                self.wfile.flush()
+
+            def _event(self, name: str, data: str) -> None:
+                self._chunk((f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode())
+                fake.sent_pieces.append(time.monotonic())
+
+            def _stream(self, body: dict[str, Any], fault: Any) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                self.wfile.flush()
+                events = fake.stream_events(body)
+                try:
+                    if isinstance(fault, tuple) and fault[0] == "drip":  # bytes, but never an event
+                        while not fake._closing.wait(fault[1]):
+                            self._chunk(b": ...\n")
+                        return
+                    if fault == "break_before_content":  # the role chunk / message_start, then the line drops
+                        self._event(*events[0])
+                        self._reset()
+                        return
+                    if fault == "error_event":
+                        if fake.kind == "anthropic":
+                            self._event("error", json.dumps({"type": "error", "error": {
+                                "type": "overloaded_error", "message": "Overloaded"}}))
+                        else:
+                            self._event("", json.dumps({"error": {"message": "upstream overloaded", "type": "server_error"}}))
+                        self._chunk(b"")
+                        return
+                    if isinstance(fault, tuple) and fault[0] == "first_after":
+                        time.sleep(fault[1])
+                    for n, (name, data) in enumerate(events):
+                        if fault == "break_mid_stream" and n == len(events) // 2:
+                            self._reset()
+                            return
+                        if fake.piece_delay_s and n:
+                            time.sleep(fake.piece_delay_s)
+                        self._event(name, data)
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    fake.closed_early.set()
+                    self.close_connection = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
@@ -201,10 +333,29 @@ class FakeProvider:
                     if got not in (fake.api_key, f"Bearer {fake.api_key}"):
                         self._send(401, json.dumps({"error": {"message": "bad provider key"}}).encode())
                         return
-                if fault is None or (isinstance(fault, tuple) and fault[0] == "delay"):
+                streamed = body.get("stream") is True
+                if streamed and (fault is None or isinstance(fault, tuple) or fault in (
+                        "break_before_content", "error_event", "break_mid_stream")):
+                    self._stream(body, fault)
+                elif fault is None or (isinstance(fault, tuple) and fault[0] == "delay"):
                     if isinstance(fault, tuple):
                         time.sleep(fault[1])
                     self._send(200, json.dumps(fake._answer(u.path, body)).encode())
+                elif isinstance(fault, tuple) and fault[0] == "drip":  # a byte every interval: never done
+                    payload = json.dumps(fake._answer(u.path, body)).encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    for i in range(len(payload)):
+                        if fake._closing.wait(fault[1]):
+                            return
+                        try:
+                            self.wfile.write(payload[i : i + 1])
+                            self.wfile.flush()
+                        except OSError:
+                            return
                 elif isinstance(fault, int):
                     headers = {"retry-after": "1"} if fault == 429 else None
                     self._send(
@@ -212,19 +363,109 @@ class FakeProvider:
                         json.dumps({"error": {"message": f"fault {fault}", "type": "x"}}).encode(),
                         headers,
                     )
+                elif isinstance(fault, str) and fault.startswith("429:"):  # a 429 with this retry-after
+                    self._send(429, json.dumps({"error": {"message": "slow down", "type": "x"}}).encode(),
+                               {"retry-after": fault[4:]})
                 elif fault == "timeout":
                     fake._closing.wait(fake.hang_s)
                     self.close_connection = True
                 elif fault == "malformed":
                     self._send(200, b'{"choices": [ this is not json')
                 elif fault == "reset":
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.close_connection = True
-                    self.connection.close()
+                    self._reset()
                 else:  # pragma: no cover
                     raise AssertionError(f"unknown fault {fault!r}")
 
         return Handler
+
+
+class FakeBedrock:
+    """Bedrock Runtime's ``ConverseStream`` on loopback, for boto3 pointed at it with ``endpoint_url``.
+
+    moto does not implement ConverseStream and nothing here may reach AWS, so this answers
+    ``POST /model/{modelId}/converse-stream`` with the real wire format, AWS event-stream frames
+    (``application/vnd.amazon.eventstream``: prelude, CRC32s, ``:event-type``/``:message-type`` headers, JSON
+    payloads), which boto3's own event-stream parser then reads, exactly as it reads Bedrock's."""
+
+    def __init__(self, reply: str = "hi from bedrock", *, input_tokens: int = 9, output_tokens: int = 4) -> None:
+        self.reply = reply
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.tool_call: dict[str, Any] | None = None
+        self.exception: str | None = None  # an exception event (e.g. "throttlingException") instead
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                fake.requests.append({"path": self.path, "body": json.loads(raw or b"{}")})
+                frames = fake.frames()
+                self.send_response(200)
+                self.send_header("content-type", "application/vnd.amazon.eventstream")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                for frame in frames:
+                    self.wfile.write(b"%X\r\n" % len(frame) + frame + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def frame(headers: dict[str, str], payload: dict[str, Any]) -> bytes:
+        head = b"".join(
+            bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v)) + v.encode() for k, v in headers.items()
+        )
+        body = json.dumps(payload).encode()
+        total = 12 + len(head) + len(body) + 4
+        prelude = struct.pack(">II", total, len(head))
+        message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + body
+        return message + struct.pack(">I", zlib.crc32(message))
+
+    def event(self, name: str, payload: dict[str, Any]) -> bytes:
+        return self.frame({":event-type": name, ":content-type": "application/json", ":message-type": "event"},
+                          payload)
+
+    def frames(self) -> list[bytes]:
+        out = [self.event("messageStart", {"role": "assistant"})]
+        if self.exception:
+            out.append(self.frame({":exception-type": self.exception, ":content-type": "application/json",
+                                   ":message-type": "exception"}, {"message": "Rate exceeded"}))
+            return out
+        for n, word in enumerate(self.reply.split(" ")):
+            text = word if n == 0 else " " + word
+            out.append(self.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}}))
+        out.append(self.event("contentBlockStop", {"contentBlockIndex": 0}))
+        stop = "end_turn"
+        if self.tool_call is not None:
+            out.append(self.event("contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {
+                "toolUseId": "tooluse_1", "name": self.tool_call["name"]}}}))
+            out.append(self.event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {
+                "input": json.dumps(self.tool_call["input"])}}}))
+            out.append(self.event("contentBlockStop", {"contentBlockIndex": 1}))
+            stop = "tool_use"
+        out.append(self.event("messageStop", {"stopReason": stop}))
+        out.append(self.event("metadata", {"usage": {"inputTokens": self.input_tokens,
+                                                     "outputTokens": self.output_tokens,
+                                                     "totalTokens": self.input_tokens + self.output_tokens},
+                                           "metrics": {"latencyMs": 3}}))
+        return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -314,6 +555,7 @@ def base_config(openai_url: str, anthropic_url: str, oa_secret: str, an_secret: 
             "an/claude-haiku": {"input": 0.8, "output": 4},
         },
         "tenants": {"acme": {}, "globex": {}},
+        "streaming": {"enabled": True, "keepalive_s": 5},
         "routing": {
             "retries": 1,
             "backoff_base_ms": 5,
@@ -441,6 +683,26 @@ class GatewayEnv:
         assert set(resp) == {"statusCode", "headers", "body", "isBase64Encoded"}
         return resp["statusCode"], resp["headers"], json.loads(resp["body"])
 
+    def raw(
+        self,
+        body: Any,
+        *,
+        key: str | None,
+        path: str = "/v1/chat/completions",
+        headers: dict[str, str] | None = None,
+        remaining_ms: float = 30_000,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers and body bytes, a stream read to its end."""
+        from lambda_manifest.runtime.gateway.handler import main
+
+        resp = main(http_event("POST", path, body, key=key, headers=headers), FakeContext(remaining_ms))
+        if isinstance(resp, dict):
+            return resp["statusCode"], resp["headers"], resp["body"].encode()
+        pieces = iter(resp.body)
+        first = next(pieces, b"")  # status and headers are final once the first piece exists
+        data = first + b"".join(pieces)
+        return resp.status_code, dict(resp.headers), data
+
     def chat(
         self, key: str | None, model: str = "fast", content: str = "hello", **kw: Any
     ) -> tuple[int, dict[str, str], Any]:
@@ -475,6 +737,40 @@ def log_lines(text: str, kind: str | None = None) -> list[dict[str, Any]]:
 # Loopback HTTP -> payload 2.0 -> handler (for real HTTP clients such as the openai library)
 
 
+def write_stream(handler: BaseHTTPRequestHandler, resp: Any) -> None:
+    """A ``StreamingResponse`` to an HTTP client as API Gateway sends it: status and headers once the body's
+    first piece exists, then each piece as one chunk. A client that goes away closes the body's generator."""
+    from lambda_manifest.runtime.stream.loop import as_streaming
+
+    response = as_streaming(resp)
+    pieces = iter(response.body)
+    first = next(pieces, b"")
+    handler.send_response(response.status_code)
+    for k, v in response.headers.items():
+        handler.send_header(k, v)
+    handler.send_header("transfer-encoding", "chunked")
+    handler.end_headers()
+    try:
+        for piece in _chain(first, pieces):
+            data = piece.encode() if isinstance(piece, str) else bytes(piece)
+            if data:
+                handler.wfile.write(b"%X\r\n" % len(data) + data + b"\r\n")
+                handler.wfile.flush()
+        handler.wfile.write(b"0\r\n\r\n")
+        handler.wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        handler.close_connection = True
+    finally:
+        close = getattr(response.body, "close", None)
+        if callable(close):
+            close()
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
 @contextmanager
 def serve_handler(remaining_ms: float = 30_000) -> Iterator[str]:
     from lambda_manifest.runtime.gateway.handler import main
@@ -507,13 +803,16 @@ def serve_handler(remaining_ms: float = 30_000) -> Iterator[str]:
             if raw:
                 event["body"] = base64.b64encode(raw).decode()
             resp = main(event, FakeContext(remaining_ms))
-            payload = resp["body"].encode()
-            self.send_response(resp["statusCode"])
-            for k, v in resp["headers"].items():
-                self.send_header(k, v)
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            if isinstance(resp, dict):
+                payload = resp["body"].encode()
+                self.send_response(resp["statusCode"])
+                for k, v in resp["headers"].items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            write_stream(self, resp)
 
         do_GET = do_POST = do_DELETE = _handle
 
@@ -526,6 +825,28 @@ def serve_handler(remaining_ms: float = 30_000) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def concurrent_completions(key: str, callers: int) -> list[Any]:
+    """``callers`` OpenAI clients, released at once by a barrier, each sending one chat completion (model
+    ``fast``, ``max_tokens: 7``) to the gateway handler served on loopback: each one's usage, or None when it
+    was refused with a 429."""
+    import openai
+
+    barrier = threading.Barrier(callers)
+    with serve_handler() as base_url:
+
+        def call(_: int) -> Any:
+            client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=60)
+            barrier.wait()
+            try:
+                return client.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": "hello"}], max_tokens=7).usage
+            except openai.RateLimitError:
+                return None
+
+        with ThreadPoolExecutor(callers) as pool:
+            return list(pool.map(call, range(callers)))
 
 
 @contextmanager

@@ -44,7 +44,6 @@ def chat_body(**kw: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
-        (chat_body(stream=True), "streaming_not_supported", "stream"),
         (chat_body(stream="yes"), "invalid_parameter", "stream"),
         (chat_body(n=2), "unsupported_parameter", "n"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "missing_parameter", "model"),
@@ -74,14 +73,26 @@ def test_400_invalid_chat_requests(env: GatewayEnv, body: dict[str, Any], code: 
     assert env.oa.calls == 0
 
 
-def test_streaming_message(env: GatewayEnv) -> None:
+def test_streaming_on_a_gateway_deployed_without_it_names_the_fix(env: GatewayEnv) -> None:
+    env.reconfigure(lambda c: c.pop("streaming"))
     key = env.create_key()
     err = assert_error(
         env.call("POST", "/v1/chat/completions", chat_body(stream=True), key=key),
         400,
         "streaming_not_supported",
     )
-    assert err["message"] == "streaming is not supported on this transport"
+    assert "deploy it with AiGatewayFunction(streaming=True)" in err["message"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"stream": "yes"}, {"stream_options": {"include_usage": True}},
+     {"stream": True, "stream_options": {"include_usage": "yes"}}, {"stream": True, "stream_options": {"x": 1}}],
+)
+def test_stream_parameters_are_validated(env: GatewayEnv, extra: dict[str, Any]) -> None:
+    key = env.create_key()
+    err = assert_error(env.call("POST", "/v1/chat/completions", chat_body(**extra), key=key), 400, "invalid_parameter")
+    assert err["param"] in ("stream", "stream_options")
 
 
 def test_400_malformed_bodies(env: GatewayEnv) -> None:
@@ -103,6 +114,33 @@ def test_401s(env: GatewayEnv) -> None:
         env.call("POST", "/v1/chat/completions", key="nope", raw_body="{broken"), 401, "invalid_api_key"
     )
     assert_error(env.call("GET", "/v1/usage", key="nope"), 401, "invalid_api_key")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"model": "fast", "messages": [{"role": "user", "content": "\\ud800"}]}',  # a lone surrogate escape
+        '{"model": "fast", "messages": [{"role": "user", "content": "\ud800"}]}',  # ... or the raw code point
+        "[" * 50_000 + "]" * 50_000,
+        '{"model": "fast", "messages": [{"role": "user", "content": "hi"}], "x": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        '{"a": ' * 200 + "1" + "}" * 200,
+    ],
+    ids=["surrogate-escape", "surrogate-raw", "deep-array", "deep-field", "deep-object"],
+)
+def test_hostile_bodies_are_401_without_a_key_and_400_with_one(env: GatewayEnv, raw: str) -> None:
+    env.reconfigure(lambda c: c.update(limits={"max_body_bytes": 1 << 20}))
+    assert_error(env.call("POST", "/v1/chat/completions", key="lmg-bogus-000000000000000", raw_body=raw), 401,
+                 "invalid_api_key")  # fmt: skip
+    key = env.create_key()
+    err = assert_error(env.call("POST", "/v1/chat/completions", key=key, raw_body=raw), 400, "invalid_json")
+    assert "surrogate" in err["message"] or "nests deeper than 64" in err["message"]
+    assert env.oa.calls == 0
+
+
+def test_keys_that_cannot_be_keys_are_401s(env: GatewayEnv) -> None:
+    for token in ("\ud800abc", "lmg-é", "x" * 600):
+        assert_error(env.call("GET", "/v1/models", headers={"authorization": f"Bearer {token}"}), 401,
+                     "invalid_api_key")  # fmt: skip
 
 
 def test_403_404_405(env: GatewayEnv) -> None:
@@ -140,10 +178,29 @@ def test_429_has_retry_after(env: GatewayEnv) -> None:
     assert int(headers["retry-after"]) >= 1
 
 
+def test_upstream_429_without_a_fallback_is_a_429_with_retry_after(env: GatewayEnv) -> None:
+    key = env.create_key()
+    env.oa.push("429:17")
+    status, headers, body = env.chat(key)
+    assert_error((status, headers, body), 429, "upstream_rate_limited", "rate_limit_error")
+    assert headers["retry-after"] == "17" and headers["x-should-retry"] == "true"
+    # Every provider of the alias limiting: the shortest wait they asked for.
+    env.oa.push("429:30")
+    env.an.push("429:4")
+    status, headers, _ = env.chat(key, model="smart")
+    assert status == 429 and headers["retry-after"] == "4"
+    # A longer wait than the SDKs will sleep: they should not retry.
+    env.oa.push("429:3600")
+    status, headers, _ = env.chat(key)
+    assert status == 429 and headers["x-should-retry"] == "false"
+
+
 def test_502_and_504(env: GatewayEnv) -> None:
     key = env.create_key()
     env.oa.push(500, 500)
-    assert_error(env.chat(key), 502, "upstream_error", "api_error")
+    status, headers, body = env.chat(key)
+    assert_error((status, headers, body), 502, "upstream_error", "api_error")
+    assert headers["x-should-retry"] == "false"  # the gateway has retried and fallen back already
     env.reconfigure(lambda c: c["providers"]["oa"].update(timeout_s=0.2))
     env.oa.push("timeout")
     assert_error(env.chat(key), 504, "upstream_timeout", "api_error")
@@ -312,7 +369,12 @@ def test_malformed_input_never_escapes_as_an_exception() -> None:
         @given(event=events(key))
         def check(event: Any) -> None:
             resp = main(event, FakeContext())
-            assert isinstance(resp, dict) and isinstance(resp["statusCode"], int)
+            if not isinstance(resp, dict):  # a stream ("stream": true): a 200 of events, or a JSON error
+                data = b"".join(resp.body)
+                assert resp.status_code in ALLOWED_STATUSES, data
+                assert data.endswith(b"data: [DONE]\n\n") or json.loads(data)["error"]
+                return
+            assert isinstance(resp["statusCode"], int)
             assert resp["statusCode"] in ALLOWED_STATUSES, resp
             body = json.loads(resp["body"])
             assert resp["headers"]["content-type"] == "application/json"

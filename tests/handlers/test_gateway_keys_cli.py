@@ -46,8 +46,8 @@ def test_create_prints_the_key_once_and_stores_only_its_hash(
     assert [m["S"] for m in key_item["models"]["L"]] == ["fast", "smart"]
     assert (key_item["rpm"]["N"], key_item["tpd"]["N"], key_item["budget_usd"]["N"]) == ("5", "1000", "2.50")
     # The gateway accepts it, with its model list.
-    assert env.chat(api_key, model="fast")[0] == 200
-    assert env.chat(api_key, model="claude")[0] == 403
+    assert env.chat(api_key, model="fast", max_tokens=50)[0] == 200  # fits the 1,000 tokens a day
+    assert env.chat(api_key, model="claude", max_tokens=50)[0] == 403
 
 
 def test_list_and_revoke(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:

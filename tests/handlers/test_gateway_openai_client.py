@@ -73,7 +73,8 @@ def test_errors_map_to_the_client_exceptions(env: GatewayEnv) -> None:
         assert int(limited.value.response.headers["retry-after"]) >= 1
 
 
-def test_streaming_is_a_clear_bad_request(env: GatewayEnv) -> None:
+def test_streaming_on_a_gateway_without_it_is_a_clear_bad_request(env: GatewayEnv) -> None:
+    env.reconfigure(lambda c: c.pop("streaming"))
     key = env.create_key()
     with serve_handler() as base_url:
         client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0)
@@ -81,7 +82,7 @@ def test_streaming_is_a_clear_bad_request(env: GatewayEnv) -> None:
             client.chat.completions.create(
                 model="fast", messages=[{"role": "user", "content": "x"}], stream=True
             )
-        assert "streaming is not supported on this transport" in str(exc.value)
+        assert "AiGatewayFunction(streaming=True)" in str(exc.value)
 
 
 def test_behind_an_api_authorizer_the_key_travels_in_x_api_key(env: GatewayEnv) -> None:
@@ -99,3 +100,27 @@ def test_behind_an_api_authorizer_the_key_travels_in_x_api_key(env: GatewayEnv) 
         with pytest.raises(openai.AuthenticationError) as missing:
             bearer_only.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
         assert missing.value.code == "missing_api_key"
+
+
+def test_the_sdks_default_retries_do_not_multiply_upstream_calls(env: GatewayEnv) -> None:
+    """One SDK call with its default retries (2) against a failing provider: the gateway retries once itself
+    and answers 502 with x-should-retry: false, so the provider sees 2 calls, not 3 x 2."""
+    key = env.create_key()
+    env.oa.default = 500
+    with serve_handler() as base_url:
+        client = openai.OpenAI(api_key=key, base_url=base_url, timeout=10)  # default max_retries
+        with pytest.raises(openai.InternalServerError) as failed:
+            client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+    assert failed.value.status_code == 502
+    assert env.oa.calls == 2
+
+
+def test_an_upstream_rate_limit_reaches_the_sdk_as_a_retryable_429(env: GatewayEnv) -> None:
+    key = env.create_key()
+    env.oa.push("429:1")  # then the provider recovers
+    with serve_handler() as base_url:
+        client = openai.OpenAI(api_key=key, base_url=base_url, timeout=10, max_retries=1)
+        resp = client.chat.completions.with_raw_response.create(
+            model="fast", messages=[{"role": "user", "content": "x"}])
+    assert resp.parse().choices[0].message.content == "oa: x"
+    assert env.oa.calls == 2  # the SDK waited the provider's Retry-After and retried once

@@ -25,7 +25,7 @@ def audits(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 
 
 def key_id_of(env: GatewayEnv, key: str) -> str:
-    from lambda_manifest.runtime.gateway.gateway import hash_key
+    from lambda_manifest.runtime.gateway.auth import hash_key
 
     item = env.ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"KEY#{hash_key(key)}"}, "sk": {"S": "KEY"}})[
         "Item"
@@ -38,6 +38,11 @@ def counter_item(env: GatewayEnv, pk: str, sk: str) -> dict[str, Any]:
         "Item"
     )
     return store.plain(item) or {}
+
+
+def _patient_provider(config: dict[str, Any]) -> None:
+    """Many callers at once on a loaded machine: the provider's 2 s timeout would turn slowness into 504s."""
+    config["providers"]["oa"]["timeout_s"] = 30
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -110,25 +115,50 @@ def test_tenant_rpm_spans_keys_and_refusals_consume_nothing(env: GatewayEnv) -> 
     assert env.chat(other_tenant)[0] == 200
 
 
-def test_tokens_per_day_is_checked_before_and_added_after(env: GatewayEnv) -> None:
-    key = env.create_key(tpd=30)  # each call uses 11 + 7 = 18 tokens
-    assert env.chat(key)[0] == 200  # 0 < 30
-    assert env.chat(key)[0] == 200  # 18 < 30 (the request may overshoot: usage is only known after)
-    status, headers, body = env.chat(key)  # 36 >= 30
+def test_tokens_per_day_are_reserved_before_and_settled_after(env: GatewayEnv) -> None:
+    """Each call reserves its worst case (a 12-token bound for "hello" + max_tokens 7 = 19) and settles what it
+    used (11 + 7 = 18): a call is admitted only while the settled usage plus its reservation fits."""
+    key = env.create_key(tpd=40)
+    kid = key_id_of(env, key)
+    assert env.chat(key, max_tokens=7)[0] == 200  # 0 + 19 <= 40
+    assert counter_item(env, f"Q#K#{kid}", "DAY#2024-06-01")["quota_tokens"] == 18  # the unused 1 came back
+    assert env.chat(key, max_tokens=7)[0] == 200  # 18 + 19 <= 40
+    status, headers, body = env.chat(key, max_tokens=7)  # 36 + 19 > 40
     assert status == 429 and body["error"]["code"] == "token_quota_exceeded"
     assert headers["retry-after"] == str(12 * 3600)  # until 00:00 UTC
-    kid = key_id_of(env, key)
-    assert counter_item(env, f"Q#K#{kid}", "DAY#2024-06-01")["tokens"] == 36
+    assert headers["x-should-retry"] == "false"  # hours away: an SDK retry cannot help
+    item = counter_item(env, f"Q#K#{kid}", "DAY#2024-06-01")
+    assert item["tokens"] == item["quota_tokens"] == 36  # never above the limit, nothing left held
     env.now += 12 * 3600
-    assert env.chat(key)[0] == 200
+    assert env.chat(key, max_tokens=7)[0] == 200
+
+
+def test_a_failed_call_releases_its_reservation(env: GatewayEnv) -> None:
+    key = env.create_key(tpd=40)
+    kid = key_id_of(env, key)
+    env.oa.push(500, 500)  # both attempts of "fast" fail
+    assert env.chat(key, max_tokens=7)[0] == 502
+    item = counter_item(env, f"Q#K#{kid}", "DAY#2024-06-01")
+    assert item["quota_tokens"] == 0 and item["errors"] == 1
+    assert [env.chat(key, max_tokens=7)[0] for _ in range(2)] == [200, 200]
+
+
+def test_a_request_larger_than_the_whole_limit_is_refused_for_good(env: GatewayEnv) -> None:
+    key = env.create_key(tpd=100)
+    status, headers, body = env.chat(key)  # no max_tokens: reserves the 1,024-token default
+    assert status == 429 and body["error"]["code"] == "token_quota_exceeded"
+    assert "this request alone reserves 1036 tokens" in body["error"]["message"]
+    assert headers["x-should-retry"] == "false"
+    assert env.oa.calls == 0
+    assert env.chat(key, max_tokens=50)[0] == 200
 
 
 def test_tenant_tokens_per_day(env: GatewayEnv) -> None:
-    env.reconfigure(lambda c: c["tenants"]["acme"].update(tpd=20))
+    env.reconfigure(lambda c: c["tenants"]["acme"].update(tpd=40))
     k1, k2 = env.create_key(), env.create_key()
-    assert env.chat(k1)[0] == 200
-    assert env.chat(k2)[0] == 200
-    status, _, body = env.chat(k1)
+    assert env.chat(k1, max_tokens=7)[0] == 200
+    assert env.chat(k2, max_tokens=7)[0] == 200
+    status, _, body = env.chat(k1, max_tokens=7)
     assert status == 429 and body["error"]["code"] == "token_quota_exceeded"
     assert "tenant quota" in body["error"]["message"]
 
@@ -136,19 +166,21 @@ def test_tenant_tokens_per_day(env: GatewayEnv) -> None:
 def test_monthly_budget(env: GatewayEnv) -> None:
     from decimal import Decimal
 
-    key = env.create_key(budget_usd=Decimal("0.00001"))  # fast costs 0.00000585 per call
-    assert env.chat(key)[0] == 200
-    assert env.chat(key)[0] == 200
-    status, headers, body = env.chat(key)
+    # fast: $0.15 / $0.60 per 1M tokens. A call reserves 12 x 0.15 + 7 x 0.60 = 6.00 per 1M and costs 5.85.
+    key = env.create_key(budget_usd=Decimal("0.000012"))
+    assert env.chat(key, max_tokens=7)[0] == 200
+    assert env.chat(key, max_tokens=7)[0] == 200
+    status, headers, body = env.chat(key, max_tokens=7)
     assert status == 429 and body["error"]["code"] == "budget_exceeded"
     assert headers["retry-after"] == str(30 * 86400 - 12 * 3600)  # 2024-06-01 12:00 -> 2024-07-01 00:00
     kid = key_id_of(env, key)
-    assert counter_item(env, f"Q#K#{kid}", "MON#2024-06")["cost_usd"] == Decimal("0.0000117")
+    item = counter_item(env, f"Q#K#{kid}", "MON#2024-06")
+    assert item["cost_usd"] == item["quota_cost"] == Decimal("0.0000117")
 
 
 def test_quota_is_exact_under_concurrency() -> None:
     """Many threads, one key, rpm=7: never more than 7 accepted, and the usage adds up exactly."""
-    with serialized_moto_server() as endpoint, GatewayEnv(moto_endpoint=endpoint) as env:
+    with serialized_moto_server() as endpoint, GatewayEnv(_patient_provider, moto_endpoint=endpoint) as env:
         env.reconfigure(lambda c: c["tenants"]["acme"].update(rpm=9))
         key = env.create_key(rpm=7)
         other = env.create_key()
@@ -166,7 +198,7 @@ def test_quota_is_exact_under_concurrency() -> None:
 
 
 def test_quota_alone_under_concurrency_per_key() -> None:
-    with serialized_moto_server() as endpoint, GatewayEnv(moto_endpoint=endpoint) as env:
+    with serialized_moto_server() as endpoint, GatewayEnv(_patient_provider, moto_endpoint=endpoint) as env:
         key = env.create_key(rpm=5)
         with ThreadPoolExecutor(10) as pool:
             results = list(pool.map(lambda i: env.chat(key)[0], range(20)))
@@ -177,7 +209,7 @@ def test_quota_alone_under_concurrency_per_key() -> None:
 # DynamoDB call budget
 
 
-def test_cache_miss_uses_at_most_three_dynamodb_calls(
+def test_dynamodb_calls_per_request(
     env: GatewayEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from decimal import Decimal
@@ -186,16 +218,17 @@ def test_cache_miss_uses_at_most_three_dynamodb_calls(
     key = env.create_key(rpm=10, tpd=10**5, budget_usd=Decimal(5))
     capsys.readouterr()
     store.TOTALS.reset()
-    assert env.chat(key, temperature=0)[1]["x-lm-cache"] == "miss"
-    assert store.TOTALS.ops == ["batch_get_item", "transact_write_items", "transact_write_items"]
+    assert env.chat(key, temperature=0, max_tokens=20)[1]["x-lm-cache"] == "miss"
+    # key (before the body is parsed), cache, admission + reservation, settlement + cache write
+    assert store.TOTALS.ops == ["get_item", "get_item", "transact_write_items", "transact_write_items"]
     store.TOTALS.reset()
-    assert env.chat(key, temperature=0)[1]["x-lm-cache"] == "hit"
-    assert store.TOTALS.calls == 3
+    assert env.chat(key, temperature=0, max_tokens=20)[1]["x-lm-cache"] == "hit"
+    assert store.TOTALS.calls == 4
     store.TOTALS.reset()
-    assert env.chat(key, temperature=0.5)[0] == 200  # not cacheable
+    assert env.chat(key, temperature=0.5, max_tokens=20)[0] == 200  # not cacheable: no cache read
     assert store.TOTALS.calls == 3
     a = audits(capsys)
-    assert [x["ddb_calls"] for x in a] == [3, 3, 3]
+    assert [x["ddb_calls"] for x in a] == [4, 4, 3]
     assert all(x["ddb_ms"] > 0 for x in a)
 
 
@@ -259,3 +292,61 @@ def test_rate_limit_applies_to_cache_hits(env: GatewayEnv) -> None:
     assert env.chat(key, temperature=0)[0] == 200
     assert env.chat(key, temperature=0)[1]["x-lm-cache"] == "hit"
     assert env.chat(key, temperature=0)[0] == 429
+
+
+# ---------------------------------------------------------------------------------------------------------
+# No overshoot under concurrency: 60 OpenAI clients at once, DynamoDB served by moto's server
+
+
+CONCURRENT_CALLERS = 60
+# Each call: "hello" bounds to 12 prompt tokens, max_tokens 7 -> reserves 19 tokens and $6.00 per million;
+# the provider answers with 11 + 7 = 18 tokens, $5.85 per million.
+LIMITS: dict[str, dict[str, Any]] = {
+    "rpm": {"rpm": 10},
+    "tpd": {"tpd": 200},
+    "budget": {"budget_usd": "0.00006"},
+}
+
+
+@pytest.mark.parametrize("limit", sorted(LIMITS))
+def test_no_overshoot_with_60_concurrent_callers(limit: str) -> None:
+    from decimal import Decimal
+
+    from gateway_fakes import concurrent_completions
+
+    with serialized_moto_server() as endpoint, GatewayEnv(_patient_provider, moto_endpoint=endpoint) as env:
+        kw = {k: Decimal(v) if k == "budget_usd" else v for k, v in LIMITS[limit].items()}
+        key = env.create_key(**kw)
+        results = concurrent_completions(key, CONCURRENT_CALLERS)
+        served = [u for u in results if u is not None]
+        kid = key_id_of(env, key)
+        day = counter_item(env, f"Q#K#{kid}", "DAY#2024-06-01")
+        month = counter_item(env, f"Q#K#{kid}", "MON#2024-06")
+        minute = counter_item(env, f"Q#K#{kid}", "MIN#202406011200")
+        assert env.oa.calls == len(served)
+        assert day.get("requests", 0) == len(served)
+        if limit == "rpm":
+            assert len(served) == 10 and minute["n"] == 10  # exact
+        elif limit == "tpd":
+            used = sum(u.total_tokens for u in served)
+            assert used == day["tokens"] <= 200  # overshoot 0
+            assert len(served) >= 200 // 19  # the ones that fit whatever the order were served
+            assert day["quota_tokens"] == day["tokens"]  # every hold settled
+        else:
+            cost = Decimal("0.00000585") * len(served)
+            assert month["cost_usd"] == cost <= Decimal("0.00006")  # overshoot 0
+            assert len(served) >= int(Decimal("0.00006") / Decimal("0.000006"))
+            assert month["quota_cost"] == month["cost_usd"]
+
+
+def test_the_process_wide_operation_log_is_bounded() -> None:
+    class Client:
+        def get_item(self, **kw: Any) -> dict[str, Any]:
+            return {}
+
+    store.TOTALS.reset()
+    s = store.Store(Client(), "t")
+    for _ in range(10 * store.RECENT_OPS):
+        s.get_key("x")
+    assert store.TOTALS.calls == 10 * store.RECENT_OPS
+    assert len(store.TOTALS.ops) == store.RECENT_OPS  # a warm container does not grow with its traffic

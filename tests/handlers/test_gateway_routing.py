@@ -3,8 +3,10 @@ circuit breaker, weighted first tier, and the provider wire formats (OpenAI, Azu
 
 from __future__ import annotations
 
+import json
 import random
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -80,14 +82,19 @@ def test_client_4xx_is_not_retried_nor_falls_back(env: GatewayEnv) -> None:
     assert (env.oa.calls, env.an.calls) == (1, 0)
 
 
-def test_connection_reset_is_retried_on_the_same_target(
+def test_a_reset_after_the_request_was_sent_is_never_sent_again(
     env: GatewayEnv, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The provider read the whole request, then reset the connection: it may have accepted (and billed) it, so
+    the same target is not asked again; the fallback answers, and each provider saw the request once."""
     key = env.create_key()
     env.oa.push("reset")
-    status, _, body = env.chat(key, model="smart")
-    assert status == 200 and body["choices"][0]["message"]["content"] == "oa: hello"
-    assert last_audit(capsys)["fallback_path"] == ["oa/gpt-4o:connection", "oa/gpt-4o:ok"]
+    status, headers, body = env.chat(key, model="smart")
+    assert status == 200 and body["choices"][0]["message"]["content"] == "an: hello"
+    audit = last_audit(capsys)
+    assert audit["fallback_path"] == ["oa/gpt-4o:reset", "an/claude-sonnet:ok"]
+    assert audit["attempts"] == 2 and headers["x-lm-attempts"] == "2"
+    assert (env.oa.calls, env.an.calls) == (1, 1)
 
 
 def test_malformed_json_counts_as_a_failure(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:
@@ -632,8 +639,9 @@ def test_default_timeouts_share_the_remaining_time_among_the_targets_left(
     remaining = [10_250.0]  # ms; the deadline margin is 250 ms
     seen: list[tuple[str, float]] = []
 
-    def hang(provider: Any, target: Any, req: Any, timeout: float, secrets: Any) -> Any:
-        seen.append((target.label, round(timeout, 3)))
+    def hang(provider: Any, target: Any, req: Any, deadline: float, secrets: Any) -> Any:
+        timeout = deadline - time.monotonic()
+        seen.append((target.label, round(timeout, 2)))
         remaining[0] -= timeout * 1000
         raise ProviderError("timeout", "slow")
 
@@ -647,7 +655,7 @@ def test_default_timeouts_share_the_remaining_time_among_the_targets_left(
 
     # Every target hangs: each gets a third of the 10 s budget, and the last one ends at the margin.
     assert run(router.CircuitBreaker()).status == 504
-    assert seen == [("a/x", 3.333), ("b/x", 3.333), ("c/x", 3.333)]
+    assert seen == [("a/x", 3.33), ("b/x", 3.33), ("c/x", 3.33)]
     # A target whose circuit is open is skipped, so it takes no share.
     seen.clear()
     remaining[0] = 10_250.0
@@ -672,3 +680,129 @@ def test_without_timeouts_a_hung_primary_leaves_time_for_the_fallback(
     assert status == 200 and body["choices"][0]["message"]["content"] == "an: hello"
     assert 0.7 <= elapsed < 1.75
     assert last_audit(capsys)["fallback_path"] == ["oa/gpt-4o:timeout", "an/claude-sonnet:ok"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Total deadlines and re-sending
+
+
+def test_a_slow_drip_answer_fails_over_on_time(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    """A provider that sends a byte every 100 ms never leaves a socket idle: only a total deadline stops it."""
+    env.reconfigure(lambda c: c["models"]["smart"]["targets"][0].update(timeout_s=0.5))
+    key = env.create_key()
+    env.oa.push(("drip", 0.1))
+    t0 = time.monotonic()
+    status, _, body = env.chat(key, model="smart")
+    elapsed = time.monotonic() - t0
+    assert status == 200 and body["choices"][0]["message"]["content"] == "an: hello"
+    assert 0.5 <= elapsed < 1.2
+    assert last_audit(capsys)["fallback_path"] == ["oa/gpt-4o:timeout", "an/claude-sonnet:ok"]
+
+
+def test_a_slow_drip_never_runs_past_the_invocation(env: GatewayEnv) -> None:
+    env.reconfigure(lambda c: c["providers"]["oa"].pop("timeout_s"))
+    key = env.create_key()
+    env.oa.push(("drip", 0.05))
+    t0 = time.monotonic()
+    status, _, _ = env.chat(key, remaining_ms=900)  # 900 ms left - 250 ms margin
+    assert status == 504
+    assert time.monotonic() - t0 < 0.9
+
+
+class OneShotServer:
+    """HTTP/1.1 that answers one request per connection and then closes it without saying so (as a provider
+    closing an idle keep-alive connection does), counting connections and requests."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.connections = 0
+        self.requests = 0
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = int(next(v for k, v in (h.split(b": ", 1) for h in head.split(b"\r\n")[1:])
+                              if k.lower() == b"content-length"))  # fmt: skip
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            self.requests += 1
+            body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "ok"},
+                                            "finish_reason": "stop"}]}).encode()  # fmt: skip
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                         % len(body) + body)  # fmt: skip
+            time.sleep(0.05)
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_kept_alive_connection_the_provider_closed_is_never_used(env: GatewayEnv) -> None:
+    server = OneShotServer()
+    try:
+        env.reconfigure(lambda c: c["providers"].update(oa={"type": "openai", "base_url": server.url}))
+        key = env.create_key()
+        assert env.chat(key)[0] == 200
+        time.sleep(0.2)  # the provider has closed the idle connection by now
+        assert env.chat(key)[0] == 200
+        assert (server.requests, server.connections) == (2, 2)  # checked before reuse: nothing sent twice
+    finally:
+        server.close()
+
+
+def test_a_reset_after_sending_is_not_sent_again_even_on_a_single_target(
+    env: GatewayEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = env.create_key()
+    assert env.chat(key)[0] == 200  # leaves a kept-alive connection in the pool
+    env.oa.push("reset")
+    status, _, body = env.chat(key)
+    assert status == 502 and body["error"]["code"] == "upstream_error"
+    assert last_audit(capsys)["fallback_path"] == ["oa/gpt-4o-mini:reset"]
+    assert env.oa.calls == 2  # one per request
+
+
+def test_chunked_answers_split_anywhere_are_read_whole() -> None:
+    from lambda_manifest.runtime.gateway import upstream
+
+    payload = json.dumps({"text": "x" * 3000}).encode()
+    raw = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    for i in range(0, len(payload), 700):
+        piece = payload[i : i + 700]
+        raw += b"%x\r\n" % len(piece) + piece + b"\r\n"
+    raw += b"0\r\nx-trailer: 1\r\n\r\n"
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.recv(65536)
+        for i in range(0, len(raw), 13):  # 13-byte writes: sizes, data and CRLFs split across reads
+            conn.sendall(raw[i : i + 13])
+            time.sleep(0.0005)
+        time.sleep(0.2)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    resp = upstream.request("POST", f"http://127.0.0.1:{srv.getsockname()[1]}/x", {}, b"{}",
+                            time.monotonic() + 5, pool=upstream.Pool())  # fmt: skip
+    assert resp.status == 200
+    assert resp.read(time.monotonic() + 5) == payload
+    srv.close()

@@ -89,6 +89,26 @@ def order(**overrides: Any) -> dict[str, Any]:
 
 
 # --- Catalogue ----------------------------------------------------------------------------------------------
+def test_catalog_export_streams_every_active_product_as_ndjson_page_by_page(
+    tables: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from partner_api import export
+
+    from lambda_manifest.runtime.stream import StreamingResponse
+
+    monkeypatch.setattr(export, "PAGE_SIZE", 10)
+    export.catalog.cache_clear()
+    response = export.main(rest_event("GET", "/catalog/export", api_key_id="partner-key-1"), FakeLambdaContext())
+    assert isinstance(response, StreamingResponse)
+    assert response.headers["content-type"] == "application/x-ndjson"
+    pieces = list(response.body)
+    assert len(pieces) >= 3  # one piece per page of the scan, each sent as soon as it is read
+    products = [json.loads(line) for line in "".join(pieces).splitlines()]
+    assert sorted(p["sku"] for p in products) == sorted(
+        [f"SKU-{i:03d}" for i in range(1, 26)] + ["WIDGET-1"])  # the retired product is not exported
+    assert next(p for p in products if p["sku"] == "WIDGET-1")["price"] == 9.99
+
+
 
 
 def test_catalog_lists_active_products_across_pages(tables: None) -> None:

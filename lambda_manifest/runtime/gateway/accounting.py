@@ -8,13 +8,14 @@ import sys
 import time
 from decimal import Decimal
 
-from .config import Price
+from .config import GatewayConfig, ModelAlias, Price
 
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
 if TYPE_CHECKING:
     from typing import Any
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role + separators, as the OpenAI tokenizer guidance counts them
+REQUEST_OVERHEAD_TOKENS = 3  # the reply's priming tokens
 _MILLION = Decimal(1_000_000)
 
 
@@ -44,6 +45,34 @@ def estimate_message_tokens(message: dict[str, Any]) -> int:
 
 def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return sum(estimate_message_tokens(m) for m in messages)
+
+
+def prompt_token_bound(messages: list[dict[str, Any]], params: dict[str, Any]) -> int:
+    """An upper bound on the prompt's tokens for byte-level BPE tokenizers (GPT, Claude, Llama 3, Nova...): no
+    token covers less than one UTF-8 byte, so a text never has more tokens than bytes. Each message adds its
+    framing; tool definitions and a JSON schema count with their JSON bytes."""
+    total = REQUEST_OVERHEAD_TOKENS
+    for m in messages:
+        total += MESSAGE_OVERHEAD_TOKENS + len(message_text(m).encode("utf-8", "surrogatepass"))
+    for name in ("tools", "response_format"):
+        if params.get(name):
+            total += len(json.dumps(params[name], separators=(",", ":")).encode("utf-8", "surrogatepass"))
+    return total
+
+
+def reservation(
+    cfg: GatewayConfig, alias: ModelAlias, messages: list[dict[str, Any]], params: dict[str, Any], *,
+    conversation: bool = False,
+) -> tuple[int, Decimal]:
+    """Tokens and USD a request holds against its limits while it runs: the prompt's bound (the model's whole
+    context window when stored history is added) plus ``max_tokens`` (``context.reserve_output_tokens`` when
+    the request sets none), priced at the dearest target of the alias (a fallback may answer)."""
+    prompt = prompt_token_bound(messages, params)
+    if conversation:
+        prompt = max(prompt, alias.context_window)
+    output = int(params.get("max_tokens") or cfg.context.reserve_output_tokens)
+    cost = max((cost_usd(cfg.price_for(t), prompt, output) for t in alias.targets), default=Decimal(0))
+    return prompt + output, cost
 
 
 def cost_usd(price: Price | None, prompt_tokens: int, completion_tokens: int) -> Decimal:

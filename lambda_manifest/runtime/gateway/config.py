@@ -94,6 +94,9 @@ JSON path of the offending field). ``?`` marks an optional field; the default fo
                                                   #   The construct sets it when an API authorizer owns
                                                   #   Authorization (then "x-api-key") or x-api-key.
       "limits"?: {"max_body_bytes"?: int = 1048576},
+      "streaming"?: {"enabled"?: bool = false,    # answer "stream": true (the function runs the streaming
+                                                  #   runtime behind a REST API); else such requests get a 400
+                     "keepalive_s"?: number = 10},  # an SSE comment after this many silent seconds
       "secrets_ttl_s"?: int = 300,
       "usage_ttl_days"?: int = 400
     }
@@ -228,6 +231,12 @@ class AuditConfig:
 
 
 @dataclass
+class StreamingConfig:
+    enabled: bool = False
+    keepalive_s: float = 10.0
+
+
+@dataclass
 class AuthConfig:
     key_header: str | None = None  # None: Authorization (Bearer), else x-api-key
 
@@ -244,6 +253,7 @@ class GatewayConfig:
     context: ContextConfig = field(default_factory=ContextConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
     max_body_bytes: int = 1024 * 1024
     secrets_ttl_s: int = 300
     usage_ttl_days: int = 400
@@ -463,7 +473,7 @@ def parse_config(raw: Any) -> GatewayConfig:
         "$",
         (
             "version", "providers", "models", "prices", "tenants", "prompts", "routing", "cache", "context",
-            "audit", "auth", "limits", "secrets_ttl_s", "usage_ttl_days",
+            "audit", "auth", "limits", "secrets_ttl_s", "usage_ttl_days", "streaming",
         ),
         ("providers", "models"),
     )  # fmt: skip
@@ -568,6 +578,11 @@ def parse_config(raw: Any) -> GatewayConfig:
                 f"not {', '.join(RESERVED_HEADERS)})"
             )
     lim = _obj(d.get("limits", {}), "limits", ("max_body_bytes",))
+    st = _obj(d.get("streaming", {}), "streaming", ("enabled", "keepalive_s"))
+    streaming = StreamingConfig(
+        enabled=_bool(st.get("enabled", False), "streaming.enabled"),
+        keepalive_s=_num(st.get("keepalive_s", 10.0), "streaming.keepalive_s", positive=True),
+    )
     return GatewayConfig(
         providers=providers,
         models=models,
@@ -579,6 +594,7 @@ def parse_config(raw: Any) -> GatewayConfig:
         context=context,
         audit=audit,
         auth=AuthConfig(key_header=key_header),
+        streaming=streaming,
         max_body_bytes=_int(lim.get("max_body_bytes", 1024 * 1024), "limits.max_body_bytes", minimum=1024),
         secrets_ttl_s=_int(d.get("secrets_ttl_s", 300), "secrets_ttl_s"),
         usage_ttl_days=_int(d.get("usage_ttl_days", 400), "usage_ttl_days", minimum=1),

@@ -1,4 +1,11 @@
-"""OpenAI-style errors: ``{"error": {"message", "type", "code", "param"}}`` with an HTTP status."""
+"""OpenAI-style errors: ``{"error": {"message", "type", "code", "param"}}`` with an HTTP status, and the
+``x-should-retry`` answer the OpenAI SDKs obey (``true``: retry, honouring ``Retry-After``; ``false``: never).
+
+Whether a retry makes sense: a 429 whose ``Retry-After`` is at most a minute (a rate window, a provider's rate
+limit, store contention) yes, a longer one (a daily or monthly quota) no; a 502/504 no, because the gateway has
+already retried and fallen back within the invocation's time, and an SDK retry would multiply the upstream calls;
+a 500 only when it is transient (the store was unavailable); every 4xx no.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ _DEFAULT_TYPE = {
     502: "api_error",
     504: "api_error",
 }
+MAX_SDK_RETRY_AFTER_S = 60
+TRANSIENT_500_CODES = frozenset({"store_unavailable"})
 
 
 class GatewayError(Exception):
@@ -28,6 +37,7 @@ class GatewayError(Exception):
         type_: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -36,6 +46,20 @@ class GatewayError(Exception):
         self.type = type_ or _DEFAULT_TYPE.get(status, "api_error")
         self.param = param
         self.headers = headers or {}
+        self._should_retry = should_retry
+
+    @property
+    def should_retry(self) -> bool:
+        if self._should_retry is not None:
+            return self._should_retry
+        if self.status == 429:
+            try:
+                return float(self.headers.get("retry-after", "")) <= MAX_SDK_RETRY_AFTER_S
+            except ValueError:
+                return True
+        if self.status == 500:
+            return self.code in TRANSIENT_500_CODES
+        return False
 
     def body(self) -> dict[str, object]:
         return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}

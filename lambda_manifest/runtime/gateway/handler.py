@@ -1,7 +1,9 @@
-"""Lambda entry point: ``lambda_manifest.runtime.gateway.handler.main`` (API Gateway HTTP API, payload format 2.0).
+"""Lambda entry point: ``lambda_manifest.runtime.gateway.handler.main`` (API Gateway HTTP API payload 2.0 or
+REST API payload 1.0). Behind a streaming REST route it runs under ``lambda_manifest.runtime.stream``'s loop,
+which sends the ``StreamingResponse`` of a ``"stream": true`` request as it is produced.
 
-Importing this module is cheap on purpose: boto3/botocore, http.client and ssl are imported on first use, and
-the configuration is read on the first request (``runtime.get()``).
+Importing this module is cheap on purpose: boto3/botocore, sockets, ssl and the provider adapters are imported
+on first use, and the configuration is read on the first request (``runtime.get()``).
 """
 
 from __future__ import annotations
@@ -13,5 +15,5 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def main(event: Any, context: Any) -> dict[str, Any]:
+def main(event: Any, context: Any) -> Any:
     return handle(event, context)

@@ -1,32 +1,38 @@
 """Provider adapters behind one internal request/response shape.
 
-* ``openai``: any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, Azure OpenAI via ``auth_header:
-  api-key`` + ``query: {api-version}`` + ``{model}`` in base_url, vLLM, Together, Groq, ...).
-* ``anthropic``: the Messages API (``POST /v1/messages``, ``x-api-key``, ``anthropic-version``); system
-  messages are split out, ``usage.input_tokens/output_tokens`` map to prompt/completion tokens.
-* ``bedrock``: Amazon Bedrock ``converse`` through boto3 (``bedrock-runtime``), credentials from the role.
+* ``openai`` (``provider_openai``): any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI, Azure OpenAI
+  via ``auth_header: api-key`` + ``query: {api-version}`` + ``{model}`` in base_url, vLLM, Together, Groq...).
+* ``anthropic`` (``provider_anthropic``): the Messages API (``POST /v1/messages``); system messages are split
+  out, ``usage.input_tokens/output_tokens`` map to prompt/completion tokens.
+* ``bedrock`` (``provider_bedrock``): Amazon Bedrock ``Converse``/``ConverseStream`` through boto3, credentials
+  from the role.
 
-HTTP goes through ``http.client`` (imported lazily) with a small per-container keep-alive pool, and a
-per-attempt socket timeout. Errors are normalised into ``ProviderError.kind``:
+Each adapter has a buffered call (``call``, a ``ChatResult``) and a streamed one (``stream``, an iterator of
+``Delta``: content, tool-call fragments, finish reason, usage; ``None`` when ``tick`` seconds passed without a
+byte). HTTP goes through ``upstream`` (one total deadline per attempt). Errors are normalised into
+``ProviderError.kind``:
 
-===============  =============================================  ====================
-kind             cause                                          fallback / retry
-===============  =============================================  ====================
-timeout          socket timeout, HTTP 408, Bedrock model timeout  next target (no same-target retry)
-connection       refused / reset / DNS / TLS                    retry, then next
-rate_limited     HTTP 429, Bedrock throttling                   next target
-server           HTTP 5xx                                       retry, then next
-bad_response     2xx with malformed JSON or missing fields      retry, then next
-auth             HTTP 401/403 or the secret is unavailable      next target
-not_found        HTTP 404 (unknown model/deployment)            next target
-client           any other 4xx (e.g. 400, 413, 422)              none: 400 to the client
-===============  =============================================  ====================
+===============  ==================================================  ========================================
+kind             cause                                               router
+===============  ==================================================  ========================================
+timeout          the attempt's deadline passed, HTTP 408, Bedrock     next target (never the same again)
+                 model timeout
+connection       connect refused / DNS / TLS: nothing was sent        retry the same target, then next
+reset            the connection failed after the request was sent     next target (never re-sent: the provider
+                                                                     may have accepted and billed it)
+rate_limited     HTTP 429, Bedrock throttling                        next target (``retry_after`` kept)
+server           HTTP 5xx, an error event inside a stream            retry, then next
+bad_response     2xx with malformed JSON or missing fields           retry, then next
+auth             HTTP 401/403 or the secret is unavailable           next target
+not_found        HTTP 404 (unknown model/deployment)                 next target
+client           any other 4xx (e.g. 400, 413, 422)                  none: 400 (413) to the client
+===============  ==================================================  ========================================
 """
 
 from __future__ import annotations
 
 import json
-import threading
+import time
 from dataclasses import dataclass
 
 from .config import ProviderConfig, Target
@@ -35,10 +41,11 @@ from .redact import redact
 
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 FALLBACK_KINDS = frozenset(
-    {"timeout", "connection", "rate_limited", "server", "bad_response", "auth", "not_found"}
+    {"timeout", "connection", "reset", "rate_limited", "server", "bad_response", "auth", "not_found"}
 )
 RETRY_SAME_TARGET_KINDS = frozenset({"connection", "server", "bad_response"})
 OPENAI_PASSTHROUGH = (
@@ -78,105 +85,61 @@ class ChatResult:
     tool_calls: list[dict[str, Any]] | None = None
 
 
+@dataclass
+class Delta:
+    """One step of a streamed answer, already in OpenAI terms."""
+
+    content: str | None = None
+    # OpenAI ``delta.tool_calls`` entries: {"index", "id"?, "type"?, "function": {"name"?, "arguments"?}}
+    tool_calls: list[dict[str, Any]] | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @property
+    def output(self) -> bool:
+        """Carries something for the client (text, a tool call, the finish reason)."""
+        return bool(self.content) or bool(self.tool_calls) or self.finish_reason is not None
+
+
+class StreamBudget:
+    """Deadlines of one streamed attempt: ``first`` until the first output, then ``idle_s`` between bytes,
+    never past ``end`` (the invocation's remaining time minus the margin)."""
+
+    def __init__(self, first: float, end: float, idle_s: float, tick_s: float | None) -> None:
+        self.first = min(first, end)
+        self.end = end
+        self.idle_s = idle_s
+        self.tick_s = tick_s
+        self.started = False
+        self._last = time.monotonic()
+
+    def deadline(self) -> float:
+        if not self.started:
+            return self.first
+        return min(self.end, self._last + self.idle_s)
+
+    def activity(self) -> None:
+        self._last = time.monotonic()
+
+    def start(self) -> None:
+        self.started = True
+        self.activity()
+
+
 # ---------------------------------------------------------------------------------------------------------
-# HTTP with a keep-alive pool
+# Helpers shared by the adapters
 
 
-class _Pool:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: dict[tuple[str, str, int], list[Any]] = {}
-        self._ssl_context: Any = None
-
-    def take(self, key: tuple[str, str, int]) -> Any | None:
-        with self._lock:
-            conns = self._idle.get(key)
-            return conns.pop() if conns else None
-
-    def give(self, key: tuple[str, str, int], conn: Any) -> None:
-        with self._lock:
-            conns = self._idle.setdefault(key, [])
-            if len(conns) < 8:
-                conns.append(conn)
-                return
-        conn.close()
-
-    def new(self, key: tuple[str, str, int], timeout: float) -> Any:
-        import http.client
-
-        scheme, host, port = key
-        if scheme == "https":
-            if self._ssl_context is None:
-                import ssl
-
-                self._ssl_context = ssl.create_default_context()
-            return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl_context)
-        return http.client.HTTPConnection(host, port, timeout=timeout)
-
-    def clear(self) -> None:
-        with self._lock:
-            for conns in self._idle.values():
-                for c in conns:
-                    c.close()
-            self._idle.clear()
-
-
-POOL = _Pool()
-
-
-def http_post(
-    url: str, headers: dict[str, str], payload: dict[str, Any], timeout: float
-) -> tuple[int, dict[str, str], bytes]:
-    import http.client
-    from urllib.parse import urlsplit
-
-    u = urlsplit(url)
-    scheme = u.scheme
-    host = u.hostname or ""
-    port = u.port or (443 if scheme == "https" else 80)
-    path = (u.path or "/") + (f"?{u.query}" if u.query else "")
-    key = (scheme, host, port)
-    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    hdrs = {"content-type": "application/json", "accept": "application/json", **headers}
-    for attempt in (0, 1):
-        conn = POOL.take(key) if attempt == 0 else None
-        reused = conn is not None
-        if conn is None:
-            conn = POOL.new(key, timeout)
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        try:
-            conn.request("POST", path, body=data, headers=hdrs)
-            resp = conn.getresponse()
-            body = resp.read()
-        except TimeoutError:
-            conn.close()
-            raise ProviderError("timeout", f"timed out after {timeout:.1f}s") from None
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-            conn.close()
-            if reused:  # a stale keep-alive connection: one immediate retry on a fresh one
-                continue
-            raise ProviderError("connection", f"connection error: {type(exc).__name__}") from None
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise ProviderError("connection", f"connection error: {type(exc).__name__}") from None
-        if resp.will_close:
-            conn.close()
-        else:
-            POOL.give(key, conn)
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
-    raise ProviderError("connection", "connection error")  # pragma: no cover
-
-
-def _retry_after(headers: dict[str, str]) -> float | None:
+def retry_after(headers: dict[str, str]) -> float | None:
     try:
-        return float(headers["retry-after"])
+        value = float(headers["retry-after"])
     except (KeyError, ValueError):
         return None
+    return value if value >= 0 else None
 
 
-def _error_message(body: bytes) -> str:
+def error_message(body: bytes) -> str:
     try:
         doc = json.loads(body)
         err = doc.get("error", doc) if isinstance(doc, dict) else doc
@@ -187,12 +150,12 @@ def _error_message(body: bytes) -> str:
     return redact(text[:300])
 
 
-def _check_status(status: int, headers: dict[str, str], body: bytes, who: str) -> None:
+def check_status(status: int, headers: dict[str, str], body: bytes, who: str) -> None:
     if 200 <= status < 300:
         return
-    detail = _error_message(body)
+    detail = error_message(body)
     if status == 429:
-        raise ProviderError("rate_limited", f"{who}: rate limited (429)", status, _retry_after(headers))
+        raise ProviderError("rate_limited", f"{who}: rate limited (429)", status, retry_after(headers))
     if status == 408:
         raise ProviderError("timeout", f"{who}: request timeout (408)", status)
     if status >= 500:
@@ -204,7 +167,7 @@ def _check_status(status: int, headers: dict[str, str], body: bytes, who: str) -
     raise ProviderError("client", f"{who}: {detail}", status)
 
 
-def _json_body(body: bytes, who: str) -> dict[str, Any]:
+def json_body(body: bytes, who: str) -> dict[str, Any]:
     try:
         doc = json.loads(body)
     except ValueError:
@@ -214,7 +177,7 @@ def _json_body(body: bytes, who: str) -> dict[str, Any]:
     return doc
 
 
-def _api_key(provider: ProviderConfig, secrets: SecretCache) -> str | None:
+def api_key(provider: ProviderConfig, secrets: SecretCache) -> str | None:
     if provider.secret_arn is None:
         return None
     try:
@@ -223,7 +186,7 @@ def _api_key(provider: ProviderConfig, secrets: SecretCache) -> str | None:
         raise ProviderError("auth", f"{provider.name}: credentials unavailable ({exc})") from None
 
 
-def _text(content: Any) -> str:
+def text_of(content: Any) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
@@ -238,335 +201,109 @@ def _text(content: Any) -> str:
     return "".join(parts)
 
 
-def _int_or_none(value: Any) -> int | None:
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (fields of provider events are checked, not
+    trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-# ---------------------------------------------------------------------------------------------------------
-# OpenAI-compatible
+def post_json(
+    url: str, headers: dict[str, str], payload: dict[str, Any], deadline: float, who: str, *, stream: bool = False
+) -> Any:
+    """POST ``payload``; the ``upstream.Response`` once its status and headers arrived, errors as
+    ``ProviderError``. A non-2xx answer is read (bounded by the deadline) and raised."""
+    from . import upstream
 
-
-def call_openai(
-    provider: ProviderConfig, target: Target, req: ChatRequest, timeout: float, secrets: SecretCache
-) -> ChatResult:
-    from urllib.parse import urlencode
-
-    who = target.label
-    url = (provider.base_url or "").replace("{model}", target.model) + "/chat/completions"
-    if provider.query:
-        url += "?" + urlencode(provider.query)
-    headers = dict(provider.headers)
-    key = _api_key(provider, secrets)
-    if key is not None:
-        headers[provider.auth_header] = f"{provider.auth_scheme} {key}".strip()
-    body: dict[str, Any] = {"model": target.model, "messages": req.messages}
-    for name in ("temperature", "top_p", "max_tokens", "stop", "user", *OPENAI_PASSTHROUGH):
-        if req.params.get(name) is not None:
-            body[name] = req.params[name]
-    if provider.supports_response_format and req.params.get("response_format") is not None:
-        body["response_format"] = req.params["response_format"]
-    if provider.supports_tools and req.params.get("tools"):
-        body["tools"] = req.params["tools"]
-        if req.params.get("tool_choice") is not None:
-            body["tool_choice"] = req.params["tool_choice"]
-    status, rheaders, raw = http_post(url, headers, body, timeout)
-    _check_status(status, rheaders, raw, who)
-    doc = _json_body(raw, who)
-    try:
-        choice = doc["choices"][0]
-        message = choice["message"]
-        content = message.get("content")
-        if content is not None and not isinstance(content, str):
-            raise TypeError("content")
-        tool_calls = message.get("tool_calls") or None
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise ProviderError("bad_response", f"{who}: response without choices[0].message") from None
-    usage: dict[str, Any] = doc["usage"] if isinstance(doc.get("usage"), dict) else {}
-    return ChatResult(
-        content=content,
-        tool_calls=tool_calls,
-        finish_reason=str(choice.get("finish_reason") or "stop"),
-        prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
-        completion_tokens=_int_or_none(usage.get("completion_tokens")),
-        model=str(doc.get("model") or target.model),
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Anthropic Messages API
-
-_ANTHROPIC_STOP = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-}
-
-
-def _split_system(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
-    system = [_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
-    rest = [m for m in messages if m.get("role") not in ("system", "developer")]
-    return ("\n\n".join(system) if system else None), rest
-
-
-def _tool_args(raw: Any) -> Any:
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw) if raw else {}
-        except ValueError:
-            raise ProviderError("client", "tool_calls[].function.arguments is not valid JSON") from None
-    return raw if isinstance(raw, dict) else {}
-
-
-def to_anthropic_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        role = m.get("role")
-        blocks: list[dict[str, Any]] = []
-        if role == "tool":
-            role = "user"
-            blocks.append(
-                {
-                    "type": "tool_result",
-                    "tool_use_id": str(m.get("tool_call_id", "")),
-                    "content": _text(m.get("content")),
-                }
-            )
-        else:
-            text = _text(m.get("content"))
-            if text:
-                blocks.append({"type": "text", "text": text})
-            for tc in m.get("tool_calls") or []:
-                fn = tc.get("function", {})
-                blocks.append(
-                    {
-                        "type": "tool_use",
-                        "id": tc.get("id", ""),
-                        "name": fn.get("name", ""),
-                        "input": _tool_args(fn.get("arguments")),
-                    }
-                )
-        if not blocks:
-            continue
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": role, "content": blocks})
-    return out
-
-
-def _anthropic_tool_choice(choice: Any) -> dict[str, Any] | None:
-    if choice in (None, "auto"):
-        return {"type": "auto"} if choice else None
-    if choice == "required":
-        return {"type": "any"}
-    if choice == "none":
-        return {"type": "none"}
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        return {"type": "tool", "name": choice["function"].get("name", "")}
-    return None
-
-
-def call_anthropic(
-    provider: ProviderConfig, target: Target, req: ChatRequest, timeout: float, secrets: SecretCache
-) -> ChatResult:
-    who = target.label
-    system, rest = _split_system(req.messages)
-    body: dict[str, Any] = {
-        "model": target.model,
-        "messages": to_anthropic_messages(rest),
-        "max_tokens": req.params.get("max_tokens") or provider.max_tokens,
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    hdrs = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if stream else "application/json",
+        **headers,
     }
-    if system:
-        body["system"] = system
-    for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"), ("stop", "stop_sequences")):
-        if req.params.get(ours) is not None:
-            body[theirs] = req.params[ours]
-    if req.params.get("user"):
-        body["metadata"] = {"user_id": req.params["user"]}
-    if provider.supports_tools and req.params.get("tools"):
-        body["tools"] = [
-            {
-                "name": t["function"]["name"],
-                "description": t["function"].get("description", ""),
-                "input_schema": t["function"].get("parameters") or {"type": "object", "properties": {}},
-            }
-            for t in req.params["tools"]
-        ]
-        tc = _anthropic_tool_choice(req.params.get("tool_choice"))
-        if tc is not None:
-            body["tool_choice"] = tc
-    headers = dict(provider.headers)
-    headers["anthropic-version"] = provider.anthropic_version
-    key = _api_key(provider, secrets)
-    if key is not None:
-        headers[provider.auth_header] = f"{provider.auth_scheme} {key}".strip()
-    status, rheaders, raw = http_post(f"{provider.base_url}/v1/messages", headers, body, timeout)
-    _check_status(status, rheaders, raw, who)
-    doc = _json_body(raw, who)
-    blocks = doc.get("content")
-    if not isinstance(blocks, list):
-        raise ProviderError("bad_response", f"{who}: response without content blocks")
-    texts: list[str] = []
-    tool_calls: list[dict[str, Any]] = []
-    for b in blocks:
-        if not isinstance(b, dict):
-            raise ProviderError("bad_response", f"{who}: malformed content block")
-        if b.get("type") == "text":
-            texts.append(str(b.get("text", "")))
-        elif b.get("type") == "tool_use":
-            tool_calls.append(
-                {
-                    "id": str(b.get("id", "")),
-                    "type": "function",
-                    "function": {"name": str(b.get("name", "")), "arguments": json.dumps(b.get("input", {}))},
-                }
-            )
-    usage: dict[str, Any] = doc["usage"] if isinstance(doc.get("usage"), dict) else {}
-    prompt = _int_or_none(usage.get("input_tokens"))
-    if prompt is not None:  # prompt-cache reads/writes are input tokens too
-        prompt += sum(
-            (_int_or_none(usage.get(k)) or 0)
-            for k in ("cache_creation_input_tokens", "cache_read_input_tokens")
-        )
-    return ChatResult(
-        content="".join(texts) if texts or not tool_calls else None,
-        tool_calls=tool_calls or None,
-        finish_reason=_ANTHROPIC_STOP.get(str(doc.get("stop_reason")), "stop"),
-        prompt_tokens=prompt,
-        completion_tokens=_int_or_none(usage.get("output_tokens")),
-        model=str(doc.get("model") or target.model),
-    )
+    try:
+        resp = upstream.request("POST", url, hdrs, data, deadline)
+        if not 200 <= resp.status < 300:
+            body = resp.read(deadline, limit=1 << 20)
+            check_status(resp.status, resp.headers, body, who)
+    except upstream.UpstreamError as exc:
+        raise ProviderError(exc.kind, f"{who}: {exc}") from None
+    return resp
+
+
+def read_body(resp: Any, deadline: float, who: str) -> bytes:
+    from . import upstream
+
+    try:
+        body: bytes = resp.read(deadline)
+    except upstream.UpstreamError as exc:
+        resp.close()
+        raise ProviderError(exc.kind, f"{who}: {exc}") from None
+    return body
+
+
+def sse_events(resp: Any, budget: StreamBudget, who: str) -> Iterator[tuple[str, str] | None]:
+    """Server-sent events of an upstream answer as ``(event, data)``. ``None`` whenever ``budget.tick_s``
+    seconds passed without an event, whether the provider was silent or sent only comments (the caller may owe
+    its own client a keep-alive). Comments and ids are skipped; multi-line data is joined with ``\\n``."""
+    from . import upstream
+
+    event, data = "", list[str]()
+    last = time.monotonic()
+    try:
+        for line in resp.iter_lines(budget.deadline, budget.tick_s):
+            if line is not None:
+                budget.activity()
+                if not line:
+                    if data:
+                        last = time.monotonic()
+                        yield event or "message", "\n".join(data)
+                    event, data = "", []
+                    continue
+                text = line.decode("utf-8", "replace")
+                field, _, value = text.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "data":
+                    data.append(value)
+                elif field == "event":
+                    event = value
+            if budget.tick_s and time.monotonic() - last >= budget.tick_s:
+                last = time.monotonic()
+                yield None
+        if data:
+            yield event or "message", "\n".join(data)
+    except upstream.UpstreamError as exc:
+        raise ProviderError(exc.kind, f"{who}: {exc} (streaming)") from None
+    finally:
+        resp.close()
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Amazon Bedrock Converse
-
-_BEDROCK_STOP = {
-    "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-    "content_filtered": "content_filter", "guardrail_intervened": "content_filter",
-}  # fmt: skip
-_BEDROCK_ERRORS = {
-    "ThrottlingException": "rate_limited",
-    "ServiceQuotaExceededException": "rate_limited",
-    "ModelTimeoutException": "timeout",
-    "ServiceUnavailableException": "server",
-    "InternalServerException": "server",
-    "ModelNotReadyException": "server",
-    "ModelErrorException": "server",
-    "AccessDeniedException": "auth",
-    "ResourceNotFoundException": "auth",
-    "UnrecognizedClientException": "auth",
-}
+# Dispatch (adapters are imported on first use)
 
 
-def to_bedrock_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in to_anthropic_messages(messages):
-        content: list[dict[str, Any]] = []
-        for b in m["content"]:
-            if b["type"] == "text":
-                content.append({"text": b["text"]})
-            elif b["type"] == "tool_use":
-                content.append({"toolUse": {"toolUseId": b["id"], "name": b["name"], "input": b["input"]}})
-            else:
-                content.append(
-                    {"toolResult": {"toolUseId": b["tool_use_id"], "content": [{"text": b["content"]}]}}
-                )
-        out.append({"role": m["role"], "content": content})
-    return out
-
-
-def call_bedrock(
-    provider: ProviderConfig, target: Target, req: ChatRequest, timeout: float, secrets: SecretCache
-) -> ChatResult:
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        ReadTimeoutError,
-    )
-
-    from . import aws
-
-    who = target.label
-    system, rest = _split_system(req.messages)
-    kwargs: dict[str, Any] = {"modelId": target.model, "messages": to_bedrock_messages(rest)}
-    if system:
-        kwargs["system"] = [{"text": system}]
-    inference: dict[str, Any] = {"maxTokens": req.params.get("max_tokens") or provider.max_tokens}
-    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("stop", "stopSequences")):
-        if req.params.get(ours) is not None:
-            inference[theirs] = req.params[ours]
-    kwargs["inferenceConfig"] = inference
-    if provider.supports_tools and req.params.get("tools") and req.params.get("tool_choice") != "none":
-        tool_config: dict[str, Any] = {
-            "tools": [
-                {
-                    "toolSpec": {
-                        "name": t["function"]["name"],
-                        "description": t["function"].get("description") or t["function"]["name"],
-                        "inputSchema": {
-                            "json": t["function"].get("parameters") or {"type": "object", "properties": {}}
-                        },
-                    }
-                }
-                for t in req.params["tools"]
-            ]
-        }
-        tc = _anthropic_tool_choice(req.params.get("tool_choice"))
-        if tc is not None:
-            tool_config["toolChoice"] = {tc["type"]: {"name": tc["name"]} if tc["type"] == "tool" else {}}
-        kwargs["toolConfig"] = tool_config
-    # Bucket the timeout so a container holds a handful of clients, not one per remaining-time value.
-    bucket = max(1.0, float(int(timeout)))
-    client = aws.client("bedrock-runtime", provider.region, bucket)
-    try:
-        resp = client.converse(**kwargs)
-    except (ReadTimeoutError, ConnectTimeoutError):
-        raise ProviderError("timeout", f"{who}: timed out after {bucket:.0f}s") from None
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        kind = _BEDROCK_ERRORS.get(code)
-        if kind is None:
-            kind = "server" if isinstance(status, int) and status >= 500 else "client"
-        msg = redact(str(exc.response.get("Error", {}).get("Message", code))[:300])
-        raise ProviderError(kind, f"{who}: {code}: {msg}", status) from None
-    except BotoCoreError as exc:
-        raise ProviderError("connection", f"{who}: {type(exc).__name__}") from None
-    try:
-        blocks = resp["output"]["message"]["content"]
-        texts = [b["text"] for b in blocks if "text" in b]
-        tool_calls = [
-            {
-                "id": b["toolUse"].get("toolUseId", ""),
-                "type": "function",
-                "function": {
-                    "name": b["toolUse"].get("name", ""),
-                    "arguments": json.dumps(b["toolUse"].get("input", {})),
-                },
-            }
-            for b in blocks
-            if "toolUse" in b
-        ]
-    except (KeyError, TypeError):
-        raise ProviderError("bad_response", f"{who}: unexpected Converse response") from None
-    usage = resp.get("usage") or {}
-    return ChatResult(
-        content="".join(texts) if texts or not tool_calls else None,
-        tool_calls=tool_calls or None,
-        finish_reason=_BEDROCK_STOP.get(str(resp.get("stopReason")), "stop"),
-        prompt_tokens=_int_or_none(usage.get("inputTokens")),
-        completion_tokens=_int_or_none(usage.get("outputTokens")),
-        model=target.model,
-    )
-
-
-ADAPTERS = {"openai": call_openai, "anthropic": call_anthropic, "bedrock": call_bedrock}
+def _adapter(kind: str) -> Any:
+    if kind == "openai":
+        from . import provider_openai as module
+    elif kind == "anthropic":
+        from . import provider_anthropic as module  # type: ignore[no-redef]
+    else:
+        from . import provider_bedrock as module  # type: ignore[no-redef]
+    return module
 
 
 def call_target(
-    provider: ProviderConfig, target: Target, req: ChatRequest, timeout: float, secrets: SecretCache
+    provider: ProviderConfig, target: Target, req: ChatRequest, deadline: float, secrets: SecretCache
 ) -> ChatResult:
-    return ADAPTERS[provider.type](provider, target, req, timeout, secrets)
+    result: ChatResult = _adapter(provider.type).call(provider, target, req, deadline, secrets)
+    return result
+
+
+def stream_target(
+    provider: ProviderConfig, target: Target, req: ChatRequest, budget: StreamBudget, secrets: SecretCache
+) -> Iterator[Delta | None]:
+    stream: Iterator[Delta | None] = _adapter(provider.type).stream(provider, target, req, budget, secrets)
+    return stream

@@ -67,7 +67,7 @@ def configure(
 ) -> Runtime:
     """(Re)build the container state, e.g. from tests; ``None`` reads the env vars again."""
     global _runtime
-    from .providers import POOL
+    from .upstream import POOL
 
     with _lock:
         aws.reset(keep_clients=not reset_clients)

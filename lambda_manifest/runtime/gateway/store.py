@@ -19,9 +19,9 @@ rate window        ``Q#K#<key_id>`` / ``Q#T#<t>``  ``MIN#YYYYMMDDHHMM``   n (win
 daily usage        ``Q#K#<key_id>`` / ``Q#T#<t>``  ``DAY#YYYY-MM-DD``     requests, prompt_tokens,
                                                                           completion_tokens, tokens, cost_usd,
                                                                           cache_hits, errors,
-                                                                          ``m:<alias>:requests|tokens|cost_usd``
-                                                                          (day end + usage_ttl_days)
-monthly spend      ``Q#K#<key_id>`` / ``Q#T#<t>``  ``MON#YYYY-MM``        requests, tokens, cost_usd
+                                                                          ``m:<alias>:requests|tokens|cost_usd``,
+                                                                          quota_tokens (day end + usage_ttl_days)
+monthly spend      ``Q#K#<key_id>`` / ``Q#T#<t>``  ``MON#YYYY-MM``        requests, tokens, cost_usd, quota_cost
                                                                           (month end + usage_ttl_days)
 response cache     ``CACHE#<sha256(request)>``     ``RESP``               tenant, body (S, JSON), created_at
                                                                           (now + cache.ttl_s)
@@ -30,22 +30,29 @@ conversation       ``CONV#<tenant>#<id>``          ``CONV``               messag
                                                                           (now + context.ttl_s)
 =================  ==============================  =====================  =====================================
 
+``tokens``/``cost_usd`` are what requests used. ``quota_tokens``/``quota_cost`` are what the limits count: the
+usage of settled requests plus what requests in flight hold (see ``Store.admit``).
+
 DynamoDB calls per request (every call goes through ``Store._call`` which counts and times it)
 ------------------------------------------------------------------------------------------------
-Chat completion / prompt endpoint, cache miss, no conversation - at most 3:
+Chat completion / prompt endpoint, cache miss, no conversation - at most 4:
 
-1. ``BatchGetItem`` (ConsistentRead) of the key item and, when the cache is on, the cache item
-   (``GetItem`` when the cache is off). Keys are never cached, so a revoked key is refused at once.
-2. Admission, one call: ``TransactWriteItems`` of conditional ``ADD n 1`` on the key's and the tenant's
-   ``MIN#`` windows (``n < rpm``) plus ``ConditionCheck`` on the ``DAY#`` items (``tokens < tpd``) and the
-   ``MON#`` items (``cost_usd < budget``); only the items whose limit is set (a single update becomes a
-   conditional ``UpdateItem``; no limits at all -> no call). All-or-nothing: a refused request consumes
-   nothing, and the counters hold across concurrent containers (no in-memory counters).
-3. Accounting, one ``TransactWriteItems``: ``ADD`` actual tokens/cost to the key's and tenant's ``DAY#`` and
-   ``MON#`` items (+ ``Put`` of the cache item on a cacheable miss).
+1. ``GetItem`` (ConsistentRead) of the key item, before the body is even parsed: a caller without a valid key
+   costs no parsing and learns nothing about the body. Keys are never cached, so a revoked key is refused at
+   once.
+2. ``GetItem`` of the cache item, when the request is cacheable (else no call).
+3. Admission, one call: ``TransactWriteItems`` of conditional ``ADD``s, only on the items whose limit is set
+   (a single one becomes a conditional ``UpdateItem``; no limits at all -> no call): ``n`` of the key's and
+   the tenant's ``MIN#`` window (``n < rpm``), ``quota_tokens`` of the ``DAY#`` items
+   (``quota_tokens <= tpd - reserve``) and ``quota_cost`` of the ``MON#`` items
+   (``quota_cost <= budget - reserve``). All-or-nothing: a refused request holds nothing, and the counters
+   hold across concurrent containers (no in-memory counters).
+4. Settlement, one ``TransactWriteItems``: ``ADD`` actual tokens/cost (and actual - reserved to ``quota_*``) to
+   the key's and tenant's ``DAY#`` and ``MON#`` items (+ ``Put`` of the cache item on a cacheable miss). A
+   streamed answer settles when its stream ends, also when the client went away.
 
-A cache hit also uses 3 (the hit is read in call 1). A conversation adds one ``GetItem`` before routing and one
-``PutItem`` after (5). ``GET /v1/models`` uses 1, ``GET /v1/usage`` 2, ``GET|DELETE /v1/conversations/{id}`` 2.
+A cache hit also uses 4 (no tokens are reserved for it). A conversation adds one ``GetItem`` before routing and
+one ``PutItem`` after. ``GET /v1/models`` uses 1, ``GET /v1/usage`` 2, ``GET|DELETE /v1/conversations/{id}`` 2.
 A ``TransactionConflict`` (concurrent transactions on a hot tenant item) is retried up to 3 times with jitter;
 those retries are extra, counted calls. The tenant ``DAY#``/``MON#``/``MIN#`` items are the hot items: one
 tenant tops out around the per-item write rate of DynamoDB (~1,000 writes/s, fewer under transaction conflicts).
@@ -56,6 +63,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -67,6 +75,7 @@ KEY_SK = "KEY"
 CACHE_SK = "RESP"
 CONV_SK = "CONV"
 MAX_CONFLICT_RETRIES = 3
+RECENT_OPS = 64
 
 
 def key_pk(key_hash: str) -> str:
@@ -180,34 +189,42 @@ class CallStats:
 
 
 class _Totals:
-    """Process-wide totals (thread-safe); tests and the bench read and reset them."""
+    """Process-wide totals (thread-safe) that the tests and the bench read and reset: counters, and the last
+    ``RECENT_OPS`` operation names (bounded, so a warm container's memory does not grow with its traffic)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.calls = 0
         self.ms = 0.0
-        self.ops: list[str] = []
+        self._ops: deque[str] = deque(maxlen=RECENT_OPS)
+
+    @property
+    def ops(self) -> list[str]:
+        with self._lock:
+            return list(self._ops)
 
     def add(self, op: str, ms: float) -> None:
         with self._lock:
             self.calls += 1
             self.ms += ms
-            self.ops.append(op)
+            self._ops.append(op)
 
     def reset(self) -> None:
         with self._lock:
-            self.calls, self.ms, self.ops = 0, 0.0, []
+            self.calls, self.ms = 0, 0.0
+            self._ops.clear()
 
 
 TOTALS = _Totals()
 
 
 class QuotaExceeded(Exception):
-    def __init__(self, kind: str, scope: str, retry_after: int) -> None:
+    def __init__(self, kind: str, scope: str, retry_after: int, *, never: bool = False) -> None:
         super().__init__(f"{scope} {kind} quota exceeded")
         self.kind = kind  # "rpm" | "tpd" | "budget" | "contention"
         self.scope = scope  # "key" | "tenant"
         self.retry_after = retry_after
+        self.never = never  # this request alone reserves more than the whole limit
 
 
 @dataclass
@@ -215,6 +232,14 @@ class Limits:
     rpm: int | None = None
     tpd: int | None = None
     budget_usd: Decimal | None = None
+
+
+@dataclass
+class Hold:
+    """What admission reserved, per scope (``K`` key, ``T`` tenant): settled (and so released) by ``record``."""
+
+    tokens: dict[str, int] = field(default_factory=dict)
+    cost: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass
@@ -229,6 +254,14 @@ class UsageDelta:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+def _day_expiry(now: float, usage_ttl_days: int) -> int:
+    return int(now // 86400 * 86400) + 86400 + usage_ttl_days * 86400
+
+
+def _month_expiry(now: float, usage_ttl_days: int) -> int:
+    return int(now) + seconds_to_next_month(now) + usage_ttl_days * 86400
 
 
 class Store:
@@ -253,78 +286,77 @@ class Store:
     def _k(self, pk: str, sk: str) -> dict[str, Any]:
         return {"pk": S(pk), "sk": S(sk)}
 
-    # -- 1. key (+ cache) lookup --------------------------------------------------------------------------
+    # -- 1. key, then cache -----------------------------------------------------------------------------------
 
-    def get_key_and_cache(
-        self, key_hash: str, cache_key: str | None
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        kk = self._k(key_pk(key_hash), KEY_SK)
-        if cache_key is None:
-            r = self._call("get_item", TableName=self.table, Key=kk, ConsistentRead=True)
-            return plain(r.get("Item")), None
-        ck = self._k(cache_pk(cache_key), CACHE_SK)
-        request: dict[str, Any] = {self.table: {"Keys": [kk, ck], "ConsistentRead": True}}
-        key_item: dict[str, Any] | None = None
-        cache_item: dict[str, Any] | None = None
-        for _ in range(4):
-            r = self._call("batch_get_item", RequestItems=request)
-            for item in r.get("Responses", {}).get(self.table, []):
-                p = plain(item) or {}
-                if p.get("sk") == KEY_SK:
-                    key_item = p
-                else:
-                    cache_item = p
-            request = r.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(random.uniform(0.005, 0.03))
-        return key_item, cache_item
+    def get_key(self, key_hash: str) -> dict[str, Any] | None:
+        """The key item, read consistently: a revoked key is refused at once."""
+        r = self._call("get_item", TableName=self.table, Key=self._k(key_pk(key_hash), KEY_SK), ConsistentRead=True)
+        return plain(r.get("Item"))
+
+    def get_cache(self, cache_key: str) -> dict[str, Any] | None:
+        """The cached answer (an eventually consistent read: a miss right after a write only costs a call)."""
+        r = self._call("get_item", TableName=self.table, Key=self._k(cache_pk(cache_key), CACHE_SK))
+        return plain(r.get("Item"))
 
     # -- 2. admission ---------------------------------------------------------------------------------------
 
-    def admit(self, key_id: str, tenant: str, key_limits: Limits, tenant_limits: Limits, now: float) -> None:
-        """Count this request against the rate windows and check the daily/monthly totals, atomically."""
+    def admit(
+        self,
+        key_id: str,
+        tenant: str,
+        key_limits: Limits,
+        tenant_limits: Limits,
+        now: float,
+        *,
+        reserve_tokens: int = 0,
+        reserve_cost: Decimal = Decimal(0),
+        usage_ttl_days: int = 400,
+    ) -> Hold:
+        """Count this request against the rate windows and reserve its tokens and cost, atomically.
+
+        Every limited counter is one conditional ``ADD``: ``n < rpm`` for the minute window, and
+        ``quota_tokens <= tpd - reserve`` / ``quota_cost <= budget - reserve`` for the day and month, where
+        ``quota_*`` is what settled requests used plus what requests in flight hold. DynamoDB applies each
+        conditional update atomically and the transaction all-or-nothing, so concurrent callers in any number
+        of containers can never hold more than the limit together, and a refused request holds nothing.
+        """
         items: list[dict[str, Any]] = []
         meta: list[tuple[str, str, int]] = []
+        hold = Hold()
         minute, day, month = minute_id(now), day_id(now), month_id(now)
         window_exp = int(now // 60 * 60) + 60 + 120
         for scope, ident, lim in (("key", key_id, key_limits), ("tenant", tenant, tenant_limits)):
-            pk = quota_pk("K" if scope == "key" else "T", ident)
+            code = "K" if scope == "key" else "T"
+            pk = quota_pk(code, ident)
             if lim.rpm is not None:
-                items.append(
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": self._k(pk, f"MIN#{minute}"),
-                            "UpdateExpression": "ADD #n :one SET #e = if_not_exists(#e, :exp)",
-                            "ConditionExpression": "attribute_not_exists(#n) OR #n < :lim",
-                            "ExpressionAttributeNames": {"#n": "n", "#e": "expires_at"},
-                            "ExpressionAttributeValues": {
-                                ":one": N(1),
-                                ":lim": N(lim.rpm),
-                                ":exp": N(window_exp),
-                            },
-                        }
-                    }
-                )
+                items.append(self._conditional_add(pk, f"MIN#{minute}", "n", N(1), N(lim.rpm - 1), window_exp))
                 meta.append(("rpm", scope, seconds_to_next_minute(now)))
             if lim.tpd is not None:
-                items.append(self._check(pk, f"DAY#{day}", "tokens", N(lim.tpd)))
+                if reserve_tokens > lim.tpd:
+                    raise QuotaExceeded("tpd", scope, seconds_to_next_day(now), never=True)
+                items.append(self._conditional_add(pk, f"DAY#{day}", "quota_tokens", N(reserve_tokens),
+                                                   N(lim.tpd - reserve_tokens), _day_expiry(now, usage_ttl_days)))
                 meta.append(("tpd", scope, seconds_to_next_day(now)))
+                hold.tokens[code] = reserve_tokens
             if lim.budget_usd is not None:
-                items.append(self._check(pk, f"MON#{month}", "cost_usd", N(lim.budget_usd)))
+                if reserve_cost > lim.budget_usd:
+                    raise QuotaExceeded("budget", scope, seconds_to_next_month(now), never=True)
+                items.append(self._conditional_add(pk, f"MON#{month}", "quota_cost", N(reserve_cost),
+                                                   N(lim.budget_usd - reserve_cost),
+                                                   _month_expiry(now, usage_ttl_days)))
                 meta.append(("budget", scope, seconds_to_next_month(now)))
+                hold.cost[code] = reserve_cost
         if not items:
-            return
+            return hold
         from botocore.exceptions import ClientError
 
         for attempt in range(MAX_CONFLICT_RETRIES + 1):
             try:
-                if len(items) == 1 and "Update" in items[0]:
+                if len(items) == 1:
                     self._call("update_item", **items[0]["Update"])
                 else:
                     self._call("transact_write_items", TransactItems=items)
-                return
+                return hold
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "ConditionalCheckFailedException":
@@ -338,15 +370,20 @@ class Store:
                 if attempt == MAX_CONFLICT_RETRIES:
                     raise QuotaExceeded("contention", "tenant", 1) from None
                 time.sleep(random.uniform(0.005, 0.02 * (2**attempt)))
+        return hold  # pragma: no cover
 
-    def _check(self, pk: str, sk: str, attr: str, lim: dict[str, str]) -> dict[str, Any]:
+    def _conditional_add(
+        self, pk: str, sk: str, attr: str, amount: dict[str, str], at_most: dict[str, str], expires_at: int
+    ) -> dict[str, Any]:
+        """``ADD attr amount`` if ``attr`` is at most ``at_most`` before it (absent counts as 0)."""
         return {
-            "ConditionCheck": {
+            "Update": {
                 "TableName": self.table,
                 "Key": self._k(pk, sk),
-                "ConditionExpression": "attribute_not_exists(#a) OR #a < :lim",
-                "ExpressionAttributeNames": {"#a": attr},
-                "ExpressionAttributeValues": {":lim": lim},
+                "UpdateExpression": "ADD #a :amount SET #e = if_not_exists(#e, :exp)",
+                "ConditionExpression": "attribute_not_exists(#a) OR #a <= :max",
+                "ExpressionAttributeNames": {"#a": attr, "#e": "expires_at"},
+                "ExpressionAttributeValues": {":amount": amount, ":max": at_most, ":exp": N(expires_at)},
             }
         }
 
@@ -360,30 +397,39 @@ class Store:
         now: float,
         usage_ttl_days: int,
         cache_put: tuple[str, str, int] | None = None,
+        hold: Hold | None = None,
     ) -> None:
-        """ADD the request's usage to the daily and monthly items (+ put the cache item), one call."""
+        """ADD the request's usage to the daily and monthly items, settle what admission held (the difference
+        between the actual usage and the reservation, so a failed request releases all of it), and put the cache
+        item: one call."""
+        hold = hold or Hold()
         day, month = day_id(now), month_id(now)
-        day_exp = int(now // 86400 * 86400) + 86400 + usage_ttl_days * 86400
-        mon_exp = int(now) + seconds_to_next_month(now) + usage_ttl_days * 86400
+        day_exp = _day_expiry(now, usage_ttl_days)
+        mon_exp = _month_expiry(now, usage_ttl_days)
         day_names = {
             "#rq": "requests", "#pt": "prompt_tokens", "#ct": "completion_tokens", "#tk": "tokens",
-            "#c": "cost_usd", "#ch": "cache_hits", "#er": "errors", "#e": "expires_at",
+            "#c": "cost_usd", "#ch": "cache_hits", "#er": "errors", "#e": "expires_at", "#qt": "quota_tokens",
             "#mr": f"m:{usage.alias}:requests", "#mt": f"m:{usage.alias}:tokens", "#mc": f"m:{usage.alias}:cost_usd",
         }  # fmt: skip
-        day_values = {
-            ":one": N(1), ":pt": N(usage.prompt_tokens), ":ct": N(usage.completion_tokens), ":tk": N(usage.tokens),
-            ":c": N(usage.cost_usd), ":ch": N(1 if usage.cache_hit else 0), ":er": N(1 if usage.error else 0),
-            ":exp": N(day_exp),
-        }  # fmt: skip
         day_expr = (
-            "ADD #rq :one, #pt :pt, #ct :ct, #tk :tk, #c :c, #ch :ch, #er :er, #mr :one, #mt :tk, #mc :c "
+            "ADD #rq :one, #pt :pt, #ct :ct, #tk :tk, #c :c, #ch :ch, #er :er, #mr :one, #mt :tk, #mc :c, #qt :qt "
             "SET #e = if_not_exists(#e, :exp)"
         )
-        mon_names = {"#rq": "requests", "#tk": "tokens", "#c": "cost_usd", "#e": "expires_at"}
-        mon_values = {":one": N(1), ":tk": N(usage.tokens), ":c": N(usage.cost_usd), ":exp": N(mon_exp)}
-        mon_expr = "ADD #rq :one, #tk :tk, #c :c SET #e = if_not_exists(#e, :exp)"
+        mon_names = {"#rq": "requests", "#tk": "tokens", "#c": "cost_usd", "#e": "expires_at", "#qc": "quota_cost"}
+        mon_expr = "ADD #rq :one, #tk :tk, #c :c, #qc :qc SET #e = if_not_exists(#e, :exp)"
         items: list[dict[str, Any]] = []
-        for pk in (quota_pk("K", key_id), quota_pk("T", tenant)):
+        for code, ident in (("K", key_id), ("T", tenant)):
+            pk = quota_pk(code, ident)
+            day_values = {
+                ":one": N(1), ":pt": N(usage.prompt_tokens), ":ct": N(usage.completion_tokens),
+                ":tk": N(usage.tokens), ":c": N(usage.cost_usd), ":ch": N(1 if usage.cache_hit else 0),
+                ":er": N(1 if usage.error else 0), ":exp": N(day_exp),
+                ":qt": N(usage.tokens - hold.tokens.get(code, 0)),
+            }  # fmt: skip
+            mon_values = {
+                ":one": N(1), ":tk": N(usage.tokens), ":c": N(usage.cost_usd), ":exp": N(mon_exp),
+                ":qc": N(usage.cost_usd - hold.cost.get(code, Decimal(0))),
+            }  # fmt: skip
             items.append(self._update(pk, f"DAY#{day}", day_expr, day_names, day_values))
             items.append(self._update(pk, f"MON#{month}", mon_expr, mon_names, mon_values))
         if cache_put is not None:

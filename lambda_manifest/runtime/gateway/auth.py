@@ -1,0 +1,103 @@
+"""Virtual keys: where the caller's key is read from, and what its DynamoDB item allows.
+
+Authentication comes first on every route: the key item is read before the request body is even parsed, so
+a caller without a valid key gets a 401 whatever it sent and costs no parsing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .errors import GatewayError
+from .store import Limits, Store
+from .transport import Http
+
+TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
+if TYPE_CHECKING:
+    from typing import Any
+
+MAX_KEY_LENGTH = 512
+# Keys are printable ASCII (``lmg-`` + URL-safe base64); anything else cannot be one.
+_KEY_RE = re.compile(r"^[\x21-\x7e]+$")
+
+
+@dataclass
+class KeyInfo:
+    key_id: str
+    tenant: str
+    models: list[str]
+    limits: Limits
+    cache: bool
+
+    def allows(self, alias: str) -> bool:
+        return "*" in self.models or alias in self.models
+
+
+def virtual_key(http: Http, key_header: str | None) -> str:
+    """The caller's virtual key.
+
+    With ``auth.key_header`` configured, only that header is read: ``Bearer <key>`` when it is
+    ``authorization``, the bare key otherwise (an API authorizer owns the other headers). Without it,
+    ``Authorization: Bearer <key>`` (what OpenAI clients send) and else ``x-api-key: <key>``; when both are
+    sent, Authorization wins and x-api-key is not looked at.
+    """
+    if key_header is None:
+        header = "authorization" if http.headers.get("authorization", "").strip() else "x-api-key"
+        how = "Authorization: Bearer <key> or x-api-key: <key>"
+    else:
+        header = key_header
+        how = "Authorization: Bearer <key>" if header == "authorization" else f"{header}: <key>"
+    value = http.headers.get(header, "").strip()
+    if not value:
+        raise GatewayError(401, f"missing API key: send {how}", "missing_api_key")
+    token = value
+    if header == "authorization":
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer":
+            token = ""
+        token = token.strip()
+    if not token or len(token) > MAX_KEY_LENGTH or not _KEY_RE.match(token):
+        raise GatewayError(401, "invalid API key", "invalid_api_key")
+    return token
+
+
+def hash_key(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def key_info(item: dict[str, Any] | None) -> KeyInfo:
+    if item is None or not isinstance(item.get("key_id"), str) or not isinstance(item.get("tenant"), str):
+        raise GatewayError(401, "invalid API key", "invalid_api_key")
+    if item.get("revoked"):
+        raise GatewayError(401, "this API key has been revoked", "invalid_api_key")
+
+    def opt_int(v: Any) -> int | None:
+        return int(v) if v is not None else None
+
+    models = item.get("models") or []
+    return KeyInfo(
+        key_id=item["key_id"],
+        tenant=item["tenant"],
+        models=[str(m) for m in models] if isinstance(models, list) else [],
+        limits=Limits(
+            rpm=opt_int(item.get("rpm")),
+            tpd=opt_int(item.get("tpd")),
+            budget_usd=Decimal(str(item["budget_usd"])) if item.get("budget_usd") is not None else None,
+        ),
+        cache=bool(item.get("cache")),
+    )
+
+
+def authenticate(http: Http, store: Store, key_header: str | None) -> KeyInfo:
+    """The caller's key, checked against the table (a consistent read: revocation is immediate)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    token = virtual_key(http, key_header)
+    try:
+        item = store.get_key(hash_key(token))
+    except (ClientError, BotoCoreError) as exc:
+        raise GatewayError(500, f"key store unavailable ({type(exc).__name__})", "store_unavailable") from None
+    return key_info(item)

@@ -1,0 +1,253 @@
+"""Amazon Bedrock ``Converse`` and ``ConverseStream`` through boto3 (credentials from the Lambda role).
+
+boto3's timeouts are per socket read, so each call runs on a worker thread and the attempt waits for it only
+until its deadline: a slow answer is abandoned on time (the thread ends when its own read timeout, never longer
+than the attempt's budget, fires). A stream is read the same way, one event at a time, so keep-alive ticks and
+the deadline apply between events too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+import time
+
+from .config import ProviderConfig, Target
+from .credentials import SecretCache
+from .provider_anthropic import split_system, to_anthropic_messages, tool_choice
+from .providers import ChatRequest, ChatResult, Delta, ProviderError, StreamBudget, int_or_none
+from .redact import redact
+
+TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+STOP_REASONS = {
+    "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
+    "content_filtered": "content_filter", "guardrail_intervened": "content_filter",
+}  # fmt: skip
+# Error codes of Converse (HTTP errors) and of ConverseStream events (the same names, first letter lower-case).
+ERRORS = {
+    "throttlingexception": "rate_limited",
+    "servicequotaexceededexception": "rate_limited",
+    "modeltimeoutexception": "timeout",
+    "serviceunavailableexception": "server",
+    "internalserverexception": "server",
+    "modelnotreadyexception": "server",
+    "modelerrorexception": "server",
+    "modelstreamerrorexception": "server",
+    "accessdeniedexception": "auth",
+    "resourcenotfoundexception": "auth",
+    "unrecognizedclientexception": "auth",
+}
+_END = object()
+
+
+def to_bedrock_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in to_anthropic_messages(messages):
+        content: list[dict[str, Any]] = []
+        for b in m["content"]:
+            if b["type"] == "text":
+                content.append({"text": b["text"]})
+            elif b["type"] == "tool_use":
+                content.append({"toolUse": {"toolUseId": b["id"], "name": b["name"], "input": b["input"]}})
+            else:
+                content.append(
+                    {"toolResult": {"toolUseId": b["tool_use_id"], "content": [{"text": b["content"]}]}}
+                )
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
+def _kwargs(provider: ProviderConfig, target: Target, req: ChatRequest) -> dict[str, Any]:
+    system, rest = split_system(req.messages)
+    kwargs: dict[str, Any] = {"modelId": target.model, "messages": to_bedrock_messages(rest)}
+    if system:
+        kwargs["system"] = [{"text": system}]
+    inference: dict[str, Any] = {"maxTokens": req.params.get("max_tokens") or provider.max_tokens}
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("stop", "stopSequences")):
+        if req.params.get(ours) is not None:
+            inference[theirs] = req.params[ours]
+    kwargs["inferenceConfig"] = inference
+    if provider.supports_tools and req.params.get("tools") and req.params.get("tool_choice") != "none":
+        tool_config: dict[str, Any] = {
+            "tools": [
+                {
+                    "toolSpec": {
+                        "name": t["function"]["name"],
+                        "description": t["function"].get("description") or t["function"]["name"],
+                        "inputSchema": {
+                            "json": t["function"].get("parameters") or {"type": "object", "properties": {}}
+                        },
+                    }
+                }
+                for t in req.params["tools"]
+            ]
+        }
+        tc = tool_choice(req.params.get("tool_choice"))
+        if tc is not None:
+            tool_config["toolChoice"] = {tc["type"]: {"name": tc["name"]} if tc["type"] == "tool" else {}}
+        kwargs["toolConfig"] = tool_config
+    return kwargs
+
+
+def _client(provider: ProviderConfig, deadline: float) -> Any:
+    from . import aws
+
+    # Whole seconds, so a container holds a handful of clients rather than one per remaining-time value; never
+    # longer than the attempt's budget, so an abandoned call's thread ends soon after the deadline.
+    bucket = max(1.0, float(int(max(0.0, deadline - time.monotonic()))))
+    return aws.client("bedrock-runtime", provider.region, bucket)
+
+
+def _error(exc: BaseException, who: str) -> ProviderError:
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
+        return ProviderError("timeout", f"{who}: timed out")
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        kind = ERRORS.get(code.lower())
+        if kind is None:
+            kind = "server" if isinstance(status, int) and status >= 500 else "client"
+        msg = redact(str(exc.response.get("Error", {}).get("Message", code))[:300])
+        return ProviderError(kind, f"{who}: {code}: {msg}", status)
+    if isinstance(exc, BotoCoreError):
+        return ProviderError("connection", f"{who}: {type(exc).__name__}")
+    if isinstance(exc, ProviderError):
+        return exc
+    return ProviderError("bad_response", f"{who}: {type(exc).__name__}")
+
+
+def _on_thread(fn: Callable[[], Any], deadline: float, who: str) -> Any:
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(1)
+
+    def run() -> None:
+        try:
+            box.put((True, fn()))
+        except BaseException as exc:
+            box.put((False, exc))
+
+    threading.Thread(target=run, name="bedrock-call", daemon=True).start()
+    try:
+        ok, value = box.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        raise ProviderError("timeout", f"{who}: no answer before the deadline") from None
+    if not ok:
+        raise _error(value, who)
+    return value
+
+
+def call(
+    provider: ProviderConfig, target: Target, req: ChatRequest, deadline: float, secrets: SecretCache
+) -> ChatResult:
+    who = target.label
+    kwargs = _kwargs(provider, target, req)
+    client = _client(provider, deadline)
+    resp = _on_thread(lambda: client.converse(**kwargs), deadline, who)
+    try:
+        blocks = resp["output"]["message"]["content"]
+        texts = [b["text"] for b in blocks if "text" in b]
+        tool_calls = [
+            {
+                "id": b["toolUse"].get("toolUseId", ""),
+                "type": "function",
+                "function": {
+                    "name": b["toolUse"].get("name", ""),
+                    "arguments": json.dumps(b["toolUse"].get("input", {})),
+                },
+            }
+            for b in blocks
+            if "toolUse" in b
+        ]
+    except (KeyError, TypeError):
+        raise ProviderError("bad_response", f"{who}: unexpected Converse response") from None
+    usage = resp.get("usage") or {}
+    return ChatResult(
+        content="".join(texts) if texts or not tool_calls else None,
+        tool_calls=tool_calls or None,
+        finish_reason=STOP_REASONS.get(str(resp.get("stopReason")), "stop"),
+        prompt_tokens=int_or_none(usage.get("inputTokens")),
+        completion_tokens=int_or_none(usage.get("outputTokens")),
+        model=target.model,
+    )
+
+
+def stream(
+    provider: ProviderConfig, target: Target, req: ChatRequest, budget: StreamBudget, secrets: SecretCache
+) -> Iterator[Delta | None]:
+    who = target.label
+    kwargs = _kwargs(provider, target, req)
+    client = _client(provider, budget.deadline())
+    resp = _on_thread(lambda: client.converse_stream(**kwargs), budget.deadline(), who)
+    events = resp["stream"]
+    inbox: queue.Queue[Any] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for event in events:
+                inbox.put(event)
+            inbox.put(_END)
+        except BaseException as exc:
+            inbox.put(exc)
+
+    threading.Thread(target=pump, name="bedrock-stream", daemon=True).start()
+    tools: dict[int, int] = {}
+    try:
+        while True:
+            left = budget.deadline() - time.monotonic()
+            if left <= 0:
+                raise ProviderError("timeout", f"{who}: deadline reached while streaming")
+            wait = min(left, budget.tick_s) if budget.tick_s else left
+            try:
+                event = inbox.get(timeout=wait)
+            except queue.Empty:
+                if budget.tick_s and wait < left:
+                    yield None
+                    continue
+                raise ProviderError("timeout", f"{who}: deadline reached while streaming") from None
+            if event is _END:
+                return
+            if isinstance(event, BaseException):
+                raise _error(event, who)
+            budget.activity()
+            delta = _delta(event, tools)
+            yield delta  # None for an event without anything in OpenAI terms: the caller's clock still ticks
+    finally:
+        with contextlib.suppress(Exception):
+            events.close()  # stops the pump: its blocked read fails and the thread ends
+
+
+def _delta(event: dict[str, Any], tools: dict[int, int]) -> Delta | None:
+    if "contentBlockStart" in event:
+        body = event["contentBlockStart"]
+        use = (body.get("start") or {}).get("toolUse")
+        if isinstance(use, dict):
+            n = tools.setdefault(int(body.get("contentBlockIndex", 0)), len(tools))
+            return Delta(tool_calls=[{"index": n, "id": str(use.get("toolUseId", "")), "type": "function",
+                                      "function": {"name": str(use.get("name", "")), "arguments": ""}}])
+        return None
+    if "contentBlockDelta" in event:
+        body = event["contentBlockDelta"]
+        d = body.get("delta") or {}
+        if d.get("text"):
+            return Delta(content=str(d["text"]))
+        use = d.get("toolUse")
+        if isinstance(use, dict) and use.get("input"):
+            n = tools.get(int(body.get("contentBlockIndex", 0)), 0)
+            return Delta(tool_calls=[{"index": n, "function": {"arguments": str(use["input"])}}])
+        return None
+    if "messageStop" in event:
+        return Delta(finish_reason=STOP_REASONS.get(str(event["messageStop"].get("stopReason")), "stop"))
+    if "metadata" in event:
+        usage = event["metadata"].get("usage") or {}
+        return Delta(
+            prompt_tokens=int_or_none(usage.get("inputTokens")),
+            completion_tokens=int_or_none(usage.get("outputTokens")),
+        )
+    return None
