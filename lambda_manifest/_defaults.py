@@ -62,7 +62,7 @@ TIMEOUT_SECONDS = _d(
 TRACING = _d(_OF, "tracing", "ACTIVE", "X-Ray active tracing: every invocation is traced (init, invocation, "
              "errors), and an API Gateway trace continues into the function.")
 TRACE_AWS_SDK = _d(_OF, "trace_aws_sdk", False, "Off: recording each AWS SDK call as a subsegment adds about "
-                   "180 ms to every cold start on Python 3.14 (the X-Ray SDK and botocore at init); turn it on "
+                   "200 ms to every cold start on Python 3.14 (the X-Ray SDK and botocore at init); turn it on "
                    "where the calls are what you need to see.")
 LOG_FORMAT = _d(
     _OF, "log_format", "JSON",

@@ -214,12 +214,16 @@ def _skip_checkov(scope: IConstruct, check_ids: list[str], reason: str, *, stric
 def _skip_checkov_each(scope: IConstruct, reasons: dict[str, str], *, strict: bool) -> None:
     """Checkov skips for several checks (each with its reason) on ``scope``, one metadata write per resource:
     every read and write of a resource is a jsii round trip."""
-    resources = _cfn_resources(scope)
-    own = _own_resource(scope)
+    if cdk.CfnResource.is_cfn_resource(scope):
+        resources: list[cdk.CfnResource] = [scope]  # type: ignore[list-item]
+        own: cdk.CfnResource | None = scope  # type: ignore[assignment]
+    else:
+        resources, own = _cfn_resources(scope), _own_resource(scope)
+    typed = [(r, r.cfn_resource_type) for r in resources]  # each type read once, not once per check
     wanted: dict[int, tuple[cdk.CfnResource, dict[str, str]]] = {}
     for check_id, reason in reasons.items():
         types = CHECKOV_CHECKS.get(check_id)
-        targets = [r for r in resources if r.cfn_resource_type in types] if types else [own] if own else []
+        targets = [r for r, kind in typed if kind in types] if types else [own] if own else []
         if not targets and strict:
             raise ValueError(f"{scope.node.path} holds no resource that Checkov's {check_id} inspects; "
                              "acknowledge it on the construct that creates the resource")

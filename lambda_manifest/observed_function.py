@@ -90,7 +90,7 @@ class ObservedFunction(lambda_.Function):
         Also record every AWS SDK call as an X-Ray subsegment (service, operation, latency, error), by
         patching botocore with the X-Ray SDK when the function's ``lambda_manifest.runtime`` code is imported.
         Needs ``tracing=Tracing.ACTIVE`` and the Powertools layer (which ships the X-Ray SDK). Adds about
-        180 ms to every cold start on Python 3.14 (the X-Ray SDK and botocore; see the README), so it is off
+        200 ms to every cold start on Python 3.14 (the X-Ray SDK and botocore; see the README), so it is off
         by default.
         Default: ``False``.
     application_log_level / system_log_level:

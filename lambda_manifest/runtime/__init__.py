@@ -8,7 +8,7 @@ handlers import it under the same name in Lambda, in the local runner and in the
 import os
 
 # Set by ObservedFunction(trace_aws_sdk=True). Every runtime imports this package first, so botocore is
-# patched before the function creates its first client; the X-Ray SDK (with botocore, about 180 ms of a 3.14
+# patched before the function creates its first client; the X-Ray SDK (with botocore, about 200 ms of a 3.14
 # cold start) is imported only then.
 TRACE_AWS_SDK_ENV = "LM_TRACE_AWS_SDK"
 
