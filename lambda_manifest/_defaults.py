@@ -78,9 +78,9 @@ SYSTEM_LOG_LEVEL = _d(
     "Drops the START/END/REPORT platform lines (metrics carry the same facts) and keeps platform warnings.",
     "DEBUG, INFO, WARN",
 )
-LOG_RETENTION_DAYS = _d(
-    _OF, "log_retention", 365,
-    "One year: bounded cost, and long enough for the audit look-backs HIPAA/PCI reviews ask for.",
+LOG_RETENTION = _d(
+    _OF, "log_retention", "ONE_YEAR",
+    "One year (365 days): bounded cost, and long enough for the audit look-backs HIPAA/PCI reviews ask for.",
     "any aws_logs.RetentionDays value except INFINITE",
 )
 LOG_ENCRYPTION = _d(
@@ -144,6 +144,16 @@ CONCURRENCY_ALARM_FRACTION = _d(
     "With reserved concurrency set, peak concurrency above 80% of it alarms before throttling starts.",
     "0 < x <= 1",
 )
+FUNCTION_DASHBOARD = _d(
+    _OF, "dashboard", True,
+    "A row of the stack's dashboard (invocations, errors, throttles, duration against the timeout, concurrency): "
+    "every function is watched the same way without anyone building a dashboard.",
+)
+ASYNC_INVOCATION = _d(
+    _OF, "async_invocation", False,
+    "Synchronous callers (API Gateway, event source mappings) receive every error themselves; an on-failure "
+    "queue is created only for functions invoked asynchronously.",
+)
 ALARM_PERIOD_SECONDS = 300
 ALARM_EVALUATION_PERIODS = 1
 
@@ -156,24 +166,19 @@ ASYNC_MAX_EVENT_AGE_RANGE_SECONDS = (60, 21600)
 
 
 # --------------------------------------------------------------------------------------------------
-# ServerlessApi
+# HttpServerlessApi and RestServerlessApi (the shared props, then each kind's own)
 # --------------------------------------------------------------------------------------------------
-_SA = "ServerlessApi"
+_SA = "HttpServerlessApi and RestServerlessApi"
+_HTTP = "HttpServerlessApi"
+_REST = "RestServerlessApi"
 
-API_TYPE = _d(
-    _SA, "api_type", "HTTP",
-    "HTTP APIs cost $1.00 per million requests against REST's $3.50 (us-east-1 list prices, first tiers) and "
-    "add less latency. Choose REST only for what HTTP APIs lack: response caching, API keys and usage plans, "
-    "WAF, request validation models, VTL integrations, canary stages, compression.",
-    "ApiType.HTTP, ApiType.REST",
-)
 HTTP_STAGE_NAME = _d(
-    _SA, "stage_name (HTTP)", "$default",
+    _HTTP, "stage_name", "$default",
     "The HTTP API default stage serves at the root of the URL, so paths carry the version (/v1/...) and the "
     "stage name never leaks into client URLs.",
 )
 REST_STAGE_NAME = _d(
-    _SA, "stage_name (REST)", "prod",
+    _REST, "stage_name", "prod",
     "REST APIs always put the stage in the path; one stage per API, versions live in the route paths.",
     "[A-Za-z0-9_]+",
 )
@@ -188,11 +193,20 @@ THROTTLE_BURST_LIMIT = _d(
     "Twice the rate: absorbs a client's retry burst without letting a runaway caller through.",
     ">= 1 (requests)",
 )
-ACCESS_LOG_RETENTION_DAYS = _d(
-    _SA, "access_log_retention", 365,
+ACCESS_LOG_RETENTION = _d(
+    _SA, "access_log_retention", "ONE_YEAR",
     "JSON access logs (request id, route, status, latency, integration and authorizer errors, source IP, "
     "user agent) kept one year in a KMS-encrypted log group: the audit look-back HIPAA/PCI reviews ask for.",
     "any aws_logs.RetentionDays value except INFINITE",
+)
+DETAILED_METRICS = _d(
+    _SA, "detailed_metrics", False,
+    "Per-route (HTTP) or per-method (REST) metrics are billed as custom metrics; the API-wide metrics the "
+    "alarms use are free.",
+)
+API_DASHBOARD = _d(
+    _SA, "dashboard", True,
+    "A row of the stack's dashboard: requests and errors, error rates, latency p50/p99 and integration latency.",
 )
 ACCESS_LOG_ENCRYPTION = _d(
     _SA, "log_encryption_key", "the stack's shared KMS key",
@@ -254,52 +268,57 @@ COGNITO_FEATURE_PLAN = _d(
     "FeaturePlan.ESSENTIALS, FeaturePlan.PLUS",
 )
 REST_ENDPOINT_TYPE = _d(
-    _SA, "endpoint_type (REST)", "REGIONAL",
+    _REST, "endpoint_type", "REGIONAL",
     "Regional, not edge-optimized: no hidden CloudFront hop, WAF attaches directly, and callers in the region "
     "get lower latency. Put your own CloudFront in front for global clients.",
     "EndpointType.REGIONAL, EndpointType.EDGE, EndpointType.PRIVATE",
 )
-REST_TRACING = _d(_SA, "tracing (REST)", True, "X-Ray on the REST stage: a request is traced from the edge to "
-                                                 "the function and beyond.")
+REST_TRACING = _d(_REST, "tracing", True, "X-Ray on the REST stage: a request is traced from the edge to the "
+                  "function and beyond.")
 REST_EXECUTION_LOGGING = _d(
-    _SA, "execution_logging_level (REST)", "ERROR",
+    _REST, "execution_logging_level", "ERROR",
     "Execution logs for failed requests only, in a pre-created encrypted log group with bounded retention; "
     "INFO logs every request twice (access log plus execution log) and full request data is never logged.",
     "MethodLoggingLevel.ERROR, MethodLoggingLevel.INFO, MethodLoggingLevel.OFF",
 )
+REST_CLIENT_CERTIFICATE = _d(
+    _REST, "client_certificate", False,
+    "A client certificate only authenticates API Gateway to HTTP backends; Lambda and AWS service integrations "
+    "use IAM and never see one.",
+)
 REST_CLOUD_WATCH_ROLE = _d(
-    _SA, "cloud_watch_role (REST)", False,
+    _REST, "cloud_watch_role", False,
     "The API Gateway CloudWatch role is one per account and region. Accounts that already manage it must not "
     "have it overwritten, so it is created only when asked (execution logging fails to deploy until one "
     "stack in the account sets it).",
 )
 REST_WAF = _d(
-    _SA, "waf (REST)", "Waf.managed()",
+    _REST, "waf", "managed",
     "A regional WAFv2 web ACL with AWS managed rule groups (common rule set, known bad inputs, Amazon IP "
     "reputation), logging to an encrypted aws-waf-logs-* group with the Authorization and x-api-key headers "
     "redacted. About $8/month plus $0.60 per million requests; pass Waf.disabled(reason) to go without.",
     "Waf.managed(), Waf.from_web_acl_arn(arn), Waf.disabled(reason)",
 )
 REST_CACHE_SIZE = _d(
-    _SA, "cache.size (REST)", "0.5",
+    _REST, "cache.size", "0.5",
     "The smallest cache cluster (0.5 GB, about $14/month), encrypted; caching is enabled per route only, "
     "because the cache key does not include the caller and a cached authorized response would be served to "
     "the next caller.",
     "0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237 (GB)",
 )
 REST_CACHE_TTL_SECONDS = _d(
-    _SA, "cache.ttl / add_route(cache=) (REST)", 300,
+    _REST, "cache.ttl / add_route(cache=)", 300,
     "Five minutes: stale data is bounded and the backend sees one request per cache key per 5 minutes.",
     "0-3600 (s)",
 )
 REST_MIN_COMPRESSION_BYTES = _d(
-    _SA, "minimum_compression_size (REST)", 1024,
+    _REST, "minimum_compression_size", 1024,
     "Responses of 1 KiB or more are gzip-compressed for clients that accept it; smaller ones are not worth "
     "the CPU.",
     "0-10485760 (bytes)",
 )
 REST_REQUEST_VALIDATION = _d(
-    _SA, "request validation (REST)", "body and parameters on every method",
+    _REST, "request validation", "body and parameters on every method",
     "One request validator checks required parameters and, where a route has a request_model, the JSON "
     "body, so malformed requests are refused before a function is billed (AwsSolutions-APIG2).",
 )
@@ -337,7 +356,7 @@ INTEGRATION_LATENCY_ALARM_MS = _d(
     "1-30000 (ms)",
 )
 ROUTE_STREAM = _d(
-    _SA, "add_route(stream=)", False,
+    _REST, "add_route(stream=)", False,
     "A buffered route answers once the handler returns (10 MB, 29 s). stream=True (REST only: HTTP APIs cannot "
     "stream) sends each piece as it is produced, for up to 15 minutes; a Python function then runs the stream "
     "runtime's loop through AWS_LAMBDA_EXEC_WRAPPER, because the managed Python runtime cannot stream.",
@@ -361,8 +380,9 @@ COGNITO_PASSWORD_RANGE = (8, 99)
 _AW = "AsyncWorker"
 
 QUEUE_ENCRYPTION = _d(
-    _AW, "encryption", "KMS with the stack's shared key",
-    "Messages are encrypted with a customer-managed key whose policy already lets SNS, EventBridge and S3 "
+    _AW, "encryption", "KMS",
+    "Messages are encrypted with a customer-managed key (the stack's shared key unless encryption_key is given) "
+    "whose policy already lets SNS, EventBridge and S3 "
     "(this account only) deliver into the queue. QueueEncryption.SQS_MANAGED is the cheaper alternative "
     "(no KMS request charges); the AWS-managed aws/sqs key is rejected because SNS and EventBridge cannot use it.",
     "QueueEncryption.KMS, QueueEncryption.SQS_MANAGED",
@@ -417,6 +437,16 @@ CONTENT_BASED_DEDUPLICATION = _d(
     _AW, "content_based_deduplication", False,
     "FIFO only. Off: producers send a MessageDeduplicationId (the API route sends the request id). On: SQS "
     "hashes the body, so two genuinely equal orders within 5 minutes would collapse into one.",
+)
+RAW_BODY = _d(
+    _AW, "raw_body", False,
+    "Message bodies are JSON: one that is not fails and is retried, so a producer's bug is noticed instead of "
+    "handed to process() as text. Pass True for workers that take plain text.",
+)
+WORKER_DASHBOARD = _d(
+    _AW, "dashboard", True,
+    "A row of the stack's dashboard: queue depth and messages in flight, the age of the oldest message and the "
+    "dead-letter queue's depth.",
 )
 IDEMPOTENCY = _d(
     _AW, "idempotency", False,
@@ -548,6 +578,11 @@ GATEWAY_TABLE = _d(
     "One single-table design for keys, quotas, usage, cache and conversations: on-demand costs nothing idle, "
     "TTL expires caches, windows and conversations for free, and the keys and usage records survive a stack "
     "delete.",
+)
+GATEWAY_DASHBOARD = _d(
+    _GW, "dashboard", True,
+    "A row of the stack's dashboard: tokens and cost by tenant and by model, requests and failed attempts by "
+    "provider, error and fallback rates, latency p99 by provider.",
 )
 GATEWAY_BACKUP = _d(
     _GW, "backup", True,

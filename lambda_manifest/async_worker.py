@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import aws_cdk as cdk
 import jsii
-from aws_cdk import aws_apigatewayv2 as apigwv2
-from aws_cdk import aws_apigatewayv2_integrations as apigwv2_integrations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -23,35 +21,38 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambda_manifest import _defaults as defaults
-from lambda_manifest import _handlers, monitoring
-from lambda_manifest._validation import Problems, is_token, seconds
+from lambda_manifest import monitoring
+from lambda_manifest._api_options import QueueSend, Throttle
+from lambda_manifest._function_props import FunctionOptions
+from lambda_manifest._validation import Problems, seconds
+from lambda_manifest._worker_props import (
+    ENV_FIFO,
+    ENV_IDEMPOTENCY_KEY,
+    ENV_IDEMPOTENCY_TABLE,
+    ENV_IDEMPOTENCY_TTL_SECONDS,
+    ENV_PROCESS,
+    ENV_RAW_BODY,
+    WORKER_ENTRY,
+    WorkerProps,
+)
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all, acknowledge_checkov
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
 from lambda_manifest.shared import StackResources
 
 if TYPE_CHECKING:
-    from lambda_manifest._api_options import Throttle
-    from lambda_manifest.serverless_api import ApiRoute, ServerlessApi
+    from constructs import Construct as _Construct
 
-# The handler runtime's contract (lambda_manifest/runtime/worker/handler.py and runtime.py; a test keeps them equal).
-WORKER_ENTRY = "lambda_manifest.runtime.worker.handler.main"
-ENV_PROCESS = "LM_WORKER_PROCESS"
-ENV_FIFO = "LM_WORKER_FIFO"
-ENV_RAW_BODY = "LM_WORKER_RAW_BODY"
-ENV_IDEMPOTENCY_TABLE = "LM_WORKER_IDEMPOTENCY_TABLE"
-ENV_IDEMPOTENCY_KEY = "LM_WORKER_IDEMPOTENCY_KEY"
-ENV_IDEMPOTENCY_TTL_SECONDS = "LM_WORKER_IDEMPOTENCY_TTL_SECONDS"
-_RUNTIME_ENV = (ENV_PROCESS, ENV_FIFO, ENV_RAW_BODY, ENV_IDEMPOTENCY_TABLE, ENV_IDEMPOTENCY_KEY,
-                ENV_IDEMPOTENCY_TTL_SECONDS)
+    from lambda_manifest.serverless_api import ApiRoute, IServerlessApi
+
+__all__ = ["ENV_PROCESS", "WORKER_ENTRY", "AsyncWorker"]
+
 # Powertools' DynamoDB persistence layer: partition key ``id`` (string) and epoch-seconds TTL ``expiration``.
 IDEMPOTENCY_PARTITION_KEY = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 
 # aws-cdk-lib's singleton (one per stack) that writes bucket notification configurations at deploy time.
 _S3_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
-# ObservedFunction props that configure asynchronous invocation; an event source mapping invokes synchronously.
-_ASYNC_PROPS = ("async_invocation", "retry_attempts", "max_event_age", "on_failure")
 
 
 @jsii.implements(iam.IGrantable)
@@ -59,24 +60,28 @@ class AsyncWorker(Construct):
     """An SQS queue, its dead-letter queue and a worker :class:`ObservedFunction`, wired by an event source
     mapping that reports partial batch failures. Unsafe settings are synth-time errors.
 
-    The usual worker runs the shipped runtime (``lambda_manifest.runtime.worker``): write ``def process(record) -> None`` and pass
-    ``process="my_service.jobs:process"``. Every default comes from :mod:`lambda_manifest._defaults`; the README
-    lists each prop with its default and range.
+    The usual worker runs the shipped runtime (``lambda_manifest.runtime.worker``): write
+    ``def process(record) -> None`` and pass ``process="my_service.jobs:process"`` with the ``code`` that holds
+    it. Every default comes from :mod:`lambda_manifest._defaults`; docs/constructs/async-worker.md lists each prop
+    with its default and range.
 
     Parameters
     ----------
-    handler:
-        The worker: an :class:`ObservedFunction`, or a dict of ``ObservedFunction`` keyword arguments (created
-        as the child ``Worker``; ``service_name`` defaults to this construct's id). Default: - built from
-        ``process``.
     process:
-        ``"package.module:function"`` run by the shipped runtime: the handler becomes
-        ``lambda_manifest.runtime.worker.handler.main`` with ``LM_WORKER_PROCESS`` set. With a dict ``handler``, the dict adds the
-        other function props but must not name a ``handler``. Default: - none; ``handler`` must be given.
+        ``"package.module:function"`` run by the shipped runtime: the worker's handler becomes
+        ``lambda_manifest.runtime.worker.handler.main`` with ``LM_WORKER_PROCESS`` set. Default: - none; then
+        ``function`` names its own handler.
     code:
-        The code that holds the ``process`` module (or the handler of a dict ``handler``), e.g.
-        ``Code.from_asset("src")``; the same as ``handler={"code": ...}``. The worker runtime arrives as the
-        stack's worker layer. Default: - the dict's ``code``; one of the two is required with ``process``.
+        The code that holds the ``process`` module (or the handler of ``function``), e.g.
+        ``Code.from_asset("src")``; the same as ``FunctionOptions(code=...)``. The worker runtime arrives as the
+        stack's worker layer. Default: - ``function``'s ``code``; one of the two is required with ``process``.
+    function:
+        The worker: ``FunctionOptions(...)`` for the ``ObservedFunction`` created as the child ``Worker``
+        (``service_name`` defaults to this construct's id; no ``handler`` with ``process``), or any Lambda
+        function of your own. Default: - an ``ObservedFunction`` running ``process``.
+    queue:
+        An existing queue to work on (with a dead-letter queue, or ``dead_letter_queue=`` naming it); the queue
+        props below must then be unset. Default: - a new encrypted queue.
     fifo:
         A FIFO queue (and FIFO DLQ); the runtime stops a message group at its first failure. Default: ``False``.
     content_based_deduplication:
@@ -122,11 +127,11 @@ class AsyncWorker(Construct):
         scope: Construct,
         id: str,
         *,
-        handler: lambda_.IFunction | Mapping[str, Any] | None = None,
         process: str | None = None,
         code: lambda_.Code | None = None,
+        function: lambda_.IFunction | FunctionOptions | None = None,
         queue: sqs.IQueue | None = None,
-        fifo: bool = False,
+        fifo: bool | None = None,
         content_based_deduplication: bool | None = None,
         encryption: sqs.QueueEncryption | None = None,
         encryption_key: kms.IKey | None = None,
@@ -134,121 +139,79 @@ class AsyncWorker(Construct):
         visibility_timeout: cdk.Duration | None = None,
         max_receive_count: int | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
-        batch_size: int = defaults.BATCH_SIZE.value,
+        batch_size: int | None = None,
         max_batching_window: cdk.Duration | None = None,
         max_concurrency: int | None = None,
-        raw_body: bool = False,
-        idempotency: bool = False,
+        raw_body: bool | None = None,
+        idempotency: bool | None = None,
         idempotency_window: cdk.Duration | None = None,
         idempotency_key: str | None = None,
         alarm_topic: sns.ITopic | None = None,
-        dead_letter_alarm_threshold: int = defaults.DLQ_ALARM_THRESHOLD.value,
+        dead_letter_alarm_threshold: int | None = None,
         age_alarm_threshold: cdk.Duration | None = None,
-        dashboard: bool = True,
+        dashboard: bool | None = None,
     ) -> None:
         super().__init__(scope, id)
-        if queue is not None:
-            self._validate_existing_queue(id, queue, fifo=fifo, content_based_deduplication=content_based_deduplication,
-                                          encryption=encryption, encryption_key=encryption_key,
-                                          retention_period=retention_period, visibility_timeout=visibility_timeout,
-                                          max_receive_count=max_receive_count, dead_letter_queue=dead_letter_queue)
-            fifo = bool(queue.fifo)
-            redrive = queue.dead_letter_queue if isinstance(queue, sqs.Queue) else None
-            dead_letter_queue = dead_letter_queue or (redrive.queue if redrive else None)
-            if redrive is not None:
-                max_receive_count = int(redrive.max_receive_count)
-        encryption = encryption or sqs.QueueEncryption.KMS
-        if max_receive_count is None:  # not `or`: 0 is a value to reject, not a request for the default
-            max_receive_count = defaults.MAX_RECEIVE_COUNT.value
-        function_props = dict(handler) if isinstance(handler, Mapping) else None
-        if code is not None:
-            if handler is None:
-                function_props = {"code": code}
-            elif function_props is not None:
-                function_props.setdefault("code", code)
-        function_timeout = self._function_timeout(handler, function_props)
-        window_seconds = seconds(max_batching_window) or 0.0
-        timeout_seconds = seconds(function_timeout)
-        minimum_visibility = (
-            None if timeout_seconds is None
-            else int(defaults.VISIBILITY_TIMEOUT_FACTOR * timeout_seconds + window_seconds)
+        props = WorkerProps.resolve(
+            id, self.node.path, function=function, process=process, code=code, queue=queue, fifo=fifo,
+            content_based_deduplication=content_based_deduplication, encryption=encryption,
+            encryption_key=encryption_key, retention_period=retention_period, visibility_timeout=visibility_timeout,
+            max_receive_count=max_receive_count, dead_letter_queue=dead_letter_queue, batch_size=batch_size,
+            max_batching_window=max_batching_window, max_concurrency=max_concurrency, raw_body=raw_body,
+            idempotency=idempotency, idempotency_window=idempotency_window, idempotency_key=idempotency_key,
+            dead_letter_alarm_threshold=dead_letter_alarm_threshold, age_alarm_threshold=age_alarm_threshold,
+            dashboard=dashboard,
         )
-        retention_period = retention_period or cdk.Duration.days(defaults.QUEUE_RETENTION_DAYS.value)
-        if queue is not None:
-            visibility_timeout = _visibility_of(queue)
-        if visibility_timeout is None and minimum_visibility is not None:
-            visibility_timeout = cdk.Duration.seconds(minimum_visibility)
-        idempotency_window = idempotency_window or (
-            cdk.Duration.seconds(defaults.IDEMPOTENCY_WINDOW_SECONDS.value) if idempotency else None
+        # The worker first: the queue's visibility timeout follows from the timeout it was built with.
+        worker_options = props.function
+        self.function: lambda_.IFunction = (
+            ObservedFunction(self, "Worker", **worker_options.given())
+            if isinstance(worker_options, FunctionOptions) else worker_options
         )
-
-        self._validate(
-            id,
-            handler=handler,
-            function_props=function_props,
-            process=process,
-            code=code,
-            fifo=fifo,
-            content_based_deduplication=content_based_deduplication,
-            encryption=encryption,
-            encryption_key=encryption_key,
-            retention_period=retention_period,
-            visibility_timeout=visibility_timeout,
-            minimum_visibility=minimum_visibility,
-            max_receive_count=max_receive_count,
-            dead_letter_queue=dead_letter_queue,
-            batch_size=batch_size,
-            max_batching_window=max_batching_window,
-            max_concurrency=max_concurrency,
-            idempotency=idempotency,
-            idempotency_window=idempotency_window,
-            idempotency_key=idempotency_key,
-            dead_letter_alarm_threshold=dead_letter_alarm_threshold,
-            age_alarm_threshold=age_alarm_threshold,
-        )
-        assert visibility_timeout is not None  # _validate rejects a token timeout without an explicit value
+        props = props.with_function_timeout(
+            id, self.function.timeout if isinstance(self.function, lambda_.Function) else None)
+        visibility_timeout = props.visibility_timeout
+        assert visibility_timeout is not None  # with_function_timeout rejects a worker without one
 
         shared = StackResources.of(self)
-        self.fifo = fifo
-        self.max_receive_count = max_receive_count
+        self._props = props
+        self.fifo = props.fifo
+        self.max_receive_count = props.max_receive_count
         self.visibility_timeout = visibility_timeout
         self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        self._encryption = encryption
-        self._key: kms.IKey | None = (encryption_key or shared.key) if encryption == sqs.QueueEncryption.KMS else None
+        self._encryption = props.encryption
+        self._key: kms.IKey | None = (props.encryption_key or shared.key) \
+            if props.encryption == sqs.QueueEncryption.KMS else None
         self._shared_key = shared.key
-        self._content_based_deduplication = bool(content_based_deduplication)
+        self._content_based_deduplication = bool(props.content_based_deduplication)
         self._delivery_dlqs: dict[bool, sqs.Queue] = {}
         self._api_role: iam.Role | None = None
         self._output_prefix = self._logical_prefix()
 
-        # Built in the order messages flow: where failures end, the queue, the worker and its wiring, then how
-        # we watch it.
-        self.dead_letter_queue: sqs.IQueue = dead_letter_queue or self._queue(
-            "DeadLetterQueue", fifo=fifo, retention=cdk.Duration.days(defaults.DLQ_RETENTION_DAYS.value)
+        # Then in the order messages flow: where failures end, the queue, the wiring, then how we watch it.
+        self.dead_letter_queue: sqs.IQueue = props.dead_letter_queue or self._queue(
+            "DeadLetterQueue", fifo=self.fifo, retention=cdk.Duration.days(defaults.DLQ_RETENTION_DAYS.value)
         )
-        self.queue: sqs.IQueue = queue or self._queue(
+        self.queue: sqs.IQueue = props.queue or self._queue(
             "Queue",
-            fifo=fifo,
-            retention=retention_period,
+            fifo=self.fifo,
+            retention=props.retention_period,
             visibility_timeout=visibility_timeout,
-            dead_letter=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=self.dead_letter_queue),
-            content_based_deduplication=content_based_deduplication if fifo else None,
+            dead_letter=sqs.DeadLetterQueue(max_receive_count=props.max_receive_count, queue=self.dead_letter_queue),
+            content_based_deduplication=props.content_based_deduplication if self.fifo else None,
         )
 
         self.idempotency_table: dynamodb.Table | None = None
-        if idempotency:
-            self.idempotency_table = self._idempotency_table(shared.key)
-
-        self.function = self._worker(id, handler, function_props, process)
-        self._configure_runtime(raw_body=raw_body, idempotency_window=idempotency_window,
-                                idempotency_key=idempotency_key)
+        if props.idempotency:
+            self.idempotency_table = self._idempotency_table()
+        self._configure_runtime()
 
         self.event_source = event_sources.SqsEventSource(
             self.queue,
-            batch_size=batch_size,
-            max_batching_window=max_batching_window if max_batching_window is not None and not fifo else None,
-            max_concurrency=max_concurrency,
+            batch_size=props.batch_size,
+            max_batching_window=props.max_batching_window if not self.fifo else None,
+            max_concurrency=props.max_concurrency,
             report_batch_item_failures=True,
         )
         invocable = self.function.invocable if isinstance(self.function, ObservedFunction) else self.function
@@ -257,14 +220,14 @@ class AsyncWorker(Construct):
             f"SqsEventSource:{cdk.Names.node_unique_id(self.queue.node)}")
         assert isinstance(mapping, lambda_.EventSourceMapping)
         self.event_source_mapping: lambda_.EventSourceMapping = mapping
-        self._acknowledge(own_dead_letter_queue=dead_letter_queue is None)
+        self._acknowledge(own_dead_letter_queue=props.dead_letter_queue is None)
 
-        age_threshold = age_alarm_threshold or cdk.Duration.seconds(
-            max(defaults.AGE_ALARM_MIN_SECONDS, int(visibility_timeout.to_seconds()) * max_receive_count)
+        age_threshold = props.age_alarm_threshold or cdk.Duration.seconds(
+            max(defaults.AGE_ALARM_MIN_SECONDS, int(visibility_timeout.to_seconds()) * props.max_receive_count)
         )
-        self._create_alarms(dead_letter_alarm_threshold, age_threshold)
+        self._create_alarms(props.dead_letter_alarm_threshold, age_threshold)
         self.dashboard: cloudwatch.Dashboard | None = None
-        if dashboard:
+        if props.dashboard:
             self.dashboard = shared.dashboard
             self._add_dashboard_row(self.dashboard)
         self._output("QueueUrl", self.queue.queue_url, f"URL of the queue of {self.node.path}; send work here.")
@@ -296,7 +259,7 @@ class AsyncWorker(Construct):
 
     def add_api_route(
         self,
-        api: ServerlessApi,
+        api: IServerlessApi,
         route: str = "POST /orders",
         *,
         message_group_id: str | None = None,
@@ -304,24 +267,25 @@ class AsyncWorker(Construct):
         public_reason: str | None = None,
         throttle: Throttle | None = None,
         authorization_scopes: Sequence[str] | None = None,
-    ) -> ApiRoute:
-        """Send each request body straight to the queue: an HTTP API ``SQS-SendMessage`` integration, no Lambda.
+    ) -> ApiRoute[_Construct]:
+        """Send each request body straight to the queue: an SQS ``SendMessage`` integration, no Lambda.
 
-        ``api`` is a :class:`~lambda_manifest.serverless_api.ServerlessApi` of type HTTP. The route uses the API's
-        authorizer (with ``authorization_scopes``, for JWT/Cognito) unless ``public_reason`` says why it is
-        public; ``throttle`` sets a route-level limit. API Gateway
-        assumes a role of its own that may only ``sqs:SendMessage`` to this queue (and use its key). The client
-        gets ``accepted_status`` (default 202; ``None`` keeps SQS's 200) with SQS's SendMessage result as the
-        body, which carries the ``MessageId``. SQS's own errors pass through: an empty body is a 400 from SQS.
+        ``api`` is an ``HttpServerlessApi`` (an ``SQS-SendMessage`` integration) or a ``RestServerlessApi`` (an
+        AWS integration; it takes JSON bodies). The route uses the API's authorizer (with
+        ``authorization_scopes``, for JWT/Cognito) unless ``public_reason`` says why it is public; ``throttle``
+        sets a route-level limit. API Gateway assumes a role of its own that may only ``sqs:SendMessage`` to
+        this queue (and use its key). The client gets ``accepted_status`` (default 202; ``None`` keeps SQS's
+        200) with SQS's SendMessage result as the body, which carries the ``MessageId``. SQS's own errors pass
+        through: an empty body is a 400 from SQS.
 
         For a FIFO queue, ``message_group_id`` is required: a mapping expression such as
         ``"$request.header.X-Group-Id"`` or ``"$context.authorizer.claims.sub"``, or a static value; without
         content-based deduplication the request id is the deduplication id.
         """
         problems = Problems("AsyncWorker.add_api_route", self.node.id)
-        if getattr(getattr(api, "api_type", None), "value", None) != "HTTP":
-            problems.add("api", "a ServerlessApi with api_type=ApiType.HTTP", getattr(api, "api_type", api),
-                         "the SQS-SendMessage integration exists on HTTP APIs only")
+        if not callable(getattr(api, "add_queue_route", None)):
+            problems.add("api", "an HttpServerlessApi or a RestServerlessApi", type(api).__name__,
+                         "create the API with HttpServerlessApi(...) or RestServerlessApi(...)")
         if self.fifo and not message_group_id:
             problems.add("message_group_id", "set for a FIFO queue", message_group_id,
                          "pass e.g. message_group_id='$request.header.X-Group-Id'")
@@ -332,26 +296,16 @@ class AsyncWorker(Construct):
             problems.add("accepted_status", "a 2xx status code or None", accepted_status,
                          "pass 202 (the default), 200, or None to keep SQS's status")
         problems.raise_if_any()
-
-        mapping = (
-            apigwv2.ParameterMapping()
-            .custom("QueueUrl", self.queue.queue_url)
-            .custom("MessageBody", "$request.body")
-        )
-        if self.fifo:
-            assert message_group_id is not None
-            mapping.custom("MessageGroupId", message_group_id)
-            if not self._content_based_deduplication:
-                mapping.custom("MessageDeduplicationId", "$context.requestId")
-        integration = _QueueSendIntegration(
-            f"{self.node.id}SendMessage",
+        send = QueueSend(
             queue=self.queue,
             role=self._api_send_role(),
-            parameter_mapping=mapping,
+            message_group_id=message_group_id if self.fifo else None,
+            deduplication_id="$context.requestId" if self.fifo and not self._content_based_deduplication else None,
             accepted_status=accepted_status,
+            id=f"{self.node.id}SendMessage",
         )
-        return api.add_integration_route(route, integration, public_reason=public_reason, throttle=throttle,
-                                         authorization_scopes=authorization_scopes)
+        return api.add_queue_route(route, send, public_reason=public_reason, throttle=throttle,
+                                   authorization_scopes=authorization_scopes)
 
     # ----------------------------------------------------------------------------------------------
     # More sources into the same queue
@@ -519,174 +473,6 @@ class AsyncWorker(Construct):
     # ----------------------------------------------------------------------------------------------
     # Construction steps
     # ----------------------------------------------------------------------------------------------
-    @staticmethod
-    def _validate_existing_queue(id: str, queue: sqs.IQueue, **p: Any) -> None:
-        problems = Problems("AsyncWorker", id)
-        for name, value in p.items():
-            if name == "dead_letter_queue" or value in (None, False):
-                continue
-            problems.add(name, "unset when queue= is given", value if isinstance(value, (bool, int, str)) else "set",
-                         "configure it on your queue, or drop queue= to let AsyncWorker create the queue")
-        has_redrive = isinstance(queue, sqs.Queue) and queue.dead_letter_queue is not None
-        if p["dead_letter_queue"] is None and not has_redrive:
-            problems.add("queue", "a queue with a dead-letter queue, or dead_letter_queue= must be given",
-                         queue.node.path, "create it with sqs.Queue(..., dead_letter_queue=sqs.DeadLetterQueue(...)), "
-                         "or pass dead_letter_queue= the queue its redrive policy names; a worker without one "
-                         "retries a poison message until it expires")
-        problems.raise_if_any()
-
-    @staticmethod
-    def _function_timeout(
-        handler: lambda_.IFunction | Mapping[str, Any] | None, props: Mapping[str, Any] | None
-    ) -> cdk.Duration | None:
-        if isinstance(handler, lambda_.Function):
-            return handler.timeout
-        if handler is not None and not isinstance(handler, Mapping):
-            return None  # an imported function: its timeout is unknown here
-        timeout = (props or {}).get("timeout")
-        return timeout if isinstance(timeout, cdk.Duration) else cdk.Duration.seconds(defaults.TIMEOUT_SECONDS.value)
-
-    @staticmethod
-    def _validate(id: str, **p: Any) -> None:
-        problems = Problems("AsyncWorker", id)
-        handler, props, process = p["handler"], p["function_props"], p["process"]
-        if handler is None and process is None:
-            problems.add("handler", "an ObservedFunction or a dict of its props, or process= must be set", None,
-                         "pass process='my_service.jobs:process' to run the shipped worker runtime")
-        elif props is None and handler is not None and not _is_function(handler):
-            problems.add("handler", "a Lambda function (any IFunction) or a dict of ObservedFunction props",
-                         type(handler).__name__, "pass handler={'handler': 'module.main', 'code': ...}")
-        if p["code"] is not None and handler is not None and props is None:
-            problems.add("code", "unset when handler is a function", "set",
-                         "the function brings its own code; drop code=, or pass handler as a dict")
-        if props is None and handler is not None and process is not None:
-            problems.add("process", "unset when handler is a function", process,
-                         f"set {ENV_PROCESS} on your function yourself, or pass a dict as handler")
-        if props is not None:
-            if process is not None and "handler" in props:
-                problems.add("handler", "without a 'handler' key when process= is given", props["handler"],
-                             f"drop one: process= sets the handler to {WORKER_ENTRY}")
-            if process is None and handler is not None and "handler" not in props:
-                problems.add("handler", "a dict with a 'handler' key, or process= must be set", sorted(props),
-                             "add 'handler': 'module.main' or pass process='module:function'")
-            for name in _ASYNC_PROPS:
-                if props.get(name) not in (None, False):
-                    problems.add(f"handler[{name!r}]", "unset: the event source mapping invokes the worker "
-                                 "synchronously", props[name],
-                                 "drop it; failed messages go to the queue's dead-letter queue")
-            for name in props.get("environment") or {}:
-                if name in _RUNTIME_ENV and not (name == ENV_PROCESS and process is None):
-                    problems.add(f"handler['environment'][{name!r}]", "set by AsyncWorker, not by hand", name,
-                                 "use the matching AsyncWorker prop (process, fifo, raw_body, idempotency*)")
-            reserved = props.get("reserved_concurrent_executions")
-            concurrency = p["max_concurrency"]
-            if reserved is not None and concurrency is not None and not is_token(reserved) \
-                    and not is_token(concurrency) and concurrency > reserved:
-                problems.add("max_concurrency", f"at most reserved_concurrent_executions ({reserved})",
-                             concurrency, "lower it: polling above the reserved concurrency only throttles, and "
-                             "throttled messages use up max_receive_count")
-        if process is not None and (handler is None or props is not None) and (props or {}).get("code") is None:
-            module = process.partition(":")[0]
-            problems.add("code", f"the code that holds the process module {module!r}", None,
-                         "pass code=lambda_.Code.from_asset('src') (or handler={'code': ...}) with the folder "
-                         f"that holds {module.replace('.', '/')}.py; the worker runtime arrives as a layer")
-        elif process is not None:
-            # The module the worker runtime will import, checked in the worker's own code (read, not imported).
-            _handlers.add_to(problems, _handlers.check_handler(
-                process, (props or {}).get("code"), prop="process", form="process",
-                runtime_roots=[_handlers.LIBRARY_RUNTIME], opaque_layers=bool((props or {}).get("layers"))))
-
-        fifo = p["fifo"]
-        if p["content_based_deduplication"] is not None and not fifo:
-            problems.add("content_based_deduplication", "used only with fifo=True", p["content_based_deduplication"],
-                         "drop it, or pass fifo=True")
-        encryption = p["encryption"]
-        if encryption not in (sqs.QueueEncryption.KMS, sqs.QueueEncryption.SQS_MANAGED):
-            problems.add("encryption", "QueueEncryption.KMS or QueueEncryption.SQS_MANAGED", encryption.value,
-                         "unencrypted queues are not allowed, and SNS/EventBridge cannot use the AWS-managed "
-                         "aws/sqs key")
-        if p["encryption_key"] is not None and encryption != sqs.QueueEncryption.KMS:
-            problems.add("encryption_key", "used only with encryption=QueueEncryption.KMS", "set",
-                         "drop it, or pass encryption=QueueEncryption.KMS")
-        low, high = defaults.RETENTION_RANGE_SECONDS
-        retention = seconds(p["retention_period"])
-        if retention is not None and not low <= retention <= high:
-            problems.add("retention_period", f"between {low} seconds and {high // 86400} days (the SQS limits)",
-                         retention, "pass between Duration.minutes(1) and Duration.days(14)")
-        low, high = defaults.MAX_RECEIVE_RANGE
-        problems.check_range("max_receive_count", p["max_receive_count"], low, high, "",
-                             f"pass e.g. max_receive_count={defaults.MAX_RECEIVE_COUNT.value}")
-
-        dlq = p["dead_letter_queue"]
-        if dlq is not None and bool(getattr(dlq, "fifo", False)) != fifo:
-            kind = "a FIFO queue" if fifo else "a standard queue"
-            problems.add("dead_letter_queue", f"{kind}, like the source queue", dlq.node.path,
-                         "SQS moves messages only between queues of the same type; pass a matching DLQ or let "
-                         "AsyncWorker create one")
-
-        batch, window = p["batch_size"], p["max_batching_window"]
-        window_seconds = seconds(window)
-        if fifo:
-            low, high = defaults.BATCH_SIZE_RANGE_FIFO
-            problems.check_range("batch_size", batch, low, high, "for a FIFO queue",
-                                 "pass 1-10; FIFO event sources take at most 10 messages per batch")
-            if window is not None:
-                problems.add("max_batching_window", "unset for a FIFO queue", window.to_human_string(),
-                             "Lambda does not support batching windows on FIFO queues; drop it")
-        else:
-            low, high = defaults.BATCH_SIZE_RANGE_STANDARD
-            problems.check_range("batch_size", batch, low, high, "",
-                                 "pass 1-10000 (the Lambda limit for standard queues)")
-            if not is_token(batch) and batch > defaults.BATCH_SIZE_WITHOUT_WINDOW and not window_seconds \
-                    and (window is None or not is_token(window.to_string())):
-                problems.add("batch_size", f"at most {defaults.BATCH_SIZE_WITHOUT_WINDOW} without "
-                             "max_batching_window", batch,
-                             "Lambda needs a batching window to gather more than 10 messages; pass e.g. "
-                             "max_batching_window=Duration.seconds(5), or batch_size=10")
-        low, high = defaults.MAX_BATCHING_WINDOW_RANGE_SECONDS
-        problems.check_range("max_batching_window", window_seconds, low, high, "seconds",
-                             "pass between Duration.seconds(0) and Duration.minutes(5)")
-        low, high = defaults.MAX_CONCURRENCY_RANGE
-        problems.check_range("max_concurrency", p["max_concurrency"], low, high, "",
-                             "pass 2-1000 (the Lambda limits for SQS), or leave it unset")
-
-        visibility, minimum = p["visibility_timeout"], p["minimum_visibility"]
-        visibility_seconds = seconds(visibility)
-        if minimum is None and visibility is None:
-            problems.add("visibility_timeout", "set when the function timeout is a token", None,
-                         "pass visibility_timeout explicitly (at least 6 x the timeout + the batching window)")
-        if visibility_seconds is not None and minimum is not None and visibility_seconds < minimum:
-            problems.add("visibility_timeout", f"at least {minimum} seconds (6 x the function timeout + "
-                         "max_batching_window)", visibility_seconds,
-                         f"pass visibility_timeout=Duration.seconds({minimum}) or leave it unset; a shorter value "
-                         "makes a message visible again while a retried invocation is still processing it")
-        if visibility_seconds is not None and visibility_seconds > defaults.VISIBILITY_TIMEOUT_MAX_SECONDS:
-            problems.add("visibility_timeout", f"at most {defaults.VISIBILITY_TIMEOUT_MAX_SECONDS} seconds (12 h)",
-                         visibility_seconds, "lower the function timeout or the batching window")
-
-        if not p["idempotency"]:
-            for name in ("idempotency_window", "idempotency_key"):
-                if p[name] is not None:
-                    problems.add(name, "used only with idempotency=True", "set",
-                                 f"pass idempotency=True, or drop {name}")
-        else:
-            window_s = seconds(p["idempotency_window"])
-            if window_s is not None and visibility_seconds is not None and window_s < visibility_seconds:
-                problems.add("idempotency_window", f"at least the visibility timeout ({visibility_seconds:g} "
-                             "seconds)", window_s, "a message redelivered after a lost delete arrives one "
-                             "visibility timeout later and must still be remembered; pass e.g. Duration.hours(1)")
-            if p["idempotency_key"] is not None and not p["idempotency_key"].strip():
-                problems.add("idempotency_key", "a JMESPath expression", p["idempotency_key"],
-                             "pass e.g. 'body.order_id', or leave it unset to key on the whole body")
-        if p["dead_letter_alarm_threshold"] < 1:
-            problems.add("dead_letter_alarm_threshold", "at least 1", p["dead_letter_alarm_threshold"],
-                         "an alarm at 0 would always fire")
-        age = seconds(p["age_alarm_threshold"])
-        if age is not None and age < defaults.AGE_ALARM_MIN_SECONDS:
-            problems.add("age_alarm_threshold", f"at least {defaults.AGE_ALARM_MIN_SECONDS} seconds", age,
-                         "SQS publishes the metric every minute; pass e.g. Duration.minutes(15)")
-        problems.raise_if_any()
-
     def _raise(self, method: str, prop: str, allowed: str, got: Any, fix: str) -> None:
         problems = Problems(f"AsyncWorker.{method}", self.node.id)
         problems.add(prop, allowed, got, fix)
@@ -716,7 +502,7 @@ class AsyncWorker(Construct):
             dead_letter_queue=dead_letter,
         )
 
-    def _idempotency_table(self, key: kms.IKey) -> dynamodb.Table:
+    def _idempotency_table(self) -> dynamodb.Table:
         table = DataTable(
             self,
             "IdempotencyTable",
@@ -731,46 +517,26 @@ class AsyncWorker(Construct):
         )
         return table
 
-    def _worker(
-        self,
-        id: str,
-        handler: lambda_.IFunction | Mapping[str, Any] | None,
-        props: dict[str, Any] | None,
-        process: str | None,
-    ) -> lambda_.IFunction:
-        if handler is not None and not isinstance(handler, Mapping):
-            return handler
-        props = dict(props or {})
-        environment = dict(props.pop("environment", None) or {})
-        if process is not None:
-            props["handler"] = WORKER_ENTRY
-            environment[ENV_PROCESS] = process
-        props.setdefault("service_name", id)
-        props.setdefault("description", f"Worker of the queue {self.node.path}")
-        return ObservedFunction(self, "Worker", environment=environment, **props)
-
-    def _configure_runtime(
-        self, *, raw_body: bool, idempotency_window: cdk.Duration | None, idempotency_key: str | None
-    ) -> None:
-        fn = self.function
-        if not (self.fifo or raw_body or self.idempotency_table is not None):
+    def _configure_runtime(self) -> None:
+        fn, props = self.function, self._props
+        if not (self.fifo or props.raw_body or self.idempotency_table is not None):
             return
         if not isinstance(fn, lambda_.Function):
-            self._raise("__init__", "handler", "a lambda_.Function when fifo, raw_body or idempotency is set",
+            self._raise("__init__", "function", "a lambda_.Function when fifo, raw_body or idempotency is set",
                         fn.node.path, "these settings reach the runtime through environment variables, which an "
                         "imported function cannot take; set them on the function where it is defined")
             return
         if self.fifo:
             fn.add_environment(ENV_FIFO, "true")
-        if raw_body:
+        if props.raw_body:
             fn.add_environment(ENV_RAW_BODY, "true")
         table = self.idempotency_table
         if table is not None:
-            assert idempotency_window is not None
+            assert props.idempotency_window is not None
             fn.add_environment(ENV_IDEMPOTENCY_TABLE, table.table_name)
-            fn.add_environment(ENV_IDEMPOTENCY_TTL_SECONDS, str(int(idempotency_window.to_seconds())))
-            if idempotency_key:
-                fn.add_environment(ENV_IDEMPOTENCY_KEY, idempotency_key)
+            fn.add_environment(ENV_IDEMPOTENCY_TTL_SECONDS, str(int(props.idempotency_window.to_seconds())))
+            if props.idempotency_key:
+                fn.add_environment(ENV_IDEMPOTENCY_KEY, props.idempotency_key)
             # Exactly what Powertools' DynamoDB persistence layer calls, and the key operations DynamoDB needs
             # for a table encrypted with a customer-managed key.
             table.grant(fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
@@ -965,49 +731,6 @@ class AsyncWorker(Construct):
         output.override_logical_id(f"{self._output_prefix}{name}")
 
 
-class _QueueSendIntegration(apigwv2_integrations.HttpSqsIntegration):
-    """``HttpSqsIntegration`` (SQS-SendMessage) with a role that has a managed policy and the queue key, and a
-    response status override."""
-
-    def __init__(
-        self,
-        id: str,
-        *,
-        queue: sqs.IQueue,
-        role: iam.IRole,
-        parameter_mapping: apigwv2.ParameterMapping,
-        accepted_status: int | None,
-    ) -> None:
-        super().__init__(id, queue=queue, parameter_mapping=parameter_mapping,
-                         subtype=apigwv2.HttpIntegrationSubtype.SQS_SEND_MESSAGE)
-        self._role = role
-        self._mapping = parameter_mapping
-        self._accepted_status = accepted_status
-        self._id = id
-
-    def bind(self, *, route: apigwv2.IHttpRoute, scope: Construct) -> apigwv2.HttpRouteIntegrationConfig:
-        return apigwv2.HttpRouteIntegrationConfig(
-            type=apigwv2.HttpIntegrationType.AWS_PROXY,
-            subtype=apigwv2.HttpIntegrationSubtype.SQS_SEND_MESSAGE,
-            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_1_0,
-            credentials=apigwv2.IntegrationCredentials.from_role(self._role),
-            connection_type=apigwv2.HttpConnectionType.INTERNET,
-            parameter_mapping=self._mapping,
-        )
-
-    def _complete_bind(self, *, route: apigwv2.IHttpRoute, scope: Construct) -> None:
-        # Called by HttpRouteIntegration after it created the integration under the route (``scope``).
-        if self._accepted_status is None:
-            return
-        integration = scope.node.try_find_child(self._id)
-        resource = integration.node.default_child if integration is not None else None
-        if isinstance(resource, apigwv2.CfnIntegration):
-            resource.add_property_override("ResponseParameters", {
-                "200": {"ResponseParameters": [
-                    {"Destination": "overwrite:statuscode", "Source": str(self._accepted_status)}]},
-            })
-
-
 @jsii.implements(events.IRuleTarget)
 class _QueueRuleTarget:
     """The queue as an EventBridge target, without ``targets.SqsQueue``'s grant: for a KMS-encrypted queue that
@@ -1063,17 +786,3 @@ class _QueueNotificationDestination:
             # S3 validates the destination when the configuration is saved, so the queue policy must exist.
             dependencies=[worker.queue],
         )
-
-
-def _is_function(value: Any) -> bool:
-    # jsii interfaces are not runtime-checkable; every IFunction has these two.
-    return hasattr(value, "function_arn") and hasattr(value, "add_event_source")
-
-
-def _visibility_of(queue: sqs.IQueue) -> cdk.Duration | None:
-    """The visibility timeout of a queue defined in this app (SQS's default of 30 s when it sets none)."""
-    resource = queue.node.default_child if isinstance(queue, sqs.Queue) else None
-    if not isinstance(resource, sqs.CfnQueue):
-        return None
-    value = resource.visibility_timeout
-    return cdk.Duration.seconds(30 if value is None else value)
