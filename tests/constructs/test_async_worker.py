@@ -758,10 +758,12 @@ def test_fails_api_route_settings() -> None:
         _api(s), "POST /jobs", accepted_status=404))
 
 
-def test_tokens_skip_validation() -> None:
+def test_a_token_is_left_to_deploy_time_and_reaches_the_template() -> None:
+    fails(r"max_receive_count must be between 1 and 1000, got 0", lambda s: make(s, max_receive_count=0))
     stack = new_stack()
     count = cdk.Token.as_number(cdk.CfnParameter(stack, "Count", type="Number").value_as_number)
-    make(stack, max_receive_count=count)  # no error: known only at deploy time
+    make(stack, max_receive_count=count)  # known only at deploy time, so not checked at synth
+    assert main_queue(Template.from_stack(stack))["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "Count"}
 
 
 # ---------------------------------------------------------------------------------------------------
