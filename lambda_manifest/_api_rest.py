@@ -19,7 +19,8 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct, IConstruct
 
 from lambda_manifest import _assets
-from lambda_manifest._api_options import QueueSend, Throttle, UsagePlan, parse_route
+from lambda_manifest._api_options import QueueSend, RouteCache, Throttle, UsagePlan, parse_route
+from lambda_manifest._function_props import FunctionOptions
 from lambda_manifest._validation import Problems
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all
 from lambda_manifest.observed_function import ObservedFunction
@@ -285,6 +286,43 @@ def enable_streaming(function: lambda_.IFunction) -> None:
         function.add_layers(_assets.runtime_layer(function, "stream"))
         function.add_environment(_assets.EXEC_WRAPPER_ENV, _assets.STREAM_WRAPPER_IN_LAYER)
         Construct(function, _STREAM_MARK)
+
+
+_BODY_METHODS = ("POST", "PUT", "PATCH", "ANY")
+
+
+def check_request_model(problems: Problems, route: str, parsed: tuple[str, str] | None,
+                        request_model: Mapping[str, Any]) -> None:
+    if not isinstance(request_model, Mapping) or "type" not in request_model:
+        problems.add("request_model", "a JSON schema dict (draft 4) with a 'type'", request_model,
+                     "e.g. {'type': 'object', 'required': ['sku'], 'properties': {...}}")
+    if parsed is not None and parsed[0] not in _BODY_METHODS:
+        problems.add("request_model", f"used only on {'/'.join(_BODY_METHODS)} routes", route,
+                     "only requests with a body can be validated against a model")
+
+
+def check_stream(problems: Problems, handler: Any, cache: bool | RouteCache | None) -> None:
+    if cache:
+        problems.add("cache", "unset on a streaming route", cache,
+                     "API Gateway cannot cache a streamed response: drop cache= or stream=True")
+    if isinstance(handler, FunctionOptions):
+        return
+    if not isinstance(handler, lambda_.Function):
+        problems.add("handler", "a function defined in this app when stream=True (it gets the stream runtime's "
+                     "AWS_LAMBDA_EXEC_WRAPPER)", type(handler).__name__,
+                     "pass the function where it is defined, or an ObservedFunction")
+    elif handler.runtime.family not in (lambda_.RuntimeFamily.PYTHON, lambda_.RuntimeFamily.NODEJS):
+        problems.add("handler runtime", "Python (the stream runtime) or Node.js (streamifyResponse) when "
+                     "stream=True", handler.runtime.name, "use a Python or Node.js function")
+
+
+def cache_key_parameters(path: str, cache: RouteCache | None) -> tuple[str, ...]:
+    if cache is None:
+        return ()
+    keys = [f"method.request.path.{s[1:-1].rstrip('+')}" for s in path.split("/") if s.startswith("{")]
+    keys += [f"method.request.querystring.{q}" for q in cache.query_strings]
+    keys += [f"method.request.header.{h}" for h in cache.headers]
+    return tuple(keys)
 
 
 # HTTP API mapping expressions a queue route's message group and deduplication ids may use, and what a REST

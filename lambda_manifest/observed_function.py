@@ -28,6 +28,7 @@ from constructs import Construct
 
 from lambda_manifest import _assets, monitoring
 from lambda_manifest import _defaults as defaults
+from lambda_manifest._function_compliance import acknowledge_function, failure_queue, grant_vpc_networking
 from lambda_manifest._function_props import (
     APP_LEVELS,
     FIELDS,
@@ -38,7 +39,6 @@ from lambda_manifest._function_props import (
 )
 from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import PropsError
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_checkov, acknowledge_groups
 from lambda_manifest.observation import observe
 from lambda_manifest.runtime import TRACE_AWS_SDK_ENV
 from lambda_manifest.shared import StackResources
@@ -280,13 +280,13 @@ class ObservedFunction(lambda_.Function):
         self._runtime_layers = runtime_layers
         self.alarm_topic: sns.ITopic = props.alarm_topic or shared.alarm_topic
         if props.vpc is not None:
-            self._grant_vpc_networking()
+            grant_vpc_networking(role.policy)
 
         self.on_failure_queue: sqs.Queue | None = None
         if props.async_invocation:
             on_failure = props.on_failure
             if on_failure is None:
-                self.on_failure_queue = self._failure_queue(shared.key)
+                self.on_failure_queue = failure_queue(self, shared.key)
                 on_failure = destinations.SqsDestination(self.on_failure_queue)
             # An on-failure destination, not a DeadLetterConfig: it records the error and the attempt count
             # with the event, and configuring both would deliver every failure twice.
@@ -321,7 +321,7 @@ class ObservedFunction(lambda_.Function):
         self.alarms: dict[str, cloudwatch.Alarm] = observation.alarms
         self.dashboard: cloudwatch.Dashboard | None = observation.dashboard
 
-        self._acknowledge(path, async_invocation=props.async_invocation,
+        acknowledge_function(self, role.policy, path, async_invocation=props.async_invocation,
                           reserved=props.reserved_concurrent_executions, vpc=props.vpc)
 
     # ----------------------------------------------------------------------------------------------
@@ -416,95 +416,6 @@ class ObservedFunction(lambda_.Function):
             # A runtime's own asset (runtime_code) already holds it; a layer would only duplicate it.
             kinds -= _assets.delivered_runtimes(folder)
         return kinds
-
-    def _failure_queue(self, key: kms.IKey) -> sqs.Queue:
-        queue = sqs.Queue(
-            self,
-            "OnFailureQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(defaults.ASYNC_DLQ_RETENTION_DAYS.value),
-        )
-        reason = (
-            f"This queue is the on-failure destination of {self.node.path}: it is itself the dead-letter store "
-            "for failed asynchronous events, so giving it a DLQ of its own would only move the problem."
-        )
-        acknowledge(queue, Pack.AWS_SOLUTIONS, "AwsSolutions-SQS3", reason)
-        acknowledge(queue, Pack.SERVERLESS, "Serverless-SQSRedrivePolicy", reason)
-        return queue
-
-    def _grant_vpc_networking(self) -> None:
-        statement = iam.PolicyStatement(
-            actions=[
-                "ec2:CreateNetworkInterface",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DeleteNetworkInterface",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
-            ],
-            resources=["*"],
-        )
-        self._role.policy.add_statements(statement)
-
-    def _acknowledge(
-        self,
-        path: str,
-        *,
-        async_invocation: bool,
-        reserved: int | None,
-        vpc: ec2.IVpc | None,
-    ) -> None:
-        resource = self.node.default_child
-        assert resource is not None
-        groups: list[tuple[list[tuple[Pack, str]], str]] = []
-        dlq_rules = [(Pack.SERVERLESS, "Serverless-LambdaDLQ"), (Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaDLQ"),
-                     (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaDLQ")]
-        if async_invocation:
-            groups.append((
-                dlq_rules,
-                f"{path} sends failed asynchronous events to an on-failure destination, which "
-                "receives the event together with the error: a superset of a DeadLetterConfig, and having both "
-                "would deliver every failure twice.",
-            ))
-        if not async_invocation:
-            groups.append((
-                dlq_rules,
-                f"{path} is invoked synchronously (API Gateway or an event source mapping): the caller "
-                "receives every error, so a DLQ would never receive an event. Pass async_invocation=True for "
-                "asynchronous use and an on-failure destination is created.",
-            ))
-        if reserved is None:
-            groups.append((
-                [(Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaConcurrency"),
-                 (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaConcurrency")],
-                f"{path} uses the account's unreserved pool: reserving concurrency by default would "
-                "fail deploys in accounts with a low limit. Set reserved_concurrent_executions to cap it.",
-            ))
-        if vpc is None:
-            groups.append((
-                [(Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaInsideVPC"),
-                 (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaInsideVPC"),
-                 (Pack.PCI_DSS_321, "PCI.DSS.321-LambdaInsideVPC")],
-                f"{path} reaches only AWS APIs over TLS with IAM auth and no private network "
-                "resources. Pass vpc= (with vpc_subnets/security_groups) to place it in a VPC.",
-            ))
-        acknowledge_groups(resource, groups)
-        xray_reason = (
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so the "
-            "statement must name Resource '*' (see the X-Ray IAM docs)."
-        )
-        if vpc is not None:
-            xray_reason += (" The EC2 network-interface actions Lambda needs for VPC placement are likewise "
-                            "not scoped to resources.")
-            acknowledge_checkov(
-                self._role.policy, "CKV_AWS_111",
-                f"Lambda creates and deletes the network interfaces of {path} in its VPC subnets with the "
-                "execution role; ec2:CreateNetworkInterface/DeleteNetworkInterface/Assign/UnassignPrivateIpAddresses "
-                "are granted on Resource '*' exactly as AWSLambdaVPCAccessExecutionRole does, and the function's "
-                "code is the only other user of the role.",
-            )
-        acknowledge(self._role.policy, Pack.AWS_SOLUTIONS, "AwsSolutions-IAM5[Resource::*]", xray_reason)
 
 
 def _powertools_layer(

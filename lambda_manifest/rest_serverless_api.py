@@ -43,7 +43,6 @@ from lambda_manifest.serverless_api import ApiRoute, ServerlessApiBase, options_
 
 __all__ = ["RestServerlessApi"]
 
-_BODY_METHODS = ("POST", "PUT", "PATCH", "ANY")
 _JSON_SCHEMA_DRAFT4 = "http://json-schema.org/draft-04/schema#"
 
 
@@ -284,9 +283,9 @@ class RestServerlessApi(ServerlessApiBase):
         parsed = self._check_route(problems, route, public_reason, throttle, authorization_scopes)
         self._check_cache(problems, route, parsed, cache)
         if request_model is not None:
-            self._check_request_model(problems, route, parsed, request_model)
+            rest.check_request_model(problems, route, parsed, request_model)
         if stream:
-            _check_stream(problems, handler, cache)
+            rest.check_stream(problems, handler, cache)
         # ObservedFunction's 30 s default is one second past the REST integration timeout.
         default_timeout = None if stream else cdk.Duration.seconds(self.integration_timeout_seconds)
         function = self._route_function(problems, route, handler, default_timeout=default_timeout, stream=stream)
@@ -300,7 +299,7 @@ class RestServerlessApi(ServerlessApiBase):
             rest.enable_streaming(function)
         invocable = self._remember(function)
         route_cache = RouteCache() if cache is True else (cache or None)
-        cache_keys = _cache_key_parameters(path, route_cache)
+        cache_keys = rest.cache_key_parameters(path, route_cache)
         stream_options: dict[str, Any] = {}
         if stream:
             # API Gateway waits as long as the function may run (up to 15 minutes for a streamed answer).
@@ -351,7 +350,7 @@ class RestServerlessApi(ServerlessApiBase):
             problems.add("integration", "an aws_apigateway.Integration on a REST API", type(integration).__name__,
                          "use aws_apigateway.AwsIntegration / HttpIntegration / MockIntegration")
         if request_model is not None:
-            self._check_request_model(problems, route, parsed, request_model)
+            rest.check_request_model(problems, route, parsed, request_model)
         problems.raise_if_any()
         assert parsed is not None
         resource = self._method(route, parsed, integration, authorization_scopes, public=public_reason is not None,
@@ -503,43 +502,9 @@ class RestServerlessApi(ServerlessApiBase):
             problems.check_range("cache.ttl", seconds(cache.ttl), low, high, "seconds",
                                  "pass e.g. RouteCache(ttl=Duration.minutes(5))")
 
-    @staticmethod
-    def _check_request_model(problems: Problems, route: str, parsed: tuple[str, str] | None,
-                             request_model: Mapping[str, Any]) -> None:
-        if not isinstance(request_model, Mapping) or "type" not in request_model:
-            problems.add("request_model", "a JSON schema dict (draft 4) with a 'type'", request_model,
-                         "e.g. {'type': 'object', 'required': ['sku'], 'properties': {...}}")
-        if parsed is not None and parsed[0] not in _BODY_METHODS:
-            problems.add("request_model", f"used only on {'/'.join(_BODY_METHODS)} routes", route,
-                         "only requests with a body can be validated against a model")
-
     def _check_stream_mode(self, problems: Problems, function: lambda_.IFunction, stream: bool) -> None:
         previous = self._streaming.get(function.node.addr)
         if previous is not None and previous != stream:
             problems.add("stream", f"{previous} like the function's other routes", stream,
                          "a function that streams answers every request in the streaming format: give all its "
                          "routes the same stream=, or use separate functions")
-
-
-def _check_stream(problems: Problems, handler: Any, cache: bool | RouteCache | None) -> None:
-    if cache:
-        problems.add("cache", "unset on a streaming route", cache,
-                     "API Gateway cannot cache a streamed response: drop cache= or stream=True")
-    if isinstance(handler, FunctionOptions):
-        return
-    if not isinstance(handler, lambda_.Function):
-        problems.add("handler", "a function defined in this app when stream=True (it gets the stream runtime's "
-                     "AWS_LAMBDA_EXEC_WRAPPER)", type(handler).__name__,
-                     "pass the function where it is defined, or an ObservedFunction")
-    elif handler.runtime.family not in (lambda_.RuntimeFamily.PYTHON, lambda_.RuntimeFamily.NODEJS):
-        problems.add("handler runtime", "Python (the stream runtime) or Node.js (streamifyResponse) when "
-                     "stream=True", handler.runtime.name, "use a Python or Node.js function")
-
-
-def _cache_key_parameters(path: str, cache: RouteCache | None) -> tuple[str, ...]:
-    if cache is None:
-        return ()
-    keys = [f"method.request.path.{s[1:-1].rstrip('+')}" for s in path.split("/") if s.startswith("{")]
-    keys += [f"method.request.querystring.{q}" for q in cache.query_strings]
-    keys += [f"method.request.header.{h}" for h in cache.headers]
-    return tuple(keys)
