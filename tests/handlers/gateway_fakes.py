@@ -715,7 +715,8 @@ class GatewayEnv:
 
 
 def log_lines(text: str, kind: str | None = None) -> list[dict[str, Any]]:
-    """JSON lines printed by the gateway; ``kind`` "audit" or "emf" filters."""
+    """JSON lines printed by the gateway; ``kind`` "audit", "emf" (the gateway's metrics) or "genai" (the
+    OpenTelemetry GenAI metrics) filters."""
     out = []
     for line in text.splitlines():
         line = line.strip()
@@ -727,7 +728,10 @@ def log_lines(text: str, kind: str | None = None) -> list[dict[str, Any]]:
             continue
         if kind == "audit" and doc.get("type") != "audit":
             continue
-        if kind == "emf" and "_aws" not in doc:
+        genai = any(k.startswith("gen_ai.") for k in doc)
+        if kind == "emf" and ("_aws" not in doc or genai):  # the gateway's own metrics
+            continue
+        if kind == "genai" and ("_aws" not in doc or not genai):  # the OpenTelemetry GenAI metrics
             continue
         out.append(doc)
     return out
