@@ -772,9 +772,11 @@ class AiGatewayFunction(Construct):
                     problems.add("prices", f"keyed by a target ('<provider>/<model>' or '<model>') in {sorted(known)}",
                                  key, "fix the key or remove the price")
                 if not isinstance(price, Price) or not _non_negative(price.input) \
-                        or not _non_negative(price.output):
-                    problems.add(f"prices[{key!r}]", "Price(input=..., output=...) in USD per million tokens, >= 0",
-                                 price, "e.g. Price(input=0.15, output=0.60)")
+                        or not _non_negative(price.output) \
+                        or any(v is not None and not _non_negative(v) for v in (price.cached_input, price.cache_write)):
+                    problems.add(f"prices[{key!r}]", "Price(input=..., output=..., cached_input=..., cache_write=...) "
+                                 "in USD per million tokens, >= 0", price,
+                                 "e.g. Price(input=3, output=15, cached_input=0.30, cache_write=3.75)")
         elif prices:
             problems.add("prices", "unset when track_cost=False", sorted(prices),
                          "drop prices, or drop track_cost=False to track cost")

@@ -392,12 +392,12 @@ def json_result(result: ChatResult) -> ChatResult:
 
 
 def json_stream(events: Iterator[Delta | None]) -> Iterator[Delta | None]:
-    """The forced tool call's argument pieces of a streamed JSON answer as text pieces."""
+    """The forced tool call's argument pieces of a streamed JSON answer as text pieces (any text beside the call
+    is dropped, as the buffered answer drops it)."""
     for d in events:
         if d is not None:
-            if d.tool_calls:
-                d.content = "".join(str((tc.get("function") or {}).get("arguments") or "") for tc in d.tool_calls)
-                d.tool_calls = None
+            d.content = "".join(str((tc.get("function") or {}).get("arguments") or "") for tc in d.tool_calls or [])
+            d.tool_calls = None
             if d.finish_reason == "tool_calls":
                 d.finish_reason = "stop"
             if d.raw is not None:
