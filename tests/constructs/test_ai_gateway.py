@@ -33,11 +33,11 @@ from lambda_manifest import (
 )
 from lambda_manifest import _defaults as defaults
 from lambda_manifest.ai_gateway import KEY_ADMIN_ACTIONS
+from lambda_manifest.runtime.gateway.config import load_config
 from lambda_manifest.runtime.gateway.contract import CATCH_ALL_ROUTE, ROUTES
+from tests.support import nag_findings, new_stack
 
 ALL_ROUTES = (*ROUTES, CATCH_ALL_ROUTE)
-from lambda_manifest.runtime.gateway.config import load_config
-from tests.support import nag_findings, new_stack
 
 OPENAI_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:gw/openai-AbCdEf"
 ANTHROPIC_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:gw/anthropic-GhIjKl"
