@@ -44,20 +44,8 @@ TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", 
 # Provider secrets.
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
 # Bedrock models: Converse and InvokeModel (embeddings) are InvokeModel; ConverseStream is
-# InvokeModelWithResponseStream.
+# InvokeModelWithResponseStream. tests/handlers/test_gateway_iam.py records the calls and holds the grants to them.
 BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
-# Each API call the runtime makes -> the IAM action that authorizes it (the exact-grant test records the calls).
-API_CALL_ACTIONS = {
-    "DynamoDB.GetItem": "dynamodb:GetItem",
-    "DynamoDB.PutItem": "dynamodb:PutItem",
-    "DynamoDB.UpdateItem": "dynamodb:UpdateItem",
-    "DynamoDB.DeleteItem": "dynamodb:DeleteItem",
-    "DynamoDB.TransactWriteItems": "",  # authorized per item action, recorded from its items
-    "SecretsManager.GetSecretValue": "secretsmanager:GetSecretValue",
-    "BedrockRuntime.Converse": "bedrock:InvokeModel",
-    "BedrockRuntime.ConverseStream": "bedrock:InvokeModelWithResponseStream",
-    "BedrockRuntime.InvokeModel": "bedrock:InvokeModel",
-}
 
 # -- CloudWatch EMF metrics (accounting.py) ---------------------------------------------------------------------
 # By Tenant, Model, Provider and Tenant+Model (Provider: the one that answered, "cache", or "none").
