@@ -406,6 +406,26 @@ def test_outputs_url_and_key_command(built: tuple[AiGatewayFunction, Template]) 
     assert any(k.startswith("GwUrl") for k in outputs)
 
 
+def test_cached_token_prices_render_and_are_checked() -> None:
+    stack = new_stack()
+    prices = {"gpt-4o-mini": Price(input=0.15, output=0.6, cached_input=0.075),
+              "anthropic/claude-haiku": Price(input=1, output=5, cached_input=0.1, cache_write=1.25),
+              "amazon.nova-lite-v1:0": Price(input=0.06, output=0.24),
+              "us.anthropic.claude-sonnet-v1:0": Price(input=3, output=15)}
+    gateway = make(stack, prices=prices)
+    assert gateway.config["prices"]["gpt-4o-mini"] == {"input": 0.15, "output": 0.6, "cached_input": 0.075}
+    assert gateway.config["prices"]["anthropic/claude-haiku"]["cache_write"] == 1.25
+    parsed = load_config(gateway.config)
+    assert str(parsed.prices["anthropic/claude-haiku"].cached_input) == "0.1"
+    expect_error(r"cached_input=.*>= 0", prices={**prices, "gpt-4o-mini": Price(input=1, output=1, cached_input=-1)})
+
+
+def test_every_other_v1_path_reaches_the_gateway_for_its_404(built: tuple[AiGatewayFunction, Template]) -> None:
+    _, template = built
+    keys = [r["Properties"]["RouteKey"] for r in template.find_resources("AWS::ApiGatewayV2::Route").values()]
+    assert "ANY /v1/{proxy+}" in keys and "POST /v1/responses" in keys and "POST /v1/messages/count_tokens" in keys
+
+
 def test_metric_helper_rejects_unknown_dimension_sets(built: tuple[AiGatewayFunction, Template]) -> None:
     gateway, _ = built
     with pytest.raises(ValueError, match="dimension sets"):
