@@ -336,3 +336,18 @@ def test_genai_semantic_convention_fields_and_time_to_first_token(
     tokens = {r["gen_ai.token.type"]: r["gen_ai.client.token.usage"] for r in genai if "gen_ai.token.type" in r}
     assert tokens == {"input": 11, "output": 7}
     json.dumps(audit)  # one JSON line
+
+
+def test_the_new_api_modules_are_imported_only_when_their_route_is_called() -> None:
+    """Cold start: importing the handler loads none of the Responses, Messages or embeddings modules (nor the
+    provider adapters); each is imported by the first request for its route."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lambda_manifest.runtime.gateway.handler; "
+            "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('lambda_manifest.runtime.gateway.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for module in ("api_responses", "api_messages", "api_embeddings", "streaming", "provider_openai",
+                   "provider_anthropic", "provider_bedrock", "upstream"):
+        assert f"'{module}'" not in loaded, module
+    assert "'contract'" in loaded and "'routes'" in loaded
