@@ -10,7 +10,7 @@
    Python given (default: this one and Lambda's 3.14 when installed), with compiled bytecode (what a package
    should ship) and from source only, interleaved; and which API modules that import loaded (none may).
 
-Usage: ``python bench/bench_gateway_apis.py [--rounds 5] [--requests 200] [--python PATH ...]``
+Usage: ``python bench/bench_gateway_apis.py [--rounds 5] [--requests 200] [--python PATH ...] [--compare TREE]``
 """
 
 from __future__ import annotations
@@ -134,26 +134,29 @@ def _import_us(python: str, env: dict[str, str]) -> tuple[int, list[str]]:
     code = (f"import sys, {HANDLER}; "
             f"print(','.join(m for m in {API_MODULES!r} if 'lambda_manifest.runtime.gateway.' + m in sys.modules))")
     proc = subprocess.run([python, "-X", "importtime", "-c", code], env=env, capture_output=True, text=True,
-                          check=True, cwd=ROOT)
+                          check=True, cwd=env["PYTHONPATH"])
     us = max(int(line.split("|")[1]) for line in proc.stderr.splitlines()
              if line.startswith("import time:") and line.rsplit("|", 1)[1].strip() == HANDLER)
     return us, [m for m in proc.stdout.strip().split(",") if m]
 
 
-def cold_import(pythons: list[str], runs: int) -> list[tuple[str, str, list[float], list[str]]]:
+def cold_import(pythons: list[str], runs: int, roots: list[Path]) -> list[tuple[str, str, list[float], list[str]]]:
+    """``roots``: source trees to compare (this one first), every cell interleaved with the others."""
     base = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
-    base["PYTHONPATH"] = str(ROOT)
     rows = []
     with tempfile.TemporaryDirectory() as cache:
         variants = []
-        for python in pythons:
-            version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
-                                     capture_output=True, text=True, check=True).stdout.strip()
-            compiled = {**base, "PYTHONPYCACHEPREFIX": f"{cache}/{version}"}
-            _import_us(python, compiled)  # compile once: the shipped bytecode
-            variants.append((python, version, "bytecode", compiled))
-            variants.append((python, version, "source only", {**base, "PYTHONDONTWRITEBYTECODE": "1",
-                                                               "PYTHONPYCACHEPREFIX": f"{cache}/none-{version}"}))
+        for n, root in enumerate(roots):
+            tree = "" if n == 0 else f" ({root})"
+            env_root = {**base, "PYTHONPATH": str(root)}
+            for python in pythons:
+                version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
+                                         capture_output=True, text=True, check=True).stdout.strip()
+                compiled = {**env_root, "PYTHONPYCACHEPREFIX": f"{cache}/{n}/{version}"}
+                _import_us(python, compiled)  # compile once: the shipped bytecode
+                variants.append((python, version + tree, "bytecode", compiled))
+                variants.append((python, version + tree, "source only", {
+                    **env_root, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": f"{cache}/none-{n}-{version}"}))
         samples: dict[int, list[float]] = {i: [] for i in range(len(variants))}
         loaded: dict[int, list[str]] = {}
         for _ in range(runs):  # round-robin: every variant sees the same machine load
@@ -172,13 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--python", action="append", help="interpreters for the cold import (repeatable)")
+    parser.add_argument("--compare", type=Path, action="append", default=[],
+                        help="another source tree whose handler import to measure interleaved (e.g. main's)")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args(argv)
     pythons = args.python or [sys.executable, *([str(PY314)] if PY314.exists() else [])]
     print(f"### Handler cold import ({args.runs} fresh interpreters per cell, round-robin; ms)\n")
     print("| Python | modules | min | median | max | API modules loaded |")
     print("| --- | --- | ---: | ---: | ---: | --- |")
-    for version, kind, samples, loaded in cold_import(pythons, args.runs):
+    for version, kind, samples, loaded in cold_import(pythons, args.runs, [ROOT, *args.compare]):
         print(f"| {version} | {kind} | {min(samples):.1f} | {statistics.median(samples):.1f} | {max(samples):.1f} "
               f"| {', '.join(loaded) or 'none'} |")
     if not args.skip_latency:
