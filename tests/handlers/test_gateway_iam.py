@@ -18,7 +18,7 @@ from aws_cdk import aws_secretsmanager as sm
 from aws_cdk.assertions import Template
 from gateway_fakes import GatewayEnv, bedrock_client, serve_handler
 
-from lambda_manifest import AiGatewayFunction, ModelAlias, Price, Provider, Target
+from lambda_manifest import AiGatewayFunction, ModelAlias, Provider, Target
 from lambda_manifest.runtime.gateway import aws
 from tests.support import new_stack
 
