@@ -6,10 +6,11 @@ scoped permission per route), two error-rate alarms and two latency alarms with 
 dashboard row. The function is the same ``ObservedFunction`` in both, so the ratio measures what
 ``ServerlessApi`` adds (validation, route bookkeeping, acknowledgements), not what it builds.
 
-Each cell runs in a fresh subprocess (median of several runs) after an unmeasured warm-up of both variants
-at the same size, so jsii start-up, lazy module loading and V8 compilation are paid equally and excluded.
+The two sides are interleaved (see interleave.py: A B A B in every process, half the processes starting with
+each) after an unmeasured warm-up of both at the same size, so jsii start-up, lazy module loading and V8
+compilation are paid equally and excluded.
 
-Run: ``.venv/bin/python bench/bench_api_synth.py [--runs 3] [--sizes 1,10,50]``
+Run: ``.venv/bin/python bench/bench_api_synth.py [--processes 4] [--pairs 3] [--sizes 1,10,50]``
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from interleave import interleaved, ratio, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ def handwritten(stack, fn, n):
     stage.node.default_child.access_log_settings = v2.CfnStage.AccessLogSettingsProperty(
         destination_arn=group.log_group_arn, format=FORMAT)
     authorizer = a2.HttpJwtAuthorizer("Jwt", ISSUER, jwt_audience=AUDIENCE)
-    integration = i2.HttpLambdaIntegration("Integration", fn.function)
+    integration = i2.HttpLambdaIntegration("Integration", fn)
     for i, route in enumerate(routes(n)):
         method, path = route.split(" ")
         v2.HttpRoute(api, f"Route{i}", http_api=api, integration=integration, authorizer=authorizer,
@@ -88,47 +89,38 @@ def handwritten(stack, fn, n):
     cdk.CfnOutput(stack, "Url", value=stage.url)
 
 
-variant, n, outdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+n, outdir, order = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 # Warm-up at the measured size: V8 compiles the per-route code paths only once they run often, so a
 # one-route warm-up would leave the first variant measured at N paying for compilation the other does not.
 build("library", n, outdir + "-warm-lib")
 build("handwritten", n, outdir + "-warm-hand")
-t0 = time.perf_counter()
-build(variant, n, outdir)
-print(f"{time.perf_counter() - t0:.4f}")
+for index, variant in enumerate(order):
+    t0 = time.perf_counter()
+    build(variant, n, f"{outdir}-{index}-{variant}")
+    print(variant, f"{time.perf_counter() - t0:.4f}")
 """
-
-
-def run(variant: str, n: int, runs: int, out: Path) -> float:
-    """Median build+synth seconds over ``runs`` fresh processes."""
-    times = []
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONPATH": str(ROOT)}
-    for index in range(runs):
-        result = subprocess.run(
-            [sys.executable, "-c", PROGRAM, variant, str(n), str(out / f"{variant}{n}-{index}")],
-            capture_output=True, text=True, env=env, check=True,
-        )
-        times.append(float(result.stdout.split()[-1]))
-    return statistics.median(times)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--sizes", default="1,10,50")
     args = parser.parse_args()
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-api-synth-{os.getpid()}"
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    print("| routes | plain aws-cdk-lib build+synth (s) | ServerlessApi build+synth (s) | ratio | per route (ms) |")
+    print("| routes | plain aws-cdk-lib (s) min / median / max | ServerlessApi (s) min / median / max "
+          "| ratio of medians (per-pair min-max) | per route (ms) |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for n in (int(s) for s in args.sizes.split(",")):
-        hand = run("handwritten", n, args.runs, out)
-        lib = run("library", n, args.runs, out)
-        print(f"| {n} | {hand:.2f} | {lib:.2f} | {lib / hand:.2f} | {lib / n * 1000:.0f} |")
+        samples = interleaved(PROGRAM, "handwritten", "library", n, args.processes, args.pairs, out)
+        print(f"| {n} | {spread(samples['handwritten'])} | {spread(samples['library'])} | "
+              f"{ratio(samples, 'handwritten', 'library')} | {statistics.median(samples['library']) / n * 1000:.0f} |")
     print(
-        f"\n({args.runs} runs per cell, median; jsii start-up, imports and a warm-up of both variants excluded; "
-        f"total {time.perf_counter() - started:.0f} s)"
+        f"\n({args.processes} processes x {args.pairs} interleaved pairs per size; jsii start-up, imports and a "
+        f"warm-up of both variants excluded; load average {os.getloadavg()[0]:.1f} at the end; total "
+        f"{time.perf_counter() - started:.0f} s)"
     )
     return 0
 

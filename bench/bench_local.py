@@ -4,13 +4,18 @@
    request, for a one-route app and for every example stack of ``app.py`` (first request = cold starts of
    the authorizer and the handler).
 2. Throughput: requests per second through an HTTP API route whose handler returns a constant, with one
-   client and with ten concurrent clients (keep-alive connections, clients in this process).
+   client and with ten concurrent clients (keep-alive connections, clients in this process), against a bare
+   ``ThreadingHTTPServer`` in its own process that answers the same request with the same bytes and no
+   emulation. The two servers are measured in turns (bare, runner, runner, bare, ...), several rounds, and
+   the table gives min / median / max; the target is the runner at 10 clients at least 0.8x the bare
+   server at 10 clients.
 
 Prints a Markdown table. Run: ``.venv/bin/python bench/bench_local.py`` (about a minute).
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -30,6 +35,31 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 TRIVIAL = "def main(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n"
+
+# The baseline: what serving this route costs with no emulation at all.
+BARE = r"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
 
 
 def synth_trivial(root: Path) -> None:
@@ -125,16 +155,23 @@ def throughput(url: str, clients: int, seconds: float) -> tuple[float, float]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--throughput-only", action="store_true", help="skip the start-up measurements")
+    args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "trivial"
         synth_trivial(app)
-        starts = [first_request(app, app / "cdk.out", "GET /ping") for _ in range(3)]
-        rows.append(("start-up to first served request, one-route app (median of 3)", f"{statistics.median(starts):.2f} s"))
+        starts = [] if args.throughput_only else [first_request(app, app / "cdk.out", "GET /ping") for _ in range(3)]
+        if starts:
+            rows.append(("start-up to first served request, one-route app (median of 3)",
+                         f"{statistics.median(starts):.2f} s"))
 
         examples = Path(tmp) / "examples.out"
         npx = shutil.which("npx")
-        if npx:
+        if npx and not args.throughput_only:
             env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "NODE_NO_WARNINGS": "1"}
             done = subprocess.run([npx, "cdk", "synth", "--quiet", "--no-notices", "--output", str(examples)],
                                   cwd=ROOT, env=env, capture_output=True, text=True)
@@ -147,19 +184,40 @@ def main() -> int:
 
         ready = Path(tmp) / "ready.json"
         process = start(app, app / "cdk.out", ready)
+        bare = subprocess.Popen([sys.executable, "-c", BARE], stdout=subprocess.PIPE, text=True)
         try:
             while not ready.exists():
                 time.sleep(0.01)
             url = next(r["url"] for r in json.loads(ready.read_text())["routes"] if r["route"] == "GET /ping")
+            assert bare.stdout is not None
+            bare_url = f"http://127.0.0.1:{bare.stdout.readline().strip()}/ping"
             throughput(url, 10, 1.0)  # warm up: ten environments started
+            throughput(bare_url, 10, 1.0)
+            samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
+            for round_ in range(args.rounds):
+                order = [("bare", bare_url), ("runner", url)]
+                for name, target in order if round_ % 2 == 0 else order[::-1]:
+                    for clients in (1, 10):
+                        samples.setdefault((name, clients), []).append(throughput(target, clients, args.seconds))
             for clients in (1, 10):
-                rps, p50 = throughput(url, clients, 5.0)
-                rows.append((f"requests/s, trivial handler, {clients} client{'s' if clients > 1 else ''} "
-                             f"(p50 latency)", f"{rps:,.0f} req/s ({p50:.1f} ms)"))
+                for name in ("bare", "runner"):
+                    rps = [r for r, _ in samples[(name, clients)]]
+                    p50 = statistics.median(p for _, p in samples[(name, clients)])
+                    label = "bare ThreadingHTTPServer" if name == "bare" else "local runner, trivial handler"
+                    rows.append((f"{label}, {clients} client{'s' if clients > 1 else ''}: req/s min / median / max "
+                                 f"(p50 latency)", f"{min(rps):,.0f} / {statistics.median(rps):,.0f} / "
+                                 f"{max(rps):,.0f} ({p50:.1f} ms)"))
+                ratios = [r[0] / b[0] for r, b in zip(samples[("runner", clients)], samples[("bare", clients)],
+                                                        strict=True)]
+                rows.append((f"runner / bare at {clients} client{'s' if clients > 1 else ''} (median of rounds; "
+                             f"min-max)", f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"))
         finally:
             stop(process)
+            bare.terminate()
+            bare.wait()
 
-    print(f"Local runner, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"Local runner, {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average "
+          f"{os.getloadavg()[0]:.1f} at the end; {args.rounds} rounds of {args.seconds:g} s per cell, interleaved")
     print()
     print("| measurement | result |")
     print("| --- | --- |")

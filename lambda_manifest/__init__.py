@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lambda_manifest._assets import python_code
     from lambda_manifest._validation import PropsError
     from lambda_manifest.ai_gateway import (
         AiGatewayFunction,
@@ -87,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "RouteGroup": "lambda_manifest.serverless_api",
     "RoutingOptions": "lambda_manifest.ai_gateway",
     "ServerlessApi": "lambda_manifest.serverless_api",
+    "python_code": "lambda_manifest._assets",
     "StackResources": "lambda_manifest.shared",
     "Target": "lambda_manifest.ai_gateway",
     "TenantQuota": "lambda_manifest.ai_gateway",
@@ -151,6 +153,7 @@ __all__ = [
     "acknowledge_checkov",
     "apply_compliance_packs",
     "observe",
+    "python_code",
 ]
 
 __version__ = "0.1.0"

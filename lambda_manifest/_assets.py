@@ -25,12 +25,14 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+
+from lambda_manifest import _bytecode
 
 # Files that never belong in a Lambda deployment package.
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
@@ -220,7 +222,7 @@ def _stage(kind: str, *, layer: bool) -> Path:
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
     sources = [PACKAGE_DIR / "__init__.py", RUNTIME_DIR / "__init__.py", *files]
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(_bytecode.tag().encode())
     for path in sources:
         digest.update(str(path.relative_to(RUNTIME_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     target = STAGING / f"{kind}-{'layer' if layer else 'code'}-{digest.hexdigest()[:20]}"
@@ -236,6 +238,35 @@ def _stage(kind: str, *, layer: bool) -> Path:
             # Lambda executes the exec wrapper: it must be executable in the asset whatever the installed
             # wheel's file modes were (the CDK CLI zips assets with each file's mode).
             destination.chmod(0o755)
+    _bytecode.compile_tree(base)
+    return _publish(work, target)
+
+
+def python_code(path: str | os.PathLike[str], *, exclude: Sequence[str] | None = None) -> lambda_.Code:
+    """``Code.from_asset(path, exclude=...)`` with bytecode for the ``python3.14`` runtime added.
+
+    The folder is copied (CDK's own copy, so ``exclude`` means what it means for ``Code.from_asset``),
+    ``__pycache__`` folders and ``.pyc`` files are left out, and the copy gets a ``.pyc`` for each module,
+    compiled by Python 3.14 (see ``lambda_manifest._bytecode``). The copy is named after a fingerprint of
+    the sources, so an unchanged folder is staged once; the asset hash then covers sources and bytecode.
+    Without a Python 3.14 the asset holds the sources only, and synth warns once.
+    """
+    source = Path(path).resolve()
+    if not source.is_dir():
+        raise ValueError(f"python_code: {str(path)!r} is not a folder; pass the folder that holds your handlers")
+    options = cdk.CopyOptions(exclude=[*(exclude or []), *ASSET_EXCLUDES])
+    fingerprint = cdk.FileSystem.fingerprint(str(source), exclude=options.exclude)
+    key = hashlib.sha256(f"{fingerprint}\0{_bytecode.tag()}".encode()).hexdigest()[:20]
+    target = STAGING / f"code-{key}"
+    if not target.is_dir():
+        work = Path(tempfile.mkdtemp(prefix="code-", dir=_ensure(STAGING)))
+        cdk.FileSystem.copy_directory(str(source), str(work), options)
+        _bytecode.compile_tree(work)
+        _publish(work, target)
+    return lambda_.Code.from_asset(str(target))
+
+
+def _publish(work: Path, target: Path) -> Path:
     try:
         work.rename(target)
     except OSError:  # another process staged the same content first

@@ -59,7 +59,11 @@ TIMEOUT_SECONDS = _d(
     "the Serverless pack; 30 s is also under API Gateway's integration timeout.",
     "1-900 (s)",
 )
-TRACING = _d(_OF, "tracing", "ACTIVE", "X-Ray active tracing, so a request can be followed across services.")
+TRACING = _d(_OF, "tracing", "ACTIVE", "X-Ray active tracing: every invocation is traced (init, invocation, "
+             "errors), and an API Gateway trace continues into the function.")
+TRACE_AWS_SDK = _d(_OF, "trace_aws_sdk", False, "Off: recording each AWS SDK call as a subsegment adds about "
+                   "200 ms to every cold start on Python 3.14 (the X-Ray SDK and botocore at init); turn it on "
+                   "where the calls are what you need to see.")
 LOG_FORMAT = _d(
     _OF, "log_format", "JSON",
     "Lambda's native JSON log format: every line is queryable in Logs Insights without parsing.",

@@ -29,7 +29,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -37,7 +37,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from lambda_manifest._validation import Problems
+from lambda_manifest._validation import Problems, is_token
 
 __all__ = [
     "LIBRARY_RUNTIME",
@@ -124,9 +124,9 @@ def check_handler(
     ``scope`` is any construct; with it, inline code's source is read (binding inline code adds nothing
     to the tree).
     """
-    if cdk.Token.is_unresolved(value) or _is_image(code, value):
+    if is_token(value) or _is_image(code, value):
         return None
-    if runtime is not None and runtime.family != lambda_.RuntimeFamily.PYTHON:
+    if runtime is not None and not _runtime_facts(runtime)[0]:
         return None
     parsed = _parse(value, form)
     if isinstance(parsed, _Unusable):
@@ -497,7 +497,7 @@ def _scan(source: bytes) -> _Module:
 
 def _host_reads(runtime: lambda_.Runtime | None) -> bool:
     """Whether this interpreter parses everything ``runtime`` does, so its SyntaxError is the runtime's."""
-    version = re.fullmatch(r"python(\d+)\.(\d+)", runtime.name) if runtime is not None else None
+    version = re.fullmatch(r"python(\d+)\.(\d+)", _runtime_facts(runtime)[1]) if runtime is not None else None
     return version is None or sys.version_info[:2] >= (int(version[1]), int(version[2]))
 
 
@@ -628,5 +628,21 @@ def _stem(entry: str) -> str:
 
 
 def _is_image(code: lambda_.Code | None, value: str) -> bool:
-    return value == lambda_.Handler.FROM_IMAGE or isinstance(code, lambda_.EcrImageCode | lambda_.AssetImageCode)
+    return value == _from_image() or isinstance(code, lambda_.EcrImageCode | lambda_.AssetImageCode)
+
+
+@cache
+def _from_image() -> str:
+    return str(lambda_.Handler.FROM_IMAGE)
+
+
+# (is Python, name) per runtime object: both are jsii reads, and every function of a stack asks.
+_RUNTIMES: dict[int, tuple[lambda_.Runtime, bool, str]] = {}
+
+
+def _runtime_facts(runtime: lambda_.Runtime) -> tuple[bool, str]:
+    known = _RUNTIMES.get(id(runtime))
+    if known is None or known[0] is not runtime:
+        known = _RUNTIMES[id(runtime)] = (runtime, runtime.family == lambda_.RuntimeFamily.PYTHON, runtime.name)
+    return known[1], known[2]
 

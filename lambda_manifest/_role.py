@@ -59,8 +59,11 @@ class ManagedPolicyRole(iam.Role):
         return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=self.policy)
 
     def _acknowledge_scoped_wildcards(self, statement: iam.PolicyStatement) -> None:
+        resources = statement.resources
+        if "*" in resources:  # never acknowledged; also skips two jsii round trips (X-Ray's statement)
+            return
         stack = cdk.Stack.of(self)
-        rendered = [_render_for_nag(stack.resolve(resource)) for resource in statement.resources]
+        rendered = [_render_for_nag(stack.resolve(resource)) for resource in resources]
         if not rendered or "*" in rendered or statement.effect != iam.Effect.ALLOW:
             return
         for resource in rendered:

@@ -40,12 +40,36 @@ class Problems:
             raise PropsError(f"{self._where} has invalid props:\n{lines}")
 
 
+# CDK encodes a token in a string as "${Token[...]}" (in a list element, "#{Token[...]}") and in a number as a
+# double near -1.9e289. Anything else is resolved, which Python can tell without a jsii round trip (each
+# costs about half a millisecond, and construct validation asks for every prop).
+_STRING_MARKERS = ("${Token[", "#{Token[")
+_NUMBER_TOKEN_LIMIT = -1e288
+
+
 def is_token(value: Any) -> bool:
+    if isinstance(value, str):
+        if not any(marker in value for marker in _STRING_MARKERS):
+            return False
+    elif isinstance(value, bool | int) or (isinstance(value, float) and value > _NUMBER_TOKEN_LIMIT):
+        return False
     return bool(cdk.Token.is_unresolved(value))
+
+
+# Durations already converted, by identity (kept alive here so an id is never reused): a function's timeout
+# is read by its validation, its alarms and its queue's visibility timeout.
+_SECONDS: dict[int, tuple[cdk.Duration, float | None]] = {}
 
 
 def seconds(duration: cdk.Duration | None) -> float | None:
     """A duration in seconds, or None when it is unset or a token."""
-    if duration is None or is_token(duration.to_string()):
+    if duration is None:
         return None
-    return float(duration.to_seconds())
+    known = _SECONDS.get(id(duration))
+    if known is not None and known[0] is duration:
+        return known[1]
+    value = None if duration.is_unresolved() else float(duration.to_seconds())
+    if len(_SECONDS) > 4096:
+        _SECONDS.clear()
+    _SECONDS[id(duration)] = (duration, value)
+    return value

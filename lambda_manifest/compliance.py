@@ -143,20 +143,33 @@ def acknowledge(scope: IConstruct, pack: Pack, rule: str, reason: str) -> None:
 
 def acknowledge_all(scope: IConstruct, rules: Iterable[tuple[Pack, str]], reason: str) -> None:
     """Acknowledge the same finding reported by several packs (e.g. LambdaInsideVPC) with one reason."""
-    rules = list(rules)
-    _check_reason(reason, [rule for _, rule in rules])
+    acknowledge_groups(scope, [(rules, reason)])
+
+
+def acknowledge_groups(scope: IConstruct, groups: Iterable[tuple[Iterable[tuple[Pack, str]], str]]) -> None:
+    """Several ``acknowledge_all`` calls on one construct (each group: rules and their reason) at once."""
     acknowledgments = []
-    checkov: list[str] = []
-    for pack, rule in rules:
-        if not rule.startswith(pack.value + "-"):
-            raise ValueError(f"rule must start with '{pack.value}-' for pack {pack.name}, got {rule!r}")
-        acknowledgments.append(cdk.Acknowledgment(id=f"{pack.value}::{rule}", reason=reason))
-        checkov += checkov_ids(rule)
+    skips: list[tuple[list[str], str]] = []
+    for group_rules, reason in groups:
+        rules = list(group_rules)
+        _check_reason(reason, [rule for _, rule in rules])
+        checkov: list[str] = []
+        for pack, rule in rules:
+            if not rule.startswith(pack.value + "-"):
+                raise ValueError(f"rule must start with '{pack.value}-' for pack {pack.name}, got {rule!r}")
+            acknowledgments.append(cdk.Acknowledgment(id=f"{pack.value}::{rule}", reason=reason))
+            checkov += checkov_ids(rule)
+        if checkov:
+            skips.append((list(dict.fromkeys(checkov)), reason))
     # One call across the jsii bridge for all of them: each crossing costs about half a millisecond.
     cdk.Validations.of(scope).acknowledge(*acknowledgments)
-    if checkov:
+    if skips:
         # A nag rule may cover several resource types (APIG1: REST and HTTP stages); only those present get a skip.
-        _skip_checkov(scope, list(dict.fromkeys(checkov)), reason, strict=False)
+        reasons: dict[str, str] = {}
+        for ids, reason in skips:
+            for check_id in ids:
+                reasons.setdefault(check_id, reason)
+        _skip_checkov_each(scope, reasons, strict=False)
 
 
 def acknowledge_checkov(scope: IConstruct, check_id: str, reason: str) -> None:
@@ -195,19 +208,33 @@ def _check_reason(reason: str, rules: list[str]) -> None:
 
 
 def _skip_checkov(scope: IConstruct, check_ids: list[str], reason: str, *, strict: bool) -> None:
-    resources = _cfn_resources(scope)
-    own = _own_resource(scope)
-    for check_id in check_ids:
+    _skip_checkov_each(scope, dict.fromkeys(check_ids, reason), strict=strict)
+
+
+def _skip_checkov_each(scope: IConstruct, reasons: dict[str, str], *, strict: bool) -> None:
+    """Checkov skips for several checks (each with its reason) on ``scope``, one metadata write per resource:
+    every read and write of a resource is a jsii round trip."""
+    if cdk.CfnResource.is_cfn_resource(scope):
+        resources: list[cdk.CfnResource] = [scope]  # type: ignore[list-item]
+        own: cdk.CfnResource | None = scope  # type: ignore[assignment]
+    else:
+        resources, own = _cfn_resources(scope), _own_resource(scope)
+    typed = [(r, r.cfn_resource_type) for r in resources]  # each type read once, not once per check
+    wanted: dict[int, tuple[cdk.CfnResource, dict[str, str]]] = {}
+    for check_id, reason in reasons.items():
         types = CHECKOV_CHECKS.get(check_id)
-        targets = [r for r in resources if r.cfn_resource_type in types] if types else [own] if own else []
+        targets = [r for r, kind in typed if kind in types] if types else [own] if own else []
         if not targets and strict:
             raise ValueError(f"{scope.node.path} holds no resource that Checkov's {check_id} inspects; "
                              "acknowledge it on the construct that creates the resource")
         for resource in targets:
-            skips = checkov_skips(resource)
+            wanted.setdefault(id(resource), (resource, {}))[1].setdefault(check_id, reason)
+    for resource, new in wanted.values():
+        skips = checkov_skips(resource)
+        for check_id, reason in new.items():
             # The first reason wins: packs that report the same property share one skip per resource.
             skips.setdefault(check_id, reason)
-            resource.add_metadata("checkov", {"skip": [{"id": k, "comment": v} for k, v in skips.items()]})
+        resource.add_metadata("checkov", {"skip": [{"id": k, "comment": v} for k, v in skips.items()]})
 
 
 def _cfn_resources(scope: IConstruct) -> list[cdk.CfnResource]:

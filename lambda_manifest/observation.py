@@ -42,6 +42,8 @@ def observe(
     duration_alarm_fraction: float = defaults.DURATION_ALARM_FRACTION.value,
     concurrency_alarm_fraction: float = defaults.CONCURRENCY_ALARM_FRACTION.value,
     dashboard: bool = True,
+    resources: StackResources | None = None,
+    path: str | None = None,
 ) -> Observation:
     """Give ``function`` the alarms and dashboard row of an ``ObservedFunction``.
 
@@ -50,22 +52,30 @@ def observe(
     ``timeout``; default timeout: the function's own when it is a ``Function``), ``ConcurrencyNearReserved``
     (with reserved concurrency) and ``OnFailureQueueNotEmpty`` (with an on-failure queue). They are created as
     children of ``function``, so their ids follow the function's path.
+
+    ``resources`` (the stack's ``StackResources``) and ``path`` (the function's construct path) save the
+    look-ups when the caller already has them, as ``ObservedFunction`` does.
     """
-    problems = Problems("observe", function.node.id)
+    found: list[tuple[str, str, float, str]] = []
     for prop, value in (("errors_alarm_threshold", errors_alarm_threshold),
                         ("throttles_alarm_threshold", throttles_alarm_threshold)):
         if value < 1:
-            problems.add(prop, "at least 1", value, "an alarm at 0 would always fire; pass 1 or more")
+            found.append((prop, "at least 1", value, "an alarm at 0 would always fire; pass 1 or more"))
     for prop, fraction in (("duration_alarm_fraction", duration_alarm_fraction),
                            ("concurrency_alarm_fraction", concurrency_alarm_fraction)):
         if not 0 < fraction <= 1:
-            problems.add(prop, "a fraction in (0, 1]", fraction, "pass e.g. 0.8")
-    problems.raise_if_any()
+            found.append((prop, "a fraction in (0, 1]", fraction, "pass e.g. 0.8"))
+    if found:  # the construct id is read only for the message (a jsii round trip)
+        problems = Problems("observe", function.node.id)
+        for problem in found:
+            problems.add(*problem)
+        problems.raise_if_any()
 
     if timeout is None and isinstance(function, lambda_.Function):
         timeout = function.timeout
-    topic = alarm_topic or StackResources.of(function).alarm_topic
-    path = function.node.path
+    shared = resources or StackResources.of(function)
+    topic = alarm_topic or shared.alarm_topic
+    path = path or function.node.path
     scope = cast(Construct, function)  # every IFunction is a construct; the alarms become its children
     # Each metric is built once and shared by its alarm and the dashboard: every one is a jsii round trip.
     errors = function.metric_errors(period=monitoring.period())
@@ -91,7 +101,8 @@ def observe(
         alarms["DurationP99"] = monitoring.create_alarm(
             scope, "DurationAlarm", metric=duration, threshold=threshold_ms, action_topic=topic,
             description=f"{path}: p99 duration above {threshold_ms} ms ({duration_alarm_fraction:.0%} of the "
-                        "timeout); requests will start timing out. Look at slow downstream calls in X-Ray.",
+                        "timeout); requests will start timing out. X-Ray shows where a slow invocation spent its "
+                        "time (init or invocation; with trace_aws_sdk=True each AWS call too).",
         )
     reserved = reserved_concurrent_executions
     if reserved and not is_token(reserved):
@@ -110,7 +121,7 @@ def observe(
                         "Read them, fix the cause, then re-drive them.",
         )
     if dashboard:
-        board = StackResources.of(function).dashboard
+        board = shared.dashboard
         board.add_widgets(monitoring.header(f"Function {path}"))
         board.add_widgets(
             monitoring.graph("Invocations and errors",

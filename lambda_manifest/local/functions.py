@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,6 +100,63 @@ class WorkerDied(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python a function's workers run on, and why that one."""
+
+    executable: str
+    version: str
+    note: str = ""  # set when the function's declared runtime could not be matched
+
+
+def _version_of(executable: str) -> str | None:
+    """``3.14`` if ``executable`` runs and has boto3 (the managed runtime's SDK), else None."""
+    probe = "import sys, importlib.util as u; u.find_spec('boto3') and print('%d.%d' % sys.version_info[:2])"
+    try:
+        done = subprocess.run(
+            [executable, "-I", "-c", probe],
+            capture_output=True, text=True, timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _bytecode_flags() -> list[str]:
+    """Workers never write bytecode next to the code (Lambda's folders are read-only), but when the runner
+    keeps its bytecode under a cache prefix (``make`` sets one), workers share it: otherwise every cold start
+    would compile boto3 and Powertools again."""
+    return ["-X", f"pycache_prefix={sys.pycache_prefix}"] if sys.pycache_prefix else ["-B"]
+
+
+_INTERPRETERS: dict[str, Interpreter] = {}
+_INTERPRETERS_LOCK = threading.Lock()
+
+
+def interpreter_for(runtime: str) -> Interpreter:
+    """The interpreter for a ``python3.X`` runtime: ``$LM_PYTHON3_X``, else ``python3.X`` on PATH (either
+    with boto3 importable, as the managed runtime has it), else the runner's own with a note saying so."""
+    with _INTERPRETERS_LOCK:
+        known = _INTERPRETERS.get(runtime)
+        if known is not None:
+            return known
+        own = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        wanted = runtime.removeprefix("python")
+        found = Interpreter(sys.executable, own)
+        if runtime.startswith("python") and wanted != own:
+            variable = f"LM_PYTHON{wanted.replace('.', '_')}"
+            for candidate in (os.environ.get(variable, "").strip(), shutil.which(runtime) or ""):
+                if candidate and _version_of(candidate) == wanted:
+                    found = Interpreter(candidate, wanted)
+                    break
+            else:
+                found = Interpreter(sys.executable, own, f"{runtime} functions run on Python {own}: no Python "
+                                                         f"{wanted} with boto3 found (set {variable} to one, "
+                                                         f"e.g. a venv with this project's requirements)")
+        _INTERPRETERS[runtime] = found
+        return found
+
+
 class ExecutionEnvironment(Protocol):
     """What the pool needs of an execution environment (``_Worker``, or ``runtime_api.RuntimeWorker`` for a
     function started through its exec wrapper)."""
@@ -122,14 +180,14 @@ class _Worker:
     """One execution environment: a ``_bootstrap.py`` process and the two pipes to it."""
 
     def __init__(self, spec: FunctionSpec, env: dict[str, str], generation: int, console: Console,
-                 source: str) -> None:
+                 source: str, executable: str = sys.executable) -> None:
         self.generation = generation
         self.invocations = 0
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-u", str(BOOTSTRAP), str(request_read), str(response_write)],
+                [executable, "-I", *_bytecode_flags(), "-u", str(BOOTSTRAP), str(request_read), str(response_write)],
                 pass_fds=(request_read, response_write),
                 env=env,
                 cwd=str(spec.code_dir),
@@ -224,6 +282,8 @@ class FunctionHost:
         self.spec = spec
         self.console = console
         self.verbose = verbose
+        # The declared runtime's Python when there is one (python3.14 code runs on 3.14, as in Lambda).
+        self.interpreter = interpreter_for(spec.runtime) if spec.supported else Interpreter(sys.executable, "")
         self.endpoint_url = endpoint_url
         self.lambda_endpoint_url = lambda_endpoint_url
         limit = spec.reserved_concurrency if spec.reserved_concurrency else max_concurrency
@@ -341,7 +401,8 @@ class FunctionHost:
 
     def _new_worker(self) -> ExecutionEnvironment:
         if not self.streams:
-            return _Worker(self.spec, self.environment(), self.generation, self.console, self.spec.label)
+            return _Worker(self.spec, self.environment(), self.generation, self.console, self.spec.label,
+                           self.interpreter.executable)
         from lambda_manifest.local.runtime_api import RuntimeWorker
 
         wrapper = self.wrapper
@@ -350,7 +411,7 @@ class FunctionHost:
                              "not an executable file of the function's code or layers")
         env = {k: v for k, v in self.environment().items() if k not in (LAYER_PATHS_VARIABLE, VERBOSE_VARIABLE)}
         return RuntimeWorker(wrapper, env, self.generation, self.console, self.spec.label, self.spec.code_dir,
-                             self.spec.layer_paths)
+                             self.spec.layer_paths, self.interpreter.executable)
 
     def _spawn(self) -> tuple[ExecutionEnvironment, float | None, dict[str, Any] | None]:
         """Start a worker and wait for its init phase; returns (worker, init ms, init error)."""

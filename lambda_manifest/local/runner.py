@@ -363,6 +363,8 @@ class LocalRunner:
                                    max_concurrency=self.options.max_concurrency, lambda_endpoint_url=lambda_endpoint,
                                    verbose=self.options.verbose)
                       for spec in specs]
+        notes = dict.fromkeys(host.interpreter.note for host in self.hosts if host.interpreter.note)
+        self.warnings.extend(notes)
 
     def _local_urls(self, environment: dict[str, str]) -> dict[str, str]:
         """``https://<api id>.execute-api.<region>.amazonaws.com`` -> the API's local URL."""

@@ -206,7 +206,7 @@ class RuntimeWorker:
     worker (``send``/``receive``/``stop``), spoken over this module's Runtime API instead."""
 
     def __init__(self, wrapper: Path, env: dict[str, str], generation: int, console: Console, source: str,
-                 cwd: Path, pythonpath: list[Path]) -> None:  # fmt: skip
+                 cwd: Path, pythonpath: list[Path], executable: str = sys.executable) -> None:  # fmt: skip
         self.generation = generation
         self.api = RuntimeApiServer()
         self.tail = OutputTail(12)
@@ -217,7 +217,7 @@ class RuntimeWorker:
                "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath)}  # fmt: skip
         bootstrap = Path(__file__).with_name("_bootstrap.py")  # the managed runtime's start, which it replaces
         self.process = subprocess.Popen(
-            [str(wrapper), sys.executable, str(bootstrap)], env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
+            [str(wrapper), executable, str(bootstrap)], env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self._pump = threading.Thread(target=pump_output, args=(self.process.stdout, self.tail, console, source),

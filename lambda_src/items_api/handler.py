@@ -5,10 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
-
-from lambda_manifest.runtime.http import create_app, current_request, lambda_handler, to_json
+from lambda_manifest.runtime.http import App, Response, create_app, current_request, lambda_handler, to_json
 from lambda_manifest.runtime.http.dynamodb import client, table_name
 from lambda_manifest.runtime.http.pagination import decode_cursor, encode_cursor, parse_limit
 
@@ -22,7 +19,7 @@ from .service import (
     validated,
 )
 
-app: ApiGatewayResolver = create_app("2.0")
+app: App = create_app("2.0")
 
 
 @functools.cache
@@ -37,7 +34,7 @@ def _owner() -> str:
 
 def _item_response(
     item: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
-) -> Response[str]:
+) -> Response:
     # The ETag is the version, so a client can send it straight back as If-Match.
     return Response(
         status_code=status,
@@ -59,7 +56,7 @@ def list_items() -> dict[str, Any]:
 
 
 @app.post("/items")
-def create_item() -> Response[str]:
+def create_item() -> Response:
     owner = _owner()
     fields = validated(current_request().json(), CREATE_SCHEMA)
     item = store().create(owner, fields)
@@ -67,12 +64,12 @@ def create_item() -> Response[str]:
 
 
 @app.get("/items/<item_id>")
-def get_item(item_id: str) -> Response[str]:
+def get_item(item_id: str) -> Response:
     return _item_response(store().get(_owner(), item_id))
 
 
 @app.put("/items/<item_id>")
-def replace_item(item_id: str) -> Response[str]:
+def replace_item(item_id: str) -> Response:
     request = current_request()
     owner = _owner()
     fields = validated(request.json(), REPLACE_SCHEMA)
@@ -81,7 +78,7 @@ def replace_item(item_id: str) -> Response[str]:
 
 
 @app.delete("/items/<item_id>")
-def delete_item(item_id: str) -> Response[str]:
+def delete_item(item_id: str) -> Response:
     request = current_request()
     owner = _owner()
     store().delete(owner, item_id, expected_version=expected_version(request.header("if-match"), None))

@@ -5,10 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
-
-from lambda_manifest.runtime.http import create_app, current_request, lambda_handler, to_json
+from lambda_manifest.runtime.http import App, Response, create_app, current_request, lambda_handler, to_json
 from lambda_manifest.runtime.http.dynamodb import client, table_name
 from lambda_manifest.runtime.http.pagination import decode_cursor, encode_cursor, parse_limit
 
@@ -22,7 +19,7 @@ from .service import (
     submit_order,
 )
 
-app: ApiGatewayResolver = create_app("1.0")
+app: App = create_app("1.0")
 
 
 @functools.cache
@@ -52,7 +49,7 @@ def get_product(sku: str) -> dict[str, Any]:
 
 
 @app.post("/orders")
-def create_order() -> Response[str]:
+def create_order() -> Response:
     request = current_request()
     partner = partner_of(request.api_key_id())
     order, created = submit_order(catalog(), orders(), partner, request.json(ORDER_SCHEMA))

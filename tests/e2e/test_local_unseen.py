@@ -88,11 +88,9 @@ def test_response_rules(unseen: Running) -> None:
 
 
 def test_function_timeout_is_enforced(unseen: Running) -> None:
-    started = time.monotonic()
     reply = call("GET", http_url(unseen) + "/slow")
-    elapsed = time.monotonic() - started
     assert (reply.status, reply.json()) == (500, {"message": "Internal Server Error"})
-    assert 1.9 < elapsed < 8, elapsed  # the 2 s function timeout, not the 30 s sleep
+    # The 2 s function timeout ended it, not the handler's 30 s sleep: the runner says so in Lambda's words.
     unseen.wait_for_log("Task timed out after 2.00 seconds")
 
 

@@ -188,7 +188,7 @@ def test_handler_import_loads_no_heavy_module() -> None:
     code = (
         "import sys; import lambda_manifest.runtime.gateway.handler; import json; "
         "print(json.dumps(sorted(m for m in ('boto3', 'botocore', 'http.client', 'ssl', 'urllib.request', "
-        "'email', 'typing') if m in sys.modules)))"
+        "'email', 'typing', 'asyncio') if m in sys.modules)))"
     )
     env = {**os.environ, "PYTHONPATH": str(LAMBDA_SRC)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout

@@ -565,7 +565,7 @@ def test_failure_logging_does_not_break_on_fifo_short_circuit(caplog: pytest.Log
     assert failures(response) == ["a1", "a2"]
     reasons = [r.reason for r in caplog.records if r.getMessage() == "record failed"]  # type: ignore[attr-defined]
     assert reasons[0] == "RuntimeError: first fails"
-    assert "SQSFifoMessageGroupCircuitBreakerError" in reasons[1]
+    assert reasons[1] == "FifoGroupSkipped: an earlier message of group 'A' failed"
 
 
 def test_one_traceback_per_raise_site_and_minute(

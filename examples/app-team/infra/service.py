@@ -7,7 +7,6 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from lambda_manifest import (
@@ -22,6 +21,7 @@ from lambda_manifest import (
     StackResources,
     Target,
     acknowledge,
+    python_code,
 )
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -32,7 +32,7 @@ PUBLIC = ("The jobs API of this example serves the team's internal tools on a pr
 class JobsService(cdk.Stack):
     def __init__(self, scope: Construct, id: str, **kwargs: object) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
-        code = lambda_.Code.from_asset(str(SRC))
+        code = python_code(SRC)  # Code.from_asset(SRC) plus bytecode for the python3.14 runtime
 
         self.jobs = DataTable(self, "Jobs", partition_key=dynamodb.Attribute(
             name="job_id", type=dynamodb.AttributeType.STRING))

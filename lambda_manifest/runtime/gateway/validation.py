@@ -50,9 +50,11 @@ def decode_json_body(http: Http, cfg: GatewayConfig) -> dict[str, Any]:
         raise bad_request(f"request body nests deeper than {MAX_JSON_DEPTH} levels", "invalid_json") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"request body is not valid JSON: {type(exc).__name__}", "invalid_json") from None
+    # Depth first: Python 3.14's parser decodes nesting that 3.11's rejects with RecursionError, and a deep
+    # array must get the same answer on both.
+    _check_tree(doc)
     if not isinstance(doc, dict):
         raise bad_request("request body must be a JSON object", "invalid_json")
-    _check_tree(doc)
     return doc
 
 

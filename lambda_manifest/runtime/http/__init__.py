@@ -1,6 +1,5 @@
-"""Shared toolkit for API Gateway handlers built on Powertools' event handler.
-
-It adds what every API handler in this project needs and Powertools does not do by default:
+"""Shared toolkit for API Gateway handlers: routing (``router.py``, Powertools' decorator API without its
+import cost), Powertools' Logger, and what every API handler in this project needs on top:
 
 * one JSON error shape everywhere: ``{"error": {"code": "<MACHINE_CODE>", "message": "...",
   "request_id": "..."}}`` (plus ``details`` for validation failures);
@@ -18,7 +17,7 @@ It adds what every API handler in this project needs and Powertools does not do 
 * opaque pagination cursors and ``limit`` parsing (``lambda_manifest.runtime.http.pagination``).
 
 Route functions raise ``ApiError`` subclasses (``BadRequest``, ``NotFound``, ``Conflict`` …) to answer
-with an error; they return a dict (200), a ``(dict, status)`` tuple or a Powertools ``Response``. Decimals
+with an error; they return a dict (200), a ``(dict, status)`` tuple or a ``Response``. Decimals
 from DynamoDB serialise as JSON numbers.
 
 Examples
@@ -57,10 +56,12 @@ from .errors import (
     ValidationFailed,
 )
 from .request import Principal, Request, current_request, parse_json
+from .router import App, Response
 from .validation import Issue, Schema, SchemaError
 
 __all__ = [
     "ApiError",
+    "App",
     "BadRequest",
     "Conflict",
     "Forbidden",
@@ -70,6 +71,7 @@ __all__ = [
     "NotFound",
     "Principal",
     "Request",
+    "Response",
     "Schema",
     "SchemaError",
     "Unauthorized",

@@ -6,25 +6,20 @@ import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import (
-    APIGatewayHttpResolver,
-    APIGatewayRestResolver,
-    CORSConfig,
-    Response,
-)
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .errors import ApiError
 from .events import http_api_problem, rest_api_problem
 from .request import _CURRENT, Request
+from .router import App, NotFoundError, Response, service_error_status
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 PayloadVersion = Literal["2.0", "1.0"]
-Handler = Callable[[Any, LambdaContext], dict[str, Any]]
+Handler = Callable[[Any, "LambdaContext"], dict[str, Any]]
 
 # No explicit service name: POWERTOOLS_SERVICE_NAME (set by the construct) decides it.
 logger = Logger()
@@ -68,10 +63,9 @@ def error_response(
     *,
     details: Any = None,
     headers: Mapping[str, str] | None = None,
-) -> Response[str]:
-    """A Powertools ``Response`` with the standard error body ``{"error": {code, message, request_id}}``."""
+) -> Response:
+    """A ``Response`` with the standard error body ``{"error": {code, message, request_id}}``."""
     return Response(
-        # int(): Powertools hands HTTPStatus members through, which are not plain JSON numbers everywhere.
         status_code=int(status),
         content_type=JSON,
         body=_error_body(code, message, _current_request_id(), details),
@@ -79,22 +73,15 @@ def error_response(
     )
 
 
-def _install_error_handlers(app: ApiGatewayResolver) -> None:
-    def _api_error(exc: ApiError) -> Response[str]:
+def _install_error_handlers(app: App) -> None:
+    def _api_error(exc: ApiError) -> Response:
         logger.info("client error", extra={"status": exc.status, "code": exc.code, "error": exc.message})
         return error_response(exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers)
 
-    def _powertools_error(exc: ServiceError) -> Response[str]:
-        # Routes may still raise Powertools' own BadRequestError & co; keep their status, our body shape.
-        code = _status_code_name(exc.status_code)
-        message = exc.msg if isinstance(exc.msg, str) else "Request failed"
-        logger.info("client error", extra={"status": exc.status_code, "code": code, "error": message})
-        return error_response(exc.status_code, code, message)
-
-    def _no_route(_: NotFoundError) -> Response[str]:
+    def _no_route(_: NotFoundError) -> Response:
         allowed = allowed_methods(app, app.current_event.path)
         if allowed:
-            # Powertools answers 404 here; RFC 9110 wants 405 with the methods the resource does support.
+            # RFC 9110 wants 405 with the methods the resource does support, not 404.
             return error_response(
                 405,
                 "METHOD_NOT_ALLOWED",
@@ -103,14 +90,20 @@ def _install_error_handlers(app: ApiGatewayResolver) -> None:
             )
         return error_response(404, "ROUTE_NOT_FOUND", "No route matches this path")
 
-    def _unexpected(exc: Exception) -> Response[str]:
+    def _unexpected(exc: Exception) -> Response:
+        status = service_error_status(exc)
+        if status is not None:
+            # Routes may still raise Powertools' own BadRequestError & co; keep their status, our body shape.
+            code = _status_code_name(status)
+            message = getattr(exc, "msg", None)
+            message = message if isinstance(message, str) else "Request failed"
+            logger.info("client error", extra={"status": status, "code": code, "error": message})
+            return error_response(status, code, message)
         # The traceback goes to the log, tagged with the request id; the client only gets the id.
         logger.exception("unhandled error in route")
         return error_response(500, "INTERNAL_ERROR", "Internal server error")
 
-    # Registered by call rather than as decorators: Powertools' decorators are untyped.
     app.exception_handler(ApiError)(_api_error)
-    app.exception_handler(ServiceError)(_powertools_error)
     app.not_found(_no_route)
     app.exception_handler(Exception)(_unexpected)
 
@@ -122,31 +115,25 @@ def _status_code_name(status: int) -> str:
         return "ERROR"
 
 
-def allowed_methods(app: ApiGatewayResolver, path: str) -> list[str]:
+def allowed_methods(app: App, path: str) -> list[str]:
     """Methods registered for routes whose rule matches ``path`` (empty when the path is unknown)."""
-    # Powertools keeps registered routes in private lists; if a release renames them we degrade to 404.
-    routes = list(getattr(app, "_static_routes", [])) + list(getattr(app, "_dynamic_routes", []))
-    return sorted({route.method.upper() for route in routes if route.rule.match(path)})
+    return sorted({route.method for route in app.routes if route.rule.match(path)})
 
 
-def create_app(payload: PayloadVersion = "2.0", *, cors: CORSConfig | None = None) -> ApiGatewayResolver:
-    """Create a Powertools resolver for ``payload`` with the toolkit's error handling installed.
+def create_app(payload: PayloadVersion = "2.0", *, cors: Any = None) -> App:
+    """Create a resolver for ``payload`` with the toolkit's error handling installed.
 
     Parameters
     ----------
     payload:
-        ``"2.0"`` for HTTP APIs (``APIGatewayHttpResolver``), ``"1.0"`` for REST APIs
-        (``APIGatewayRestResolver``).
+        ``"2.0"`` for HTTP APIs, ``"1.0"`` for REST APIs.
     cors:
-        Optional Powertools ``CORSConfig``; usually CORS is configured on the API instead.
+        Optional Powertools ``CORSConfig`` (or anything with its ``to_dict(origin)``); usually CORS is
+        configured on the API instead.
     """
-    resolver: ApiGatewayResolver
-    if payload == "2.0":
-        resolver = APIGatewayHttpResolver(cors=cors, debug=False, serializer=to_json)
-    elif payload == "1.0":
-        resolver = APIGatewayRestResolver(cors=cors, debug=False, serializer=to_json)
-    else:
+    if payload not in ("2.0", "1.0"):
         raise ValueError(f"payload must be '2.0' (HTTP API) or '1.0' (REST API), got {payload!r}")
+    resolver = App(payload, to_json, cors)
     _install_error_handlers(resolver)
     return resolver
 
@@ -167,19 +154,17 @@ def _api_request_id(event: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def lambda_handler(app: ApiGatewayResolver) -> Handler:
+def lambda_handler(app: App) -> Handler:
     """Wrap ``app`` into the Lambda entry point.
 
     Per invocation it resets and sets the log keys (``request_id``, plus Powertools' Lambda context keys
     such as ``function_request_id``), rejects events of the wrong shape with a JSON 500, makes the request
     available through ``current_request()``, and turns anything that escapes Powertools into a JSON 500.
     """
-    if isinstance(app, APIGatewayHttpResolver):
-        payload, problem_of = "2.0", http_api_problem
-    elif isinstance(app, APIGatewayRestResolver):
-        payload, problem_of = "1.0", rest_api_problem
-    else:
+    if not isinstance(app, App):
         raise TypeError("lambda_handler() needs an app made by create_app()")
+    payload = app.payload
+    problem_of = http_api_problem if payload == "2.0" else rest_api_problem
 
     # log_event=False overrides POWERTOOLS_LOGGER_LOG_EVENT: events carry Authorization headers.
     @logger.inject_lambda_context(clear_state=True, log_event=False)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 Source = Literal["sqs", "sns", "eventbridge", "s3"]
@@ -19,26 +18,83 @@ class MalformedBodyError(ValueError):
     """The message payload is not valid JSON (and raw bodies are not allowed)."""
 
 
-@dataclass(frozen=True, slots=True)
 class WorkerRecord:
-    """One SQS message as a worker sees it.
+    """One SQS message as a worker sees it (read-only).
 
     ``body`` is the decoded inner payload: for a message that SNS, EventBridge or S3 put on the queue it is the
     notification's message, the event's ``detail`` or the list of S3 event records, and ``source`` says which.
     ``raw_body`` is always the SQS body exactly as received, and ``envelope`` the decoded wrapper (``None`` for
     a plain SQS message) for callers that need e.g. EventBridge's ``detail-type``.
+
+    Only what decoding produced is stored; the other fields read Lambda's record when asked. Building the
+    view is then a handful of assignments (it was the runtime's largest per-record cost as a frozen
+    dataclass of ten fields), and there are no setters, so it stays read-only.
     """
 
-    message_id: str
-    body: Any
-    raw_body: str
-    attributes: Mapping[str, str]
-    message_attributes: Mapping[str, Mapping[str, Any]]
-    group_id: str | None
-    receive_count: int
-    source: Source
-    envelope: Mapping[str, Any] | None
-    queue_arn: str
+    __slots__ = ("_body", "_envelope", "_record", "_source")
+
+    def __init__(
+        self,
+        record: Mapping[str, Any],
+        body: Any,
+        source: Source = "sqs",
+        envelope: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._record = record
+        self._body = body
+        self._source: Source = source
+        self._envelope = envelope
+
+    @property
+    def message_id(self) -> str:
+        return str(self._record["messageId"])
+
+    @property
+    def body(self) -> Any:
+        return self._body
+
+    @property
+    def raw_body(self) -> str:
+        return str(self._record.get("body") or "")
+
+    @property
+    def attributes(self) -> Mapping[str, str]:
+        return self._record.get("attributes") or _EMPTY
+
+    @property
+    def message_attributes(self) -> Mapping[str, Mapping[str, Any]]:
+        return self._record.get("messageAttributes") or _EMPTY
+
+    @property
+    def group_id(self) -> str | None:
+        return self.attributes.get("MessageGroupId")
+
+    @property
+    def receive_count(self) -> int:
+        return int(self.attributes.get("ApproximateReceiveCount") or 1)
+
+    @property
+    def source(self) -> Source:
+        return self._source
+
+    @property
+    def envelope(self) -> Mapping[str, Any] | None:
+        return self._envelope
+
+    @property
+    def queue_arn(self) -> str:
+        return str(self._record.get("eventSourceARN") or "")
+
+    def __repr__(self) -> str:
+        return f"WorkerRecord(message_id={self.message_id!r}, source={self._source!r}, body={self._body!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WorkerRecord):
+            return NotImplemented
+        return (self._record, self._body, self._source, self._envelope) == (
+            other._record, other._body, other._source, other._envelope)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable mappings inside, as with the dataclass
 
     def message_attribute(self, name: str) -> str | None:
         """String value of a message attribute, looking through an SNS envelope when there is one.
@@ -124,6 +180,8 @@ def unwrap(payload: Any, raw_body: bool = False) -> tuple[Any, Source, Mapping[s
     """
     source: Source = "sqs"
     envelope: Mapping[str, Any] | None = None
+    if type(payload) is not dict or _ENVELOPE_KEYS.isdisjoint(payload):
+        return payload, source, envelope  # the common case: a plain message, no envelope to look into
     if _is_sns(payload):
         envelope = payload
         source = "sns"
@@ -140,20 +198,18 @@ def unwrap(payload: Any, raw_body: bool = False) -> tuple[Any, Source, Mapping[s
 def from_sqs_record(record: Mapping[str, Any], raw_body: bool = False) -> WorkerRecord | Skip:
     """Build the view of one record of Lambda's SQS event; raises :class:`MalformedBodyError`."""
     text = record.get("body") or ""
-    unwrapped = unwrap(_decode(text, raw_body), raw_body)
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = _decode(text, raw_body)  # raw text, or MalformedBodyError
+    if type(payload) is not dict or _ENVELOPE_KEYS.isdisjoint(payload):
+        return WorkerRecord(record, payload)  # a plain message: the per-record fast path
+    unwrapped = unwrap(payload, raw_body)
     if isinstance(unwrapped, Skip):
         return unwrapped
     body, source, envelope = unwrapped
-    attributes: Mapping[str, str] = record.get("attributes") or _EMPTY
-    return WorkerRecord(
-        message_id=record["messageId"],
-        body=body,
-        raw_body=text,
-        attributes=attributes,
-        message_attributes=record.get("messageAttributes") or _EMPTY,
-        group_id=attributes.get("MessageGroupId"),
-        receive_count=int(attributes.get("ApproximateReceiveCount") or 1),
-        source=source,
-        envelope=envelope,
-        queue_arn=record.get("eventSourceARN") or "",
-    )
+    return WorkerRecord(record, body, source, envelope)
+
+
+# Every envelope test needs one of these keys; a payload with none of them is a plain SQS message.
+_ENVELOPE_KEYS = frozenset({"Type", "Event", "Records", "detail-type"})
