@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import struct
 import threading
@@ -433,6 +434,19 @@ class FakeBedrock:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 body = json.loads(raw or b"{}")
                 fake.requests.append({"path": self.path, "body": body})
+                if self.path.endswith("/invoke-with-response-stream"):  # Claude's events in chunk frames
+                    frames = [fake.frame({":event-type": "chunk", ":content-type": "application/json",
+                                          ":message-type": "event"},
+                                         {"bytes": base64.b64encode(json.dumps(e).encode()).decode()})
+                              for e in fake.claude_events(body)]
+                    self.send_response(200)
+                    self.send_header("content-type", "application/vnd.amazon.eventstream")
+                    self.send_header("transfer-encoding", "chunked")
+                    self.end_headers()
+                    for frame in frames:
+                        self.wfile.write(b"%X\r\n" % len(frame) + frame + b"\r\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 if not self.path.endswith("/converse-stream"):  # Converse or InvokeModel: one JSON answer
                     doc = fake.converse(body) if self.path.endswith("/converse") else fake.invoke(self.path, body)
                     payload = json.dumps(doc).encode()
@@ -480,10 +494,47 @@ class FakeBedrock:
         return {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
                 "usage": self.usage(), "metrics": {"latencyMs": 3}}
 
+    def claude(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Claude on Bedrock (InvokeModel with an Anthropic Messages body): an Anthropic message."""
+        content: list[dict[str, Any]] = [{"type": "text", "text": self.reply}]
+        stop = "end_turn"
+        if self.tool_call is not None and body.get("tools"):
+            content = [{"type": "tool_use", "id": "toolu_br", **self.tool_call}]
+            stop = "tool_use"
+        return {"id": "msg_bedrock", "type": "message", "role": "assistant", "model": "claude-on-bedrock",
+                "content": content, "stop_reason": stop, "stop_sequence": None, "usage": self.claude_usage()}
+
+    def claude_usage(self) -> dict[str, Any]:
+        return {"input_tokens": self.input_tokens - self.cache_read - self.cache_write,
+                "cache_read_input_tokens": self.cache_read, "cache_creation_input_tokens": self.cache_write,
+                "output_tokens": self.output_tokens}
+
+    def claude_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The same answer as Claude's stream events (InvokeModelWithResponseStream)."""
+        message = self.claude(body)
+        events: list[dict[str, Any]] = [{"type": "message_start", "message": {
+            **message, "content": [], "stop_reason": None, "usage": {**self.claude_usage(), "output_tokens": 1}}}]
+        for n, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                events.append({"type": "content_block_start", "index": n, "content_block": {"type": "text", "text": ""}})
+                events += [{"type": "content_block_delta", "index": n, "delta": {"type": "text_delta", "text": w}}
+                           for w in re.split(r"(?= )", block["text"])]
+            else:
+                events.append({"type": "content_block_start", "index": n, "content_block": {**block, "input": {}}})
+                events.append({"type": "content_block_delta", "index": n, "delta": {
+                    "type": "input_json_delta", "partial_json": json.dumps(block["input"])}})
+            events.append({"type": "content_block_stop", "index": n})
+        events.append({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"]},
+                       "usage": {"output_tokens": self.output_tokens}})
+        return [*events, {"type": "message_stop"}]
+
     def invoke(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """InvokeModel of an embedding model: Titan (one text) or Cohere (a batch), by the model id in the path."""
+        """InvokeModel: Claude (an Anthropic Messages body), or an embedding model: Titan (one text) or Cohere
+        (a batch), by the model id in the path."""
         from urllib.parse import unquote
 
+        if "anthropic_version" in body:
+            return self.claude(body)
         model = unquote(path.split("/model/", 1)[1].rsplit("/", 1)[0])
         if "titan-embed" in model:
             text = body["inputText"]

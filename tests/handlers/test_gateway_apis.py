@@ -277,11 +277,17 @@ def test_cache_control_reaches_claude_and_bedrock_and_cached_tokens_are_priced(
     chat = oai(base_url, key).chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
     assert chat.usage is not None and chat.usage.prompt_tokens_details is not None
     assert chat.usage.prompt_tokens_details.cached_tokens == 4
-    # Bedrock: the mark becomes a cache point after the block it ends.
+    # Claude on Bedrock gets the mark as written (InvokeModel with the Messages body); on Converse (any other
+    # Bedrock model) it becomes a cache point after the block it ends, and Bedrock's cache reads are counted.
     bedrock.cache_read = 5
-    claude(base_url, key).messages.create(model="bedrock", max_tokens=50, system=system,
-                                          messages=[{"role": "user", "content": "hi"}])
+    on_bedrock = claude(base_url, key).messages.create(model="bedrock", max_tokens=50, system=system,
+                                                       messages=[{"role": "user", "content": "hi"}])
+    assert bedrock.requests[-1]["body"]["system"] == system and on_bedrock.usage.cache_read_input_tokens == 5
+    env.reconfigure(lambda c: c["models"].update(nova={"targets": [{"provider": "br", "model": "amazon.nova-lite-v1:0"}]}))
+    via_converse = claude(base_url, key).messages.create(model="nova", max_tokens=50, system=system,
+                                                         messages=[{"role": "user", "content": "hi"}])
     assert bedrock.requests[-1]["body"]["system"] == [{"text": "a long policy"}, {"cachePoint": {"type": "default"}}]
+    assert via_converse.usage.cache_read_input_tokens == 5
 
 
 # ---------------------------------------------------------------------------------------------------------

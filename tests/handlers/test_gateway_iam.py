@@ -1,8 +1,8 @@
 """The gateway function may call exactly what the gateway runtime calls.
 
 The runtime is driven through every feature that touches AWS (keys, quotas with reservation and settlement,
-the cache, conversations, Responses storage, usage, provider secrets, Bedrock Converse, ConverseStream and
-InvokeModel embeddings) against moto and loopback fakes, while a botocore ``before-parameter-build`` hook on each of the
+the cache, conversations, Responses storage, usage, provider secrets, Bedrock Converse and ConverseStream,
+InvokeModel embeddings, Claude on Bedrock through InvokeModel and InvokeModelWithResponseStream) against moto and loopback fakes, while a botocore ``before-parameter-build`` hook on each of the
 runtime's clients records the operation. Each operation is mapped to the IAM action that authorizes it
 (transactions by their items' actions), and that set must equal the actions the synthesized template grants
 the gateway function on its table, its secrets and its Bedrock models: nothing missing, nothing extra."""
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from aws_cdk import aws_secretsmanager as sm
@@ -33,6 +34,7 @@ OPERATION_ACTIONS = {
     ("Bedrock Runtime", "Converse"): "bedrock:InvokeModel",
     ("Bedrock Runtime", "InvokeModel"): "bedrock:InvokeModel",
     ("Bedrock Runtime", "ConverseStream"): "bedrock:InvokeModelWithResponseStream",
+    ("Bedrock Runtime", "InvokeModelWithResponseStream"): "bedrock:InvokeModelWithResponseStream",
 }
 
 
@@ -86,6 +88,10 @@ def exercise_the_runtime(env: GatewayEnv) -> None:
         first = client.responses.create(model="fast", input="hi")
         client.responses.create(model="fast", input="again", previous_response_id=first.id)
         client.embeddings.create(model="titan", input="hi")
+        claude = anthropic.Anthropic(api_key=key, base_url=base_url.removesuffix("/v1"), max_retries=0, timeout=10)
+        claude.messages.create(model="bedrock", max_tokens=20, messages=user)  # Claude on Bedrock: InvokeModel
+        with claude.messages.stream(model="bedrock", max_tokens=20, messages=user) as stream:
+            stream.get_final_message()
         client.get("/usage", cast_to=object)
         client.get("/conversations/c1", cast_to=object)
         client.delete("/conversations/c1", cast_to=object)

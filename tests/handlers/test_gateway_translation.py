@@ -160,6 +160,10 @@ def test_tool_calls(
     elif provider == "an":
         assert sent["tools"] == [{"name": "get_weather", "input_schema": WEATHER} | (
             {} if api == "messages" else {"description": ""})]
+    elif api == "messages":  # Claude on Bedrock: the Messages body passed through with InvokeModel
+        assert sent["tools"] == [{"name": "get_weather", "input_schema": WEATHER}]
+        assert sent["anthropic_version"] == "bedrock-2023-05-31"
+        assert bedrock.requests[-1]["path"].endswith("/invoke-with-response-stream" if stream else "/invoke")
     else:
         spec = sent["toolConfig"]["tools"][0]["toolSpec"]
         assert spec["name"] == "get_weather" and spec["inputSchema"] == {"json": WEATHER}
@@ -226,8 +230,9 @@ def test_a_document_block_goes_to_claude_and_is_a_400_for_the_others(clients: Cl
 def test_multi_turn_tool_results_translate_to_each_provider(
     clients: Clients, env: GatewayEnv, bedrock: FakeBedrock
 ) -> None:
-    """A tool call and its result, sent back in Anthropic's form, reach OpenAI as a tool message and Bedrock as
-    a toolResult block."""
+    """A tool call and its result, sent back in Anthropic's form, reach OpenAI as a tool message and a Bedrock
+    model other than Claude (Converse) as a toolResult block; Claude on Bedrock gets them as written."""
+    env.reconfigure(lambda c: c["models"].update(nova={"targets": [{"provider": "br", "model": "amazon.nova-lite-v1:0"}]}))
     messages: Any = [
         {"role": "user", "content": "weather in Paris?"},
         {"role": "assistant", "content": [{"type": "tool_use", "id": "call_9", "name": "get_weather",
@@ -243,6 +248,8 @@ def test_multi_turn_tool_results_translate_to_each_provider(
     assert sent[2] == {"role": "tool", "tool_call_id": "call_9", "content": "sunny"}
     assert sent[3]["role"] == "user"
     clients.anthropic.messages.create(model="bedrock", max_tokens=50, messages=messages, tools=tools)
+    assert bedrock.requests[-1]["body"]["messages"] == messages  # Claude on Bedrock: passed through
+    clients.anthropic.messages.create(model="nova", max_tokens=50, messages=messages, tools=tools)
     turns = bedrock.requests[-1]["body"]["messages"]
     assert turns[1]["content"][0]["toolUse"] == {"toolUseId": "call_9", "name": "get_weather",
                                                  "input": {"city": "Paris"}}

@@ -6,7 +6,8 @@ so the ``anthropic`` SDK (and tools built on it) work by changing their base URL
   (``{"type": "error", "error": {"type", "message"}}``) and statuses, which the SDK maps to its exceptions.
 * Served by an Anthropic provider, the request is passed through: the body as the client sent it (only
   ``model`` changes, so ``cache_control``, ``thinking``, documents and server tools reach Claude), and the
-  answer, streamed or not, as Claude sent it. For OpenAI-compatible and Bedrock providers it is translated
+  answer, streamed or not, as Claude sent it. Claude on Bedrock gets the same pass-through with
+  ``InvokeModel`` (``provider_bedrock``). For OpenAI-compatible providers and other Bedrock models it is translated
   (text, images, tools, tool results, ``cache_control`` as Bedrock cache points) and the answer is rendered
   in Anthropic's format, streamed with Anthropic's events (``message_start``, ``content_block_start``,
   ``content_block_delta`` with ``text_delta``/``input_json_delta``, ``content_block_stop``, ``message_delta``,

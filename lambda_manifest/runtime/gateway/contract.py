@@ -43,8 +43,9 @@ TTL_ATTRIBUTE = "expires_at"
 TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # Provider secrets.
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
-# Bedrock models: Converse and InvokeModel (embeddings) are InvokeModel; ConverseStream is
-# InvokeModelWithResponseStream. tests/handlers/test_gateway_iam.py records the calls and holds the grants to them.
+# Bedrock models: Converse and InvokeModel (embeddings, Claude's Messages) are InvokeModel; ConverseStream and
+# InvokeModelWithResponseStream (Claude's streamed Messages) are InvokeModelWithResponseStream.
+# tests/handlers/test_gateway_iam.py records the calls the runtime makes and holds the grants to them.
 BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 
 # -- CloudWatch EMF metrics (accounting.py) ---------------------------------------------------------------------

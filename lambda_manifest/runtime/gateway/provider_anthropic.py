@@ -208,6 +208,13 @@ def call(
     who = target.label
     url, headers, body, json_mode = _request(provider, target, req, secrets)
     doc = json_body(read_body(post_json(url, headers, body, deadline, who), deadline, who), who)
+    result = message_result(doc, target, who, req.native is not None)
+    return json_result(result) if json_mode else result
+
+
+def message_result(doc: dict[str, Any], target: Target, who: str, native: bool) -> ChatResult:
+    """An Anthropic message (the Messages API's answer; Claude on Bedrock answers the same) as a result; with
+    ``native`` it keeps the document for a pass-through."""
     blocks = doc.get("content")
     if not isinstance(blocks, list):
         raise ProviderError("bad_response", f"{who}: response without content blocks")
@@ -236,9 +243,9 @@ def call(
         cached_tokens=usage.cached_tokens,
         cache_write_tokens=usage.cache_write_tokens,
         model=str(doc.get("model") or target.model),
-        raw=doc if req.native is not None else None,
+        raw=doc if native else None,
     )
-    return json_result(result) if json_mode else result
+    return result
 
 
 def stream(
@@ -246,14 +253,18 @@ def stream(
 ) -> Iterator[Delta | None]:
     url, headers, body, json_mode = _request(provider, target, req, secrets)
     body["stream"] = True
-    events = _stream(post_json(url, headers, body, budget.deadline(), target.label, stream=True), budget,
-                     target.label, req.native is not None)
+    resp = post_json(url, headers, body, budget.deadline(), target.label, stream=True)
+    events = stream_events(sse_events(resp, budget, target.label), target.label, req.native is not None)
     return json_stream(events) if json_mode else events
 
 
-def _stream(resp: Any, budget: StreamBudget, who: str, native: bool) -> Iterator[Delta | None]:
+def stream_events(
+    events: Iterator[tuple[str, str] | None], who: str, native: bool
+) -> Iterator[Delta | None]:
+    """Anthropic Messages stream events (``(event name, JSON data)``, ``None`` for a tick) as deltas; with
+    ``native`` each delta also carries its event for a pass-through. Claude on Bedrock sends the same events."""
     tools: dict[int, int] = {}  # content block index -> OpenAI tool call index
-    for event in sse_events(resp, budget, who):
+    for event in events:
         if event is None:
             yield None
             continue

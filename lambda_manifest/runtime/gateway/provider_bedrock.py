@@ -1,6 +1,10 @@
 """Amazon Bedrock ``Converse`` and ``ConverseStream`` through boto3 (credentials from the Lambda role), and
 embeddings with ``InvokeModel`` (Amazon Titan Text Embeddings, Cohere Embed).
 
+An Anthropic Messages request for Claude on Bedrock (a model id with ``anthropic.``) is passed through with
+``InvokeModel`` / ``InvokeModelWithResponseStream``: the client's body (``cache_control``, thinking, tools as
+written) and Claude's own answer and events; any other request is translated to Converse.
+
 Anthropic ``cache_control`` marks become Converse ``cachePoint`` blocks; Bedrock's ``cacheReadInputTokens`` and
 ``cacheWriteInputTokens`` are counted (``inputTokens`` excludes them). A ``response_format`` becomes a forced
 tool call (``providers.forced_json_tool``).
@@ -21,7 +25,13 @@ import time
 
 from .config import ProviderConfig, Target
 from .credentials import SecretCache
-from .provider_anthropic import system_blocks, to_anthropic_messages, tool_choice
+from .provider_anthropic import (
+    message_result,
+    stream_events,
+    system_blocks,
+    to_anthropic_messages,
+    tool_choice,
+)
 from .providers import (
     ChatRequest,
     ChatResult,
@@ -62,6 +72,10 @@ ERRORS = {
 }
 _END = object()
 COHERE_BATCH = 96  # texts per Cohere Embed call
+BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
+# The Messages fields Claude on Bedrock takes in an InvokeModel body (model and stream are Bedrock's own).
+BEDROCK_CLAUDE_FIELDS = ("messages", "system", "max_tokens", "stop_sequences", "temperature", "top_p", "top_k",
+                         "tools", "tool_choice", "thinking", "anthropic_beta")
 
 
 def _with_cache_points(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -89,6 +103,30 @@ def to_bedrock_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 )
         out.append({"role": m["role"], "content": content})
     return out
+
+
+def _native(provider: ProviderConfig, target: Target, req: ChatRequest) -> dict[str, Any] | None:
+    """For an Anthropic Messages request to Claude on Bedrock, the body InvokeModel takes: the client's own
+    (what Bedrock's Claude accepts of it) with Bedrock's ``anthropic_version``; else None (Converse)."""
+    if req.native is None or "anthropic." not in target.model:
+        return None
+    if req.native.get("tools") and not provider.supports_tools:
+        raise unsupported(target, "tools")
+    body = {k: v for k, v in req.native.items() if k in BEDROCK_CLAUDE_FIELDS}
+    body["anthropic_version"] = BEDROCK_ANTHROPIC_VERSION
+    return body
+
+
+def _invoke(client: Any, model: str, body: str, deadline: float, who: str) -> dict[str, Any]:
+    resp = _on_thread(lambda: client.invoke_model(modelId=model, body=body, contentType="application/json",
+                                                  accept="application/json"), deadline, who)
+    try:
+        doc = json.loads(resp["body"].read())
+    except (KeyError, ValueError, TypeError):
+        raise ProviderError("bad_response", f"{who}: malformed InvokeModel answer") from None
+    if not isinstance(doc, dict):
+        raise ProviderError("bad_response", f"{who}: malformed InvokeModel answer")
+    return doc
 
 
 def _kwargs(provider: ProviderConfig, target: Target, req: ChatRequest) -> tuple[dict[str, Any], bool]:
@@ -183,6 +221,11 @@ def call(
     provider: ProviderConfig, target: Target, req: ChatRequest, deadline: float, secrets: SecretCache
 ) -> ChatResult:
     who = target.label
+    native = _native(provider, target, req)
+    if native is not None:  # Claude's own Messages body and answer
+        body = json.dumps(native)
+        client = _client(provider, deadline)
+        return message_result(_invoke(client, target.model, body, deadline, who), target, who, True)
     kwargs, json_mode = _kwargs(provider, target, req)
     client = _client(provider, deadline)
     resp = _on_thread(lambda: client.converse(**kwargs), deadline, who)
@@ -230,17 +273,44 @@ def _usage(usage: dict[str, Any]) -> Delta:
 def stream(
     provider: ProviderConfig, target: Target, req: ChatRequest, budget: StreamBudget, secrets: SecretCache
 ) -> Iterator[Delta | None]:
+    native = _native(provider, target, req)
+    if native is not None:  # Claude's own events, in InvokeModelWithResponseStream chunks
+        body = json.dumps(native)
+        chunks = _events(provider, target, budget,
+                         lambda c: c.invoke_model_with_response_stream(modelId=target.model, body=body,
+                                                                       contentType="application/json")["body"])
+        return stream_events(_chunk_events(chunks, target.label), target.label, True)
     kwargs, json_mode = _kwargs(provider, target, req)
-    events = _stream(provider, target, kwargs, budget)
-    return json_stream(events) if json_mode else events
+    tools: dict[int, int] = {}
+    deltas = (e if e is None else _delta(e, tools) for e in _events(
+        provider, target, budget, lambda c: c.converse_stream(**kwargs)["stream"]))
+    return json_stream(deltas) if json_mode else deltas
 
 
-def _stream(provider: ProviderConfig, target: Target, kwargs: dict[str, Any], budget: StreamBudget
-            ) -> Iterator[Delta | None]:
+def _chunk_events(chunks: Iterator[dict[str, Any] | None], who: str) -> Iterator[tuple[str, str] | None]:
+    """InvokeModelWithResponseStream ``chunk`` events as Anthropic's (event name, JSON data)."""
+    for chunk in chunks:
+        if chunk is None:
+            yield None
+            continue
+        data = (chunk.get("chunk") or {}).get("bytes")
+        if not isinstance(data, bytes):
+            continue
+        text = data.decode("utf-8", "replace")
+        try:
+            kind = json.loads(text).get("type")
+        except (ValueError, AttributeError):
+            raise ProviderError("bad_response", f"{who}: malformed event in the stream") from None
+        yield str(kind), text
+
+
+def _events(provider: ProviderConfig, target: Target, budget: StreamBudget,
+            start: Callable[[Any], Any]) -> Iterator[dict[str, Any] | None]:
+    """The events of a Bedrock stream as they arrive (``None`` when ``budget.tick_s`` passed without one),
+    read on a thread so the deadline and the keep-alive ticks hold between events."""
     who = target.label
     client = _client(provider, budget.deadline())
-    resp = _on_thread(lambda: client.converse_stream(**kwargs), budget.deadline(), who)
-    events = resp["stream"]
+    events = _on_thread(lambda: start(client), budget.deadline(), who)
     inbox: queue.Queue[Any] = queue.Queue()
 
     def pump() -> None:
@@ -252,7 +322,6 @@ def _stream(provider: ProviderConfig, target: Target, kwargs: dict[str, Any], bu
             inbox.put(exc)
 
     threading.Thread(target=pump, name="bedrock-stream", daemon=True).start()
-    tools: dict[int, int] = {}
     try:
         while True:
             left = budget.deadline() - time.monotonic()
@@ -271,8 +340,7 @@ def _stream(provider: ProviderConfig, target: Target, kwargs: dict[str, Any], bu
             if isinstance(event, BaseException):
                 raise _error(event, who)
             budget.activity()
-            delta = _delta(event, tools)
-            yield delta  # None for an event without anything in OpenAI terms: the caller's clock still ticks
+            yield event
     finally:
         with contextlib.suppress(Exception):
             events.close()  # stops the pump: its blocked read fails and the thread ends
@@ -318,16 +386,7 @@ def embed(
     client = _client(provider, deadline)
 
     def invoke(body: dict[str, Any]) -> dict[str, Any]:
-        resp = _on_thread(lambda: client.invoke_model(modelId=target.model, body=json.dumps(body),
-                                                      contentType="application/json", accept="application/json"),
-                          deadline, who)
-        try:
-            doc = json.loads(resp["body"].read())
-        except (KeyError, ValueError, TypeError):
-            raise ProviderError("bad_response", f"{who}: malformed InvokeModel answer") from None
-        if not isinstance(doc, dict):
-            raise ProviderError("bad_response", f"{who}: malformed InvokeModel answer")
-        return doc
+        return _invoke(client, target.model, json.dumps(body), deadline, who)
 
     if ".titan-embed" in model or model.startswith("amazon.titan-embed"):
         vectors, tokens = [], 0
