@@ -435,17 +435,10 @@ class FakeBedrock:
                 body = json.loads(raw or b"{}")
                 fake.requests.append({"path": self.path, "body": body})
                 if self.path.endswith("/invoke-with-response-stream"):  # Claude's events in chunk frames
-                    frames = [fake.frame({":event-type": "chunk", ":content-type": "application/json",
-                                          ":message-type": "event"},
-                                         {"bytes": base64.b64encode(json.dumps(e).encode()).decode()})
-                              for e in fake.claude_events(body)]
-                    self.send_response(200)
-                    self.send_header("content-type", "application/vnd.amazon.eventstream")
-                    self.send_header("transfer-encoding", "chunked")
-                    self.end_headers()
-                    for frame in frames:
-                        self.wfile.write(b"%X\r\n" % len(frame) + frame + b"\r\n")
-                    self.wfile.write(b"0\r\n\r\n")
+                    self._frames([fake.frame({":event-type": "chunk", ":content-type": "application/json",
+                                              ":message-type": "event"},
+                                             {"bytes": base64.b64encode(json.dumps(e).encode()).decode()})
+                                  for e in fake.claude_events(body)])
                     return
                 if not self.path.endswith("/converse-stream"):  # Converse or InvokeModel: one JSON answer
                     doc = fake.converse(body) if self.path.endswith("/converse") else fake.invoke(self.path, body)
@@ -456,7 +449,10 @@ class FakeBedrock:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                frames = fake.frames()
+                self._frames(fake.frames())
+
+            def _frames(self, frames: list[bytes]) -> None:
+                """An event-stream answer, one HTTP chunk per frame."""
                 self.send_response(200)
                 self.send_header("content-type", "application/vnd.amazon.eventstream")
                 self.send_header("transfer-encoding", "chunked")
