@@ -13,17 +13,10 @@ from constructs import Construct
 
 from lambda_manifest import monitoring
 from lambda_manifest._validation import seconds
+from lambda_manifest.runtime.gateway import contract
 
 if TYPE_CHECKING:
     from lambda_manifest._gateway_options import Provider
-
-# The runtime's EMF metrics (lambda_manifest/runtime/gateway/accounting.py): by Tenant/Model/Provider/Tenant+Model,
-# and the ones it also publishes without a dimension, gateway-wide.
-DIMENSIONED_METRICS = ("Requests", "PromptTokens", "CompletionTokens", "CostUSD", "LatencyMs", "Fallbacks",
-                       "CacheHits", "QuotaRejections", "Errors", "UpstreamFailures")
-GATEWAY_WIDE_METRICS = ("Requests", "Served", "Errors", "UpstreamFailures", "ProviderFailures", "Fallbacks",
-                        "QuotaRejections", "CacheHits")
-
 
 class GatewayMonitoring(Construct):
     """Metrics of the gateway runtime's EMF output, the alarms on them and the dashboard row: the base of
@@ -46,9 +39,9 @@ class GatewayMonitoring(Construct):
         if set(dimensions) not in (set(), {"Provider"}, {"Tenant"}, {"Model"}, {"Tenant", "Model"}):
             raise ValueError("metric() needs provider=, tenant=, model=, tenant= with model=, or no dimension (the "
                              f"runtime's dimension sets), got {sorted(dimensions)}")
-        if not dimensions and metric_name not in GATEWAY_WIDE_METRICS:
+        if not dimensions and metric_name not in contract.GATEWAY_WIDE_METRICS:
             raise ValueError(f"the runtime publishes {metric_name!r} only by dimension; gateway-wide metrics are "
-                             f"{', '.join(GATEWAY_WIDE_METRICS)}")
+                             f"{', '.join(contract.GATEWAY_WIDE_METRICS)}")
         return cloudwatch.Metric(
             namespace=self.metrics_namespace, metric_name=metric_name, dimensions_map=dimensions,
             **{"period": monitoring.period(), "statistic": "Sum", **options},

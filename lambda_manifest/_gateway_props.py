@@ -37,12 +37,10 @@ from lambda_manifest._gateway_options import (
 )
 from lambda_manifest._validation import Problems, seconds
 from lambda_manifest.runtime.gateway import config as runtime_config
+from lambda_manifest.runtime.gateway import contract
 from lambda_manifest.serverless_api import IServerlessApi
 
 HANDLER = "lambda_manifest.runtime.gateway.handler.main"
-CONFIG_ENV = "LM_GATEWAY_CONFIG"
-CONFIG_FILE_ENV = "LM_GATEWAY_CONFIG_FILE"
-TABLE_ENV = "LM_GATEWAY_TABLE"
 # CloudWatch: an alarm's metric math may reference at most 10 metrics. Only the latency alarm (one p99 per
 # provider) still takes one metric per provider; the rate alarms use the runtime's gateway-wide metrics.
 MAX_ALARM_METRICS = 10
@@ -223,9 +221,11 @@ class GatewayProps:
                     problems.add("prices", f"keyed by a target ('<provider>/<model>' or '<model>') in {sorted(known)}",
                                  key, "fix the key or remove the price")
                 if not isinstance(price, Price) or not _non_negative(price.input) \
-                        or not _non_negative(price.output):
-                    problems.add(f"prices[{key!r}]", "Price(input=..., output=...) in USD per million tokens, >= 0",
-                                 price, "e.g. Price(input=0.15, output=0.60)")
+                        or not _non_negative(price.output) \
+                        or any(v is not None and not _non_negative(v) for v in (price.cached_input, price.cache_write)):
+                    problems.add(f"prices[{key!r}]", "Price(input=..., output=..., cached_input=..., cache_write=...) "
+                                 "in USD per million tokens, >= 0", price,
+                                 "e.g. Price(input=3, output=15, cached_input=0.30, cache_write=3.75)")
         elif prices:
             problems.add("prices", "unset when track_cost=False", sorted(prices),
                          "drop prices, or drop track_cost=False to track cost")
@@ -261,7 +261,7 @@ class GatewayProps:
             if getattr(options, key) is not None:
                 problems.add(f"function_options.{key}", "not set here", "set",
                              fixed.get(key, f"pass {key}= to AiGatewayFunction itself"))
-        for reserved in (CONFIG_ENV, CONFIG_FILE_ENV, TABLE_ENV):
+        for reserved in (contract.CONFIG_ENV, contract.CONFIG_FILE_ENV, contract.TABLE_ENV):
             if reserved in (options.environment or {}):
                 problems.add("function_options.environment", f"without {reserved}", reserved, "the construct sets it")
         namespace = self.metrics_namespace

@@ -42,13 +42,7 @@ from lambda_manifest._gateway_options import (
     TenantQuota,
     _plain,
 )
-from lambda_manifest._gateway_props import (
-    CONFIG_ENV,
-    CONFIG_FILE_ENV,
-    HANDLER,
-    TABLE_ENV,
-    GatewayProps,
-)
+from lambda_manifest._gateway_props import HANDLER, GatewayProps
 from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.data_table import DataTable
@@ -56,6 +50,7 @@ from lambda_manifest.http_serverless_api import HttpServerlessApi
 from lambda_manifest.observed_function import ObservedFunction
 from lambda_manifest.rest_serverless_api import RestServerlessApi
 from lambda_manifest.runtime.gateway import config as runtime_config
+from lambda_manifest.runtime.gateway import contract
 from lambda_manifest.runtime.gateway.router import MIN_ATTEMPT_MS
 from lambda_manifest.serverless_api import IServerlessApi
 from lambda_manifest.shared import StackResources
@@ -75,30 +70,11 @@ __all__ = [
     "TenantQuota",
 ]
 
-CONFIG_FILE_NAME = "lm_gateway_config.json"
-# The runtime's single-table layout (lambda_manifest/runtime/gateway/store.py).
-PARTITION_KEY = "pk"
-SORT_KEY = "sk"
-TTL_ATTRIBUTE = "expires_at"
-# Every DynamoDB action the runtime performs on its table (store.py): GetItem for keys, cache and
-# conversations; TransactWriteItems is authorized per item action (the conditional ADDs of admission and the
-# settlement are Updates, the cache item a Put); PutItem and DeleteItem for conversations. No Query, no Scan.
-TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # What `python -m lambda_manifest.keys create|list|revoke` needs (keys.py).
 KEY_ADMIN_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan",
                      "dynamodb:ConditionCheckItem")
 # What DynamoDB needs of the caller for a table encrypted with a customer-managed key (reads and writes).
 KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
-# (method, path under the prefix) of every runtime route (lambda_manifest/runtime/gateway/gateway.py).
-ROUTES = (
-    ("POST", "/v1/chat/completions"),
-    ("GET", "/v1/models"),
-    ("GET", "/v1/usage"),
-    ("POST", "/v1/prompts/{name}"),
-    ("POST", "/v1/prompts/{name}/versions/{v}"),
-    ("GET", "/v1/conversations/{id}"),
-    ("DELETE", "/v1/conversations/{id}"),
-)
 _TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
 _TOKEN_BUDGET = 128  # characters a deploy-time value (e.g. a secret ARN) is assumed to take once resolved
 
@@ -309,14 +285,15 @@ class AiGatewayFunction(GatewayMonitoring):
                "powertools": False,
                "alarm_topic": self.alarm_topic,
                "dashboard": dashboard,
-               "environment": {**dict(options.environment or {}), TABLE_ENV: self.table.table_name, **config_env}},
+               "environment": {**dict(options.environment or {}), contract.TABLE_ENV: self.table.table_name,
+                               **config_env}},
         )
         self._grant_runtime_access(shared)
 
         self.api: IServerlessApi = api or self._create_api(props)
         authorized = authorizer is not None or use_api_authorizer
         reason = None if authorized else (public_reason or defaults.GATEWAY_PUBLIC_REASON.value)
-        self.routes = [self._add_route(f"{method} {path_prefix}{path}", reason) for method, path in ROUTES]
+        self.routes = [self._add_route(f"{method} {path_prefix}{path}", reason) for method, path in (*contract.ROUTES, contract.CATCH_ALL_ROUTE)]
 
         self._create_alarms(
             provider_error_rate=provider_error_rate_alarm_percent, fallback_rate=fallback_rate_alarm_percent,
@@ -499,7 +476,7 @@ class AiGatewayFunction(GatewayMonitoring):
         size = estimated_size(text)
         if size <= defaults.GATEWAY_CONFIG_ENV_MAX_BYTES.value:
             stack = cdk.Stack.of(self)
-            return "env", None, {CONFIG_ENV: stack.to_json_string(self.config)}
+            return "env", None, {contract.CONFIG_ENV: stack.to_json_string(self.config)}
         if _TOKEN.search(text):
             problems = Problems("AiGatewayFunction", self.node.id)
             problems.add(
@@ -510,10 +487,10 @@ class AiGatewayFunction(GatewayMonitoring):
                 "can be written to a file at synth time, or shorten the prompts")
             problems.raise_if_any()
         directory = Path(tempfile.mkdtemp(prefix="lm-gateway-"))
-        self.config_file = directory / CONFIG_FILE_NAME
+        self.config_file = directory / contract.CONFIG_FILE_NAME
         shutil.copytree(_assets.stage_runtime("gateway"), directory, dirs_exist_ok=True)
-        (directory / CONFIG_FILE_NAME).write_text(text + "\n", encoding="utf-8")
-        return "file", lambda_.Code.from_asset(str(directory)), {CONFIG_FILE_ENV: CONFIG_FILE_NAME}
+        (directory / contract.CONFIG_FILE_NAME).write_text(text + "\n", encoding="utf-8")
+        return "file", lambda_.Code.from_asset(str(directory)), {contract.CONFIG_FILE_ENV: contract.CONFIG_FILE_NAME}
 
     # ----------------------------------------------------------------------------------------------
     # Resources
@@ -523,9 +500,9 @@ class AiGatewayFunction(GatewayMonitoring):
         return DataTable(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute=TTL_ATTRIBUTE,
+            partition_key=dynamodb.Attribute(name=contract.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=contract.SORT_KEY, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=contract.TTL_ATTRIBUTE,
             backup=backup,
             no_backup_reason=None if backup else (
                 "The gateway was created with backup=False: the table holds hashed keys, counters, usage and "
@@ -534,14 +511,14 @@ class AiGatewayFunction(GatewayMonitoring):
 
     def _grant_runtime_access(self, shared: StackResources) -> None:
         fn = self.function
-        self.table.grant(fn, *TABLE_ACTIONS)
+        self.table.grant(fn, *contract.TABLE_ACTIONS)
         shared.key.grant(fn, *KEY_ACTIONS)
         for provider in self.providers.values():
             if provider.secret is not None:
-                fn.grant_read_secret(provider.secret)
+                fn.grant_read_secret(provider.secret, actions=contract.SECRET_ACTIONS)
         arns = self.bedrock_model_arns()
         if arns:
-            fn.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=arns))
+            fn.add_to_role_policy(iam.PolicyStatement(actions=list(contract.BEDROCK_ACTIONS), resources=arns))
 
     def bedrock_model_arns(self) -> list[str]:
         """The resources ``bedrock:InvokeModel`` is granted on: exactly the Bedrock models the aliases name."""
