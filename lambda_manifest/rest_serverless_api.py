@@ -135,7 +135,7 @@ class RestServerlessApi(ServerlessApiBase):
         rest_props = RestProps.resolve(options, problems)
         problems.raise_if_any()
         super().__init__(scope, id, props)
-        self.rest_props = rest_props
+        self._rest = rest_props
         self.usage_plans: dict[str, apigateway.UsagePlan] = {}
         self.api_keys: dict[str, apigateway.ApiKey] = {}
         self.web_acl: wafv2.CfnWebACL | None = None
@@ -149,7 +149,7 @@ class RestServerlessApi(ServerlessApiBase):
         self._finish()
 
     def _build(self) -> None:
-        props, rp, cors = self._props, self.rest_props, self._props.cors
+        props, rp, cors = self._props, self._rest, self._props.cors
         self.api = apigateway.RestApi(
             self,
             "Api",
@@ -239,7 +239,7 @@ class RestServerlessApi(ServerlessApiBase):
     @property
     def api_key_required(self) -> bool:
         """Authorized routes require an API key of a usage plan (``x-api-key``) when usage plans are set."""
-        return bool(self.rest_props.usage_plans)
+        return bool(self._rest.usage_plans)
 
     # ----------------------------------------------------------------------------------------------
     # Routes
@@ -467,8 +467,8 @@ class RestServerlessApi(ServerlessApiBase):
     def _render_method_settings(self) -> None:
         """(Re)write the stage's method settings: the ``/*/*`` defaults plus one entry per overridden route."""
         self._cfn_stage.method_settings = rest.method_settings(
-            level=self.rest_props.execution_logging_level.value, detailed_metrics=self._props.detailed_metrics,
-            cached=self.rest_props.cache is not None, default_ttl=self._cache_ttl, throttle=self.throttle,
+            level=self._rest.execution_logging_level.value, detailed_metrics=self._props.detailed_metrics,
+            cached=self._rest.cache is not None, default_ttl=self._cache_ttl, throttle=self.throttle,
             route_throttles=self._route_throttles, route_caches=self._route_caches,
         )
 
@@ -491,7 +491,7 @@ class RestServerlessApi(ServerlessApiBase):
                      cache: bool | RouteCache | None) -> None:
         if not cache:
             return
-        if self.rest_props.cache is None:
+        if self._rest.cache is None:
             problems.add("cache", "used with a stage cache", cache,
                          "pass cache=ResponseCache() to the RestServerlessApi first")
         elif parsed is not None and parsed[0] not in ("GET", "HEAD"):

@@ -133,6 +133,9 @@ class ServerlessApiBase(Construct):
     _metric_names: ClassVar[Mapping[str, str]]
 
     def __init__(self, scope: Construct, id: str, props: ApiProps) -> None:
+        if type(self) is ServerlessApiBase:
+            raise TypeError("ServerlessApiBase is the shared part of the API constructs: create an "
+                            "HttpServerlessApi or a RestServerlessApi")
         super().__init__(scope, id)
         shared = StackResources.of(self)
         self._props = props

@@ -8,6 +8,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cognito as cognito
@@ -15,15 +16,20 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 
 from lambda_manifest import (
+    ApiRoute,
     Authorizer,
     Canary,
     Cors,
     CustomDomain,
     FunctionOptions,
     HttpServerlessApi,
+    IServerlessApi,
+    ObservedFunction,
     PropsError,
     ResponseCache,
+    RestServerlessApi,
     RouteCache,
+    ServerlessApiBase,
     Throttle,
     UsagePlan,
     Waf,
@@ -337,3 +343,21 @@ def test_one_error_lists_every_problem() -> None:
     assert message.count("\n  - ") == 4
 
 
+
+
+def test_code_written_for_either_kind_takes_an_iserverlessapi() -> None:
+    def add_health(api: IServerlessApi, fn: ObservedFunction) -> ApiRoute[Any]:
+        return api.add_route("GET /health", fn, public_reason=REASON)
+
+    for kind, resource in ((HttpServerlessApi, apigwv2.HttpRoute), (RestServerlessApi, apigateway.Method)):
+        stack = new_stack()
+        api = kind(stack, "Api")
+        route = add_health(api, function(stack))
+        assert isinstance(route.resource, resource) and route.key == "GET /health"
+        assert api.integration_timeout_seconds == (30 if kind is HttpServerlessApi else 29)
+        assert api.api_key_required is False
+
+
+def test_the_shared_base_is_not_an_api_of_its_own() -> None:
+    with pytest.raises(TypeError, match="create an HttpServerlessApi or a RestServerlessApi"):
+        ServerlessApiBase(new_stack(), "Api", None)  # type: ignore[arg-type]
