@@ -3,7 +3,11 @@ fetched by name), and the error code of a failed call.
 
 boto3 with botocore is about 150 ms of a cold start, so it is imported when the first client is made, never
 when this module is: a token-only authorizer, a worker without idempotency and an API request that fails
-validation never load it. This module imports the standard library only, and is delivered with every runtime.
+validation never load it. This module imports the standard library only.
+
+It travels in every runtime's asset and layer (``lambda_manifest._assets.RUNTIME_SHARED``), so app code that
+uses a runtime (imports ``lambda_manifest.runtime.worker``, ``.http``, ...) can use it too; a function whose code
+imports this module and no runtime gets no layer, and so no module, in Lambda.
 """
 
 from __future__ import annotations
