@@ -30,17 +30,8 @@ from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
+from lambda_manifest.runtime.authorizer import contract as auth_contract
 
-AUTHORIZER_HANDLER = "lambda_manifest.runtime.authorizer.handler.main"
-# The authorizer runtime's configuration (lambda_manifest/runtime/authorizer/config.py).
-ENV_JWKS_URL = "LM_AUTH_JWKS_URL"
-ENV_ISSUER = "LM_AUTH_ISSUER"
-ENV_AUDIENCE = "LM_AUTH_AUDIENCE"
-ENV_LEEWAY_SECONDS = "LM_AUTH_LEEWAY_SECONDS"
-ENV_TENANT_CLAIM = "LM_AUTH_TENANT_CLAIM"
-ENV_CACHE_TTL_SECONDS = "LM_AUTH_CACHE_TTL_SECONDS"
-ENV_API_KEY_TABLE = "LM_AUTH_API_KEY_TABLE"
-ENV_HS256_SECRET_ARN = "LM_AUTH_HS256_SECRET_ARN"
 _HEADER = re.compile(r"^[A-Za-z0-9-]+$")
 
 
@@ -213,7 +204,7 @@ class Authorizer:
             return list(spec.identity_headers)
         if spec.tokens and spec.api_key_table:
             return []
-        return [defaults.JWT_IDENTITY_HEADER.value] if spec.tokens else ["x-api-key"]
+        return [auth_contract.AUTHORIZATION_HEADER] if spec.tokens else [auth_contract.API_KEY_HEADER]
 
     def _cache_ttl_seconds(self) -> int:
         ttl = seconds(self._spec.results_cache_ttl) if isinstance(self._spec, _Lambda) else None
@@ -235,7 +226,7 @@ class Authorizer:
         # is on.
         headers = {"authorization", *(h.lower() for h in spec.identity_headers or [])}
         if spec.api_key_table:
-            headers.add("x-api-key")
+            headers.add(auth_contract.API_KEY_HEADER)
         return frozenset(headers)
 
     def check(self, problems: Problems, api_type: ApiType) -> None:
@@ -362,41 +353,41 @@ class Authorizer:
     def _bind_lambda(self, scope: Construct, api_type: ApiType, spec: _Lambda) -> None:
         env: dict[str, str] = {}
         if spec.jwks_url:
-            env[ENV_JWKS_URL] = spec.jwks_url
+            env[auth_contract.ENV_JWKS_URL] = spec.jwks_url
         if spec.issuer:
-            env[ENV_ISSUER] = spec.issuer
+            env[auth_contract.ENV_ISSUER] = spec.issuer
         if spec.audience:
-            env[ENV_AUDIENCE] = ",".join(spec.audience)
+            env[auth_contract.ENV_AUDIENCE] = ",".join(spec.audience)
         if spec.leeway_seconds is not None:
-            env[ENV_LEEWAY_SECONDS] = str(spec.leeway_seconds)
+            env[auth_contract.ENV_LEEWAY_SECONDS] = str(spec.leeway_seconds)
         if spec.tenant_claim:
-            env[ENV_TENANT_CLAIM] = spec.tenant_claim
+            env[auth_contract.ENV_TENANT_CLAIM] = spec.tenant_claim
         key_ttl = seconds(spec.key_cache_ttl)
         if key_ttl is not None:
-            env[ENV_CACHE_TTL_SECONDS] = str(int(key_ttl))
+            env[auth_contract.ENV_CACHE_TTL_SECONDS] = str(int(key_ttl))
         table = spec.api_key_table
         if table is True:
             table = self._create_api_key_table(scope)
         if table:
             assert not isinstance(table, bool)
             self.api_key_table = table
-            env[ENV_API_KEY_TABLE] = table.table_name
+            env[auth_contract.ENV_API_KEY_TABLE] = table.table_name
         secret = spec.hs256_secret
         if secret is not None:
-            env[ENV_HS256_SECRET_ARN] = secret.secret_arn
+            env[auth_contract.ENV_HS256_SECRET_ARN] = secret.secret_arn
         options = (spec.function_options or FunctionOptions()).with_defaults(
             code=_assets.runtime_code("authorizer"),
             description=f"Authorizes requests to {scope.node.path} (lambda_manifest.runtime.authorizer)",
             timeout=spec.timeout or cdk.Duration.seconds(defaults.AUTHORIZER_TIMEOUT_SECONDS.value),
         )
-        function = ObservedFunction(scope, "Authorizer", **{**options.given(), "handler": AUTHORIZER_HANDLER,
+        function = ObservedFunction(scope, "Authorizer", **{**options.given(), "handler": auth_contract.HANDLER,
                                                             "environment": env})
         self.function = function
         if secret is not None:
-            function.grant_read_secret(secret)
+            function.grant_read_secret(secret, actions=auth_contract.SECRET_ACTIONS)
         if self.api_key_table is not None:
             # The function looks keys up by hash and never writes: GetItem only, plus decrypt for a CMK table.
-            self.api_key_table.grant(function, "dynamodb:GetItem")
+            self.api_key_table.grant(function, *auth_contract.API_KEY_TABLE_ACTIONS)
             if self.api_key_table.encryption_key is not None:
                 self.api_key_table.encryption_key.grant_decrypt(function)
         ttl = cdk.Duration.seconds(self._cache_ttl_seconds())
@@ -417,7 +408,8 @@ class Authorizer:
     def _create_api_key_table(self, scope: Construct) -> dynamodb.Table:
         # Losing this table would revoke every API key at once, so it is backed up like any other data.
         table = DataTable(
-            scope, "ApiKeyTable", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
+            scope, "ApiKeyTable",
+            partition_key=dynamodb.Attribute(name=auth_contract.API_KEY_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
         )
         return table
 

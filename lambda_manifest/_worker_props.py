@@ -20,17 +20,12 @@ from lambda_manifest import _defaults as defaults
 from lambda_manifest import _handlers
 from lambda_manifest._function_props import FunctionOptions, function_options
 from lambda_manifest._validation import Problems, is_token, pick, seconds
+from lambda_manifest.runtime.worker.contract import ENV_NAMES as RUNTIME_ENV
+from lambda_manifest.runtime.worker.contract import (
+    ENV_PROCESS,
+)
+from lambda_manifest.runtime.worker.contract import HANDLER as WORKER_ENTRY
 
-# The worker runtime's contract (lambda_manifest/runtime/worker/handler.py and runtime.py).
-WORKER_ENTRY = "lambda_manifest.runtime.worker.handler.main"
-ENV_PROCESS = "LM_WORKER_PROCESS"
-ENV_FIFO = "LM_WORKER_FIFO"
-ENV_RAW_BODY = "LM_WORKER_RAW_BODY"
-ENV_IDEMPOTENCY_TABLE = "LM_WORKER_IDEMPOTENCY_TABLE"
-ENV_IDEMPOTENCY_KEY = "LM_WORKER_IDEMPOTENCY_KEY"
-ENV_IDEMPOTENCY_TTL_SECONDS = "LM_WORKER_IDEMPOTENCY_TTL_SECONDS"
-RUNTIME_ENV = (ENV_PROCESS, ENV_FIFO, ENV_RAW_BODY, ENV_IDEMPOTENCY_TABLE, ENV_IDEMPOTENCY_KEY,
-               ENV_IDEMPOTENCY_TTL_SECONDS)
 # ObservedFunction props that configure asynchronous invocation; an event source mapping invokes synchronously.
 _ASYNC_PROPS = ("async_invocation", "retry_attempts", "max_event_age", "on_failure")
 

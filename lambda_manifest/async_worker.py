@@ -22,20 +22,21 @@ from lambda_manifest import monitoring
 from lambda_manifest._api_options import QueueSend, Throttle
 from lambda_manifest._function_props import FunctionOptions
 from lambda_manifest._validation import Problems
-from lambda_manifest._worker_props import (
-    ENV_FIFO,
-    ENV_IDEMPOTENCY_KEY,
-    ENV_IDEMPOTENCY_TABLE,
-    ENV_IDEMPOTENCY_TTL_SECONDS,
-    ENV_PROCESS,
-    ENV_RAW_BODY,
-    WORKER_ENTRY,
-    WorkerProps,
-)
+from lambda_manifest._worker_props import WorkerProps
 from lambda_manifest._worker_sources import WorkerQueues
 from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
+from lambda_manifest.runtime.worker.contract import (
+    ENV_FIFO,
+    ENV_IDEMPOTENCY_KEY,
+    ENV_IDEMPOTENCY_TABLE,
+    ENV_IDEMPOTENCY_TTL_SECONDS,
+    ENV_RAW_BODY,
+    IDEMPOTENCY_PARTITION_KEY,
+    IDEMPOTENCY_TABLE_ACTIONS,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+)
 from lambda_manifest.shared import StackResources
 
 if TYPE_CHECKING:
@@ -43,11 +44,8 @@ if TYPE_CHECKING:
 
     from lambda_manifest.serverless_api import ApiRoute, IServerlessApi
 
-__all__ = ["ENV_PROCESS", "WORKER_ENTRY", "AsyncWorker"]
+__all__ = ["AsyncWorker"]
 
-# Powertools' DynamoDB persistence layer: partition key ``id`` (string) and epoch-seconds TTL ``expiration``.
-IDEMPOTENCY_PARTITION_KEY = "id"
-IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 
 
 
@@ -374,7 +372,7 @@ class AsyncWorker(WorkerQueues):
                 fn.add_environment(ENV_IDEMPOTENCY_KEY, props.idempotency_key)
             # Exactly what Powertools' DynamoDB persistence layer calls, and the key operations DynamoDB needs
             # for a table encrypted with a customer-managed key.
-            table.grant(fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+            table.grant(fn, *IDEMPOTENCY_TABLE_ACTIONS)
             assert table.encryption_key is not None
             table.encryption_key.grant(fn, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*",
                                        "kms:DescribeKey")

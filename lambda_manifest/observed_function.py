@@ -41,13 +41,11 @@ from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import PropsError
 from lambda_manifest.observation import observe
 from lambda_manifest.runtime import TRACE_AWS_SDK_ENV
+from lambda_manifest.runtime.worker import contract as worker_contract
 from lambda_manifest.shared import StackResources
 
 # What reading a secret takes by default: its value, and its metadata (rotation state, version stages).
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
-
-# The worker runtime's contract: the app module it imports (lambda_manifest.runtime.worker.runtime).
-WORKER_PROCESS_ENV = "LM_WORKER_PROCESS"
 
 
 class ObservedFunction(lambda_.Function):
@@ -55,8 +53,8 @@ class ObservedFunction(lambda_.Function):
     encrypted log group, X-Ray, a least-privilege role, alarms with an action, a dashboard row, and an
     on-failure destination when invoked asynchronously.
 
-    Every default comes from :mod:`lambda_manifest._defaults` and can be overridden. The README's
-    reference lists each prop with its default and allowed range.
+    Every default comes from :mod:`lambda_manifest._defaults` and can be overridden.
+    docs/constructs/observed-function.md lists each prop with its default and allowed range.
 
     Parameters
     ----------
@@ -415,7 +413,7 @@ class ObservedFunction(lambda_.Function):
         folder = _assets.code_directory(code)
         if folder is not None:
             # What Lambda imports first: the handler's module, and the app module the worker runtime loads.
-            entries = [handler.rpartition(".")[0], environment.get(WORKER_PROCESS_ENV, "").partition(":")[0]]
+            entries = [handler.rpartition(".")[0], environment.get(worker_contract.ENV_PROCESS, "").partition(":")[0]]
             kinds |= _assets.runtimes_imported(folder, entries)
             # A runtime's own asset (runtime_code) already holds it; a layer would only duplicate it.
             kinds -= _assets.delivered_runtimes(folder)
