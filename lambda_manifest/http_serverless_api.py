@@ -54,7 +54,7 @@ class HttpServerlessApi(ServerlessApiBase):
     every route, throttling, JSON access logs, alarms and a dashboard row by default. For response caching, API
     keys, WAF, request validation, VTL integrations or streaming, use :class:`RestServerlessApi`.
 
-    Every default comes from :mod:`lambda_manifest._defaults`; docs/constructs/serverless-api.md lists each with
+    Every default comes from :mod:`lambda_manifest._defaults`; docs/constructs/http-serverless-api.md lists each with
     its range. Invalid props raise one ``PropsError`` listing every problem.
 
     Parameters

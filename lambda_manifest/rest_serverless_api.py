@@ -53,7 +53,7 @@ class RestServerlessApi(ServerlessApiBase):
     execution logs, X-Ray, alarms and a dashboard row by default. It costs $3.50 per million requests against
     $1.00 for an :class:`HttpServerlessApi` (us-east-1 list prices, first tiers).
 
-    Every default comes from :mod:`lambda_manifest._defaults`; docs/constructs/serverless-api.md lists each with
+    Every default comes from :mod:`lambda_manifest._defaults`; docs/constructs/rest-serverless-api.md lists each with
     its range. Invalid props raise one ``PropsError`` listing every problem.
 
     Parameters
