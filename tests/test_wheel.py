@@ -32,11 +32,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     build = tmp_path_factory.mktemp("build")
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
          str(ROOT)],
-        check=True, capture_output=True, timeout=300, cwd=build,
+        capture_output=True, text=True, timeout=300, cwd=build,
     )
+    if built.returncode != 0:  # pip's own output says why; a bare CalledProcessError does not
+        pytest.fail(f"pip wheel exited {built.returncode}:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}")
     (wheel_path,) = out.glob("lambda_manifest-*.whl")
     return wheel_path
 
