@@ -8,7 +8,8 @@ The runtimes (``lambda_manifest.runtime.<kind>``) are delivered in one of two wa
 * A function that runs the app's code (``code=Code.from_asset("src")``) keeps that asset untouched and gets
   each runtime it uses as a layer, one ``LayerVersion`` per runtime and stack. Lambda puts layers under
   ``/opt/python``, after ``/var/task`` on ``sys.path``, so ``lambda_manifest.runtime.worker`` imports the
-  same way in AWS, in the local runner and in the app's tests (where the wheel provides it).
+  same way in AWS, in the local runner and in the app's tests (where the wheel provides it). App code that
+  imports only the shared ``lambda_manifest.runtime.aws`` gets a layer with just those helpers.
 
 Why a layer for app code rather than copying the runtime into the app's asset: the app's ``Code`` may be any
 kind (a folder with its own excludes, a zip, an S3 object, inline code) and its hash then changes only when
@@ -44,6 +45,10 @@ RUNTIME_DIR = PACKAGE_DIR / "runtime"
 RUNTIME_ROOT = PACKAGE_DIR.parent
 RUNTIME_PACKAGE = "lambda_manifest.runtime"
 RUNTIME_KINDS = ("authorizer", "gateway", "http", "stream", "worker")
+# App code that imports only the runtimes' shared AWS helpers (``lambda_manifest.runtime.aws``) still needs them
+# in Lambda: they come as a layer of their own, which every runtime's layer makes redundant.
+SHARED_KIND = "aws"
+LAYER_KINDS = (*RUNTIME_KINDS, SHARED_KIND)
 # What every runtime's asset and layer holds besides its own folder: the package and the AWS helpers they share.
 RUNTIME_SHARED = (RUNTIME_DIR / "__init__.py", RUNTIME_DIR / "aws.py")
 # Runtimes another runtime's own asset carries along: the gateway streams through the stream runtime.
@@ -130,8 +135,13 @@ def _runtime_kind(name: str) -> str | None:
     prefix = RUNTIME_PACKAGE + "."
     if name.startswith(prefix):
         kind = name[len(prefix):].split(".", 1)[0]
-        return kind if kind in RUNTIME_KINDS else None
+        return kind if kind in LAYER_KINDS else None
     return None
+
+
+def without_redundant_shared(kinds: set[str]) -> set[str]:
+    """``kinds`` without the shared helpers' layer when a runtime's layer (which holds them too) is there."""
+    return kinds - {SHARED_KIND} if kinds - {SHARED_KIND} else kinds
 
 
 @functools.lru_cache(maxsize=1024)
@@ -193,7 +203,9 @@ def stage_runtime(kind: str) -> Path:
 
 def delivered_runtimes(folder: Path) -> set[str]:
     """The runtimes a code folder already holds (a runtime's own asset), which need no layer."""
-    return {kind for kind in RUNTIME_KINDS if (folder / "lambda_manifest" / "runtime" / kind).is_dir()}
+    runtime = folder / "lambda_manifest" / "runtime"
+    held = {kind for kind in RUNTIME_KINDS if (runtime / kind).is_dir()}
+    return held | {SHARED_KIND} if (runtime / "aws.py").is_file() else held
 
 
 def runtime_layer(scope: Construct, kind: str) -> lambda_.ILayerVersion:
@@ -205,11 +217,12 @@ def runtime_layer(scope: Construct, kind: str) -> lambda_.ILayerVersion:
         return existing
     from lambda_manifest import __version__
 
+    what = "the runtimes' shared AWS helpers" if kind == SHARED_KIND else f"the {kind} runtime"
     return lambda_.LayerVersion(
         stack,
         id,
         code=lambda_.Code.from_asset(str(_stage(kind, layer=True))),
-        description=f"lambda-manifest {__version__}: the {kind} runtime (lambda_manifest.runtime.{kind})",
+        description=f"lambda-manifest {__version__}: {what} (lambda_manifest.runtime.{kind})",
         compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
         compatible_architectures=[lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64],
     )
@@ -218,10 +231,11 @@ def runtime_layer(scope: Construct, kind: str) -> lambda_.ILayerVersion:
 def _stage(kind: str, *, layer: bool) -> Path:
     """A folder laid out the way Lambda reads it, named by a hash of its content so that staging twice
     (or from several processes) lands in the same place."""
-    if kind not in RUNTIME_KINDS:
-        raise ValueError(f"unknown runtime {kind!r}; one of {', '.join(RUNTIME_KINDS)}")
+    if kind not in LAYER_KINDS:
+        raise ValueError(f"unknown runtime {kind!r}; one of {', '.join(LAYER_KINDS)}")
+    folders = () if kind == SHARED_KIND else (kind, *RUNTIME_COMPANIONS.get(kind, ()))
     files = sorted(
-        p for k in (kind, *RUNTIME_COMPANIONS.get(kind, ())) for p in (RUNTIME_DIR / k).rglob("*")
+        p for k in folders for p in (RUNTIME_DIR / k).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
     sources = [PACKAGE_DIR / "__init__.py", *RUNTIME_SHARED, *files]

@@ -417,7 +417,7 @@ class ObservedFunction(lambda_.Function):
             kinds |= _assets.runtimes_imported(folder, entries)
             # A runtime's own asset (runtime_code) already holds it; a layer would only duplicate it.
             kinds -= _assets.delivered_runtimes(folder)
-        return kinds
+        return _assets.without_redundant_shared(kinds)
 
 
 def _powertools_layer(

@@ -568,3 +568,42 @@ def test_fails_schedule_on_a_synchronous_function() -> None:
     fn = make(new_stack())
     with pytest.raises(PropsError, match=r"add_schedule needs async_invocation=True"):
         fn.add_schedule("S", events.Schedule.rate(cdk.Duration.hours(1)))
+
+
+def _layers(template: Template) -> dict[str, str]:
+    """Each layer's description by its logical id."""
+    return {
+        name: layer["Properties"]["Description"]
+        for name, layer in template.find_resources("AWS::Lambda::LayerVersion").items()
+    }
+
+
+def test_code_that_imports_only_the_shared_aws_helpers_gets_them_as_a_layer(tmp_path: Path) -> None:
+    # App code may use lambda_manifest.runtime.aws (client, error_code, get_secret) without any runtime; Lambda
+    # has no wheel to import it from, so the helpers must arrive as a layer.
+    (tmp_path / "jobs.py").write_text(
+        "from lambda_manifest.runtime import aws\n\ndef main(event, context):\n    return aws.error_code(None)\n"
+    )
+    app = cdk.App(context={"aws:cdk:enable-asset-metadata": True})
+    stack = cdk.Stack(app, "TestStack")
+    ObservedFunction(stack, "Fn", handler="jobs.main", code=lambda_.Code.from_asset(str(tmp_path)))
+    template = Template.from_stack(stack)
+    layers = _layers(template)
+    assert list(layers) == [next(n for n in layers if n.startswith("LambdaManifestRuntimeAws"))]
+    assert "the runtimes' shared AWS helpers (lambda_manifest.runtime.aws)" in next(iter(layers.values()))
+    (layer,) = template.find_resources("AWS::Lambda::LayerVersion").values()
+    staged = Path(app.outdir) / layer["Metadata"]["aws:asset:path"] / "python" / "lambda_manifest"
+    assert (staged / "runtime" / "aws.py").is_file() and (staged / "runtime" / "__init__.py").is_file()
+    assert sorted(p.name for p in (staged / "runtime").iterdir() if p.is_dir() and p.name != "__pycache__") == []
+
+
+def test_a_runtime_layer_makes_the_shared_helpers_layer_redundant(tmp_path: Path) -> None:
+    (tmp_path / "api.py").write_text(
+        "from lambda_manifest.runtime import aws\nfrom lambda_manifest.runtime.http import App\n\n"
+        "def main(event, context):\n    return None\n"
+    )
+    stack = new_stack()
+    ObservedFunction(stack, "Fn", handler="api.main", code=lambda_.Code.from_asset(str(tmp_path)))
+    assert [n[: len("LambdaManifestRuntimeHttp")] for n in _layers(Template.from_stack(stack))] == [
+        "LambdaManifestRuntimeHttp"
+    ]
