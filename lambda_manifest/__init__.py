@@ -112,7 +112,20 @@ _EXPORTS: dict[str, str] = {
 }
 
 
+# Names of earlier releases, with what replaced them. ImportError (not AttributeError) because
+# ``from lambda_manifest import X`` replaces an AttributeError's message with its own.
+_MOVED = {
+    "ServerlessApi": (
+        "ServerlessApi was split in two: HttpServerlessApi for an HTTP API (the old default) and RestServerlessApi "
+        "for a REST API (the old api_type=ApiType.REST, with WAF, caching, API keys and streaming routes); their "
+        "props and construct ids are the same. See 'Props that changed shape in 0.1.0' in the README."
+    ),
+}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        raise ImportError(_MOVED[name], name=name)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

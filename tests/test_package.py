@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lambda_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,3 +33,9 @@ def test_constructs_read_runtime_contracts_without_the_runtimes_dependencies() -
              "HttpServerlessApi, RestServerlessApi; print(sorted(m for m in ('aws_lambda_powertools', 'boto3', 'botocore') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_split_api_construct_names_its_replacements() -> None:
+    # An app written against the single ServerlessApi learns what replaced it from the import that fails.
+    with pytest.raises(ImportError, match=r"HttpServerlessApi for an HTTP API .* RestServerlessApi for a REST API"):
+        from lambda_manifest import ServerlessApi  # noqa: F401
