@@ -8,16 +8,22 @@ import fnmatch
 import hashlib
 import hmac
 import json
-import os
 import re
+import socket
+import socketserver
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from lambda_manifest.local.ids import api_request_id
 from lambda_manifest.local.logs import Console
 
 TEXT_TYPES = re.compile(r"^(text/.*|application/(json|xml|javascript|x-www-form-urlencoded|.*\+json|.*\+xml)|.*charset=.*)",
@@ -80,9 +86,7 @@ def is_text(content_type: str | None) -> bool:
     return not content_type or bool(TEXT_TYPES.match(content_type))
 
 
-def request_id() -> str:
-    """API Gateway request ids look like ``JKJaXmPLvHcESHA=``: base64 of random bytes."""
-    return base64.b64encode(os.urandom(10)).decode()
+request_id = api_request_id  # API Gateway's request ids look like ``JKJaXmPLvHcESHA=``
 
 
 def request_time(epoch: float) -> str:
@@ -207,88 +211,233 @@ def jwt_decode(token: str, key: bytes) -> dict[str, Any]:
 # -- the server -----------------------------------------------------------------------------------------------
 App = Callable[[Request], Response]
 
+# Why not ``http.server``'s request handler: it parses every request's headers with the ``email`` package,
+# formats a Date per response and writes headers and body in separate system calls, which made the HTTP
+# layer the largest part of the runner's own cost per request. This is the HTTP/1.1 that API Gateway's
+# clients use (keep-alive, Content-Length or chunked request bodies, ``Expect: 100-continue``, chunked
+# streamed responses), parsed from one buffer per connection and answered with one write per response.
+IDLE_SECONDS = 75  # idle keep-alive connections are closed, as API Gateway does after a while
+MAX_HEAD_BYTES = 65536
+MAX_HEADERS = 100
+SERVER_HEADER = f"Server: {BaseHTTPRequestHandler.server_version} {BaseHTTPRequestHandler.sys_version}\r\n"
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+# Headers the server itself sets from the response it sends.
+OWN_HEADERS = frozenset(("content-length", "connection", "transfer-encoding", "date", "server"))
+_date: tuple[int, str] = (0, "")
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+
+def _date_header() -> str:
+    """``Date: ...`` for the current second (formatted once a second, not once a response)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, f"Date: {formatdate(now, usegmt=True)}\r\n")
+    return _date[1]
+
+
+class _BadRequest(Exception):
+    """A request that is not HTTP/1.x: answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: int = 400) -> None:
+        super().__init__(REASONS[status])
+        self.status = status
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    """One client connection: requests in order, until the client closes, asks to close or idles out."""
+
     server: ApiServer
-    timeout = 75  # idle keep-alive connections are closed, as API Gateway does after a while
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
+    request: socket.socket
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+    def setup(self) -> None:
+        sock = self.request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small writes: no delayed-ACK stall
+        if sys.platform == "win32":
+            sock.settimeout(IDLE_SECONDS)
+        else:  # timeouts kept by the kernel: one system call per read or write, where settimeout() needs two
+            timeval = struct.pack("ll", IDLE_SECONDS, 0)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+        self._buffer = b""
 
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+    def handle(self) -> None:
+        try:
+            while self._serve_one():
+                pass
+        except OSError:  # the client went away, or idled out
+            return
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def _fill(self) -> bool:
+        chunk = self.request.recv(65536)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def _line(self) -> bytes:
+        while (end := self._buffer.find(b"\n")) < 0:
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                raise _BadRequest(431)
+            if not self._fill():
+                raise _BadRequest()
+        line, self._buffer = self._buffer[:end + 1], self._buffer[end + 1:]
+        return line.rstrip(b"\r\n")
+
+    def _exact(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            if not self._fill():
+                raise _BadRequest()
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def _head(self) -> list[str] | None:
+        """The request line and header lines, or None when the client closed between requests."""
+        while True:
+            self._buffer = self._buffer.lstrip(b"\r\n")  # stray empty lines before a request are ignored
+            end = self._buffer.find(b"\r\n\r\n")
+            bare = self._buffer.find(b"\n\n")
+            if end >= 0 and (bare < 0 or end < bare):
+                head, self._buffer = self._buffer[:end], self._buffer[end + 4:]
+                break
+            if bare >= 0:
+                head, self._buffer = self._buffer[:bare], self._buffer[bare + 2:]
+                break
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                raise _BadRequest(431)
+            if not self._fill():
+                if self._buffer.strip():
+                    raise _BadRequest()
+                return None
+        lines = head.decode("iso-8859-1").split("\n")
+        if len(head) > MAX_HEAD_BYTES or len(lines) > MAX_HEADERS + 1:
+            raise _BadRequest(431)
+        return [line.rstrip("\r") for line in lines]
+
+    def _body(self, chunked: bool, length: str | None) -> bytes:
+        if chunked:
+            chunks: list[bytes] = []
             while True:
-                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                try:
+                    size = int(self._line().split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    raise _BadRequest() from None
+                if size < 0:
+                    raise _BadRequest()
                 if size == 0:
-                    self.rfile.readline()
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+                    while self._line():  # trailers, up to the empty line
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self._exact(size))
+                self._line()
+        if length is None:
+            return b""
+        if not length.isdigit():
+            raise _BadRequest()
+        return self._exact(int(length)) if int(length) else b""
 
-    def _handle(self) -> None:
+    # -- one exchange -------------------------------------------------------------------------------------
+    def _serve_one(self) -> bool:
+        """Read one request and answer it; False when the connection is to be closed."""
+        try:
+            lines = self._head()
+            if lines is None:
+                return False
+            words = lines[0].split()
+            if len(words) != 3 or not words[2].startswith("HTTP/"):
+                raise _BadRequest()
+            method, target, version = words
+            try:
+                major, minor = (int(part) for part in version[5:].split("."))
+            except ValueError:
+                raise _BadRequest() from None
+            if major != 1:
+                raise _BadRequest(505 if major > 1 else 400)
+            headers: list[tuple[str, str]] = []
+            connection = expect = length = None
+            chunked = False
+            for line in lines[1:]:
+                name, colon, value = line.partition(":")
+                if not colon or not name or name[-1] in " \t" or name[0] in " \t":
+                    raise _BadRequest()  # includes obsolete line folding
+                value = value.strip(" \t")
+                headers.append((name, value))
+                lower = name.lower()
+                if lower == "connection":
+                    connection = value.lower()
+                elif lower == "content-length":
+                    length = value
+                elif lower == "transfer-encoding":
+                    chunked = "chunked" in value.lower()
+                elif lower == "expect":
+                    expect = value.lower()
+            # HTTP/1.1 keeps the connection unless asked to close it; HTTP/1.0 only when asked to keep it.
+            if minor >= 1:
+                keep_alive = not (connection and "close" in connection)
+            else:
+                keep_alive = bool(connection and "keep-alive" in connection)
+            if expect == "100-continue" and minor >= 1:
+                self.request.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            body = self._body(chunked, length)
+        except _BadRequest as exc:
+            self._send(Response.message(exc.status, str(exc)), "GET", close=True)
+            return False
+        if target.startswith("//"):  # as http.server: never read as a scheme-relative URL
+            target = "/" + target.lstrip("/")
         started = time.monotonic()
-        path, _, query = self.path.partition("?")
-        request = Request(
-            method=self.command.upper(),
-            raw_path=path,
-            raw_query=query,
-            headers=list(self.headers.items()),
-            body=self._read_body(),
-            source_ip=self.client_address[0],
-            protocol=self.request_version,
-        )
+        path, _, query = target.partition("?")
+        request = Request(method.upper(), path, query, headers, body, self.client_address[0], version)
         try:
             response = self.server.app(request)
         except Exception as exc:  # a bug in the emulator is a 500, never a dropped connection
             self.server.console.line(self.server.label, f"emulator error: {type(exc).__name__}: {exc}")
             response = Response.message(500, "Internal Server Error")
-        self.send_response(response.status)
-        for key, value in response.headers:
-            if key.lower() in ("content-length", "connection", "transfer-encoding", "date", "server"):
-                continue
-            self.send_header(key, value)
         if response.stream is not None:
-            self._send_stream(response.stream)
+            keep_alive = self._send_stream(response) and keep_alive
         else:
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            if request.method != "HEAD" and response.body:
-                self.wfile.write(response.body)
-        elapsed = (time.monotonic() - started) * 1000
-        self.server.console.info(self.server.label, f"{request.method} {self.path} {response.status} {elapsed:.0f} ms")
+            self._send(response, request.method, close=not keep_alive)
+        console = self.server.console
+        if not console.quiet:
+            elapsed = (time.monotonic() - started) * 1000
+            console.info(self.server.label, f"{request.method} {target} {response.status} {elapsed:.0f} ms")
+        return keep_alive
 
-    def _send_stream(self, stream: Iterator[bytes]) -> None:
-        """Each piece as one chunk, flushed at once; a failure midway cuts the connection without the last
-        chunk, so the client sees an incomplete response."""
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.wfile.flush()
+    # -- writing ------------------------------------------------------------------------------------------
+    def _status_and_headers(self, response: Response) -> list[str]:
+        parts = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, '')}\r\n", SERVER_HEADER, _date_header()]
+        parts.extend(f"{key}: {value}\r\n" for key, value in response.headers if key.lower() not in OWN_HEADERS)
+        return parts
+
+    def _send(self, response: Response, method: str, *, close: bool) -> None:
+        parts = self._status_and_headers(response)
+        parts.append(f"Content-Length: {len(response.body)}\r\n")
+        if close:
+            parts.append("Connection: close\r\n")
+        parts.append("\r\n")
+        head = "".join(parts).encode("iso-8859-1", "replace")
+        self.request.sendall(head + response.body if method != "HEAD" and response.body else head)
+
+    def _send_stream(self, response: Response) -> bool:
+        """Each piece as one chunk, sent at once; a failure midway cuts the connection without the last chunk,
+        so the client sees an incomplete response. True when the response completed."""
+        assert response.stream is not None
+        parts = self._status_and_headers(response)
+        parts.append("Transfer-Encoding: chunked\r\n\r\n")
         try:
-            for piece in stream:
+            self.request.sendall("".join(parts).encode("iso-8859-1", "replace"))
+            for piece in response.stream:
                 if piece:
-                    self.wfile.write(b"%X\r\n" % len(piece) + piece + b"\r\n")
-                    self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-        except StreamAborted:
-            self.close_connection = True
-        except OSError:  # the client went away
-            self.close_connection = True
+                    self.request.sendall(b"%X\r\n" % len(piece) + piece + b"\r\n")
+            self.request.sendall(b"0\r\n\r\n")
+            return True
+        except (StreamAborted, OSError):  # the function failed midway, or the client went away
+            return False
         finally:
-            close = getattr(stream, "close", None)
+            close = getattr(response.stream, "close", None)
             if callable(close):
                 close()
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
-
 
 class ApiServer(ThreadingHTTPServer):
-    """One API's listener on 127.0.0.1 (never any other interface)."""
+    """One API's listener on 127.0.0.1 (never any other interface); a thread per client connection."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -298,7 +447,7 @@ class ApiServer(ThreadingHTTPServer):
         self.app = app
         self.console = console
         self.label = label
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(("127.0.0.1", port), _Connection)
         self._thread: threading.Thread | None = None
 
     @property

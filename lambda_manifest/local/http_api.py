@@ -16,7 +16,6 @@ import binascii
 import fnmatch
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -36,6 +35,7 @@ from lambda_manifest.local.gateway import (
     request_id,
     request_time,
 )
+from lambda_manifest.local.ids import trace_id, uuid4_text
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
@@ -345,7 +345,7 @@ class HttpApi:
             event = self._event_v1(request, route, stage, path, path_params, context)
         else:
             event = self._event_v2(request, route, stage, path_params, context)
-        result = integration.function.invoke(event, caller_timeout=integration.timeout, request_id=str(uuid.uuid4()))
+        result = integration.function.invoke(event, caller_timeout=integration.timeout, request_id=uuid4_text())
         response = self._response(result, integration.payload_version)
         if result.ok:
             response = self._map_response(integration, response, context)
@@ -415,7 +415,7 @@ class HttpApi:
         headers.setdefault("x-forwarded-for", request.source_ip)
         headers.setdefault("x-forwarded-proto", "http")
         headers.setdefault("x-forwarded-port", str(self.port))
-        headers.setdefault("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}")
+        headers.setdefault("x-amzn-trace-id", f"Root={trace_id(request.received)}")
         return headers
 
     @staticmethod
@@ -736,6 +736,6 @@ class HttpApi:
         result = {"MD5OfMessageBody": sent.get("MD5OfMessageBody"), "MessageId": sent.get("MessageId")}
         if sent.get("SequenceNumber"):
             result["SequenceNumber"] = sent["SequenceNumber"]
-        body = json.dumps({"SendMessageResponse": {"ResponseMetadata": {"RequestId": str(uuid.uuid4())},
+        body = json.dumps({"SendMessageResponse": {"ResponseMetadata": {"RequestId": uuid4_text()},
                                                    "SendMessageResult": result}}).encode()
         return Response(200, [("content-type", "application/json")], body)
