@@ -138,8 +138,8 @@ def _decimal(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _write(fd: int, message: dict[str, Any]) -> None:
-    data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+def _write(fd: int, message: dict[str, Any] | bytes) -> None:
+    data = message if isinstance(message, bytes) else (json.dumps(message, separators=(",", ":")) + "\n").encode()
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -185,8 +185,8 @@ def main() -> int:
             if not chunk:
                 return 0
             buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
+            while (end := buffer.find(b"\n")) >= 0:
+                line, buffer = buffer[:end], buffer[end + 1:]
                 request = json.loads(line)
                 if init_error:
                     # Lambda resets an environment whose init failed; the runner starts a fresh one next time.
@@ -210,7 +210,8 @@ def main() -> int:
                 finally:
                     sys.stdout.flush()
                     sys.stderr.flush()
-                _write(response_fd, {"id": request["id"], "ok": True, "payload": payload})
+                # The answer is already JSON: it goes into the message as it is, decoded once by the runner.
+                _write(response_fd, b'{"id":%d,"ok":true,"result":%s}\n' % (request["id"], payload.encode()))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lambda_manifest.local.cfn import REGION
+from lambda_manifest.local.ids import trace_id, uuid4_text
 from lambda_manifest.local.logs import Console, OutputTail, pump_output
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
@@ -241,7 +242,7 @@ class _Worker:
                 ready, _, _ = select.select([self._response_read], [], [], remaining)
                 if not ready:
                     return None
-                chunk = os.read(self._response_read, 1 << 20)
+                chunk = os.read(self._response_read, 65536)  # more than 128 KiB: an mmap per read
             except (OSError, ValueError) as exc:  # the runner stopped this worker meanwhile
                 raise WorkerDied(f"stopped: {exc}") from exc
             if not chunk:
@@ -273,10 +274,6 @@ class _Worker:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)  # the handler's own subprocesses too
         self.process.wait()
-
-
-def _request_id() -> str:
-    return str(uuid.uuid4())
 
 
 class FunctionHost:
@@ -452,7 +449,7 @@ class FunctionHost:
         timeout); the function's own timeout is enforced separately and kills the environment. ``sink`` takes
         the pieces of a streamed answer as they arrive (a function that streams, invoked with response
         streaming); the ``Invocation`` then carries no payload."""
-        request_id = request_id or _request_id()
+        request_id = request_id or uuid4_text()
         started = time.monotonic()
         caller_deadline = started + caller_timeout if caller_timeout else None
         result = Invocation(request_id=request_id)
@@ -491,7 +488,7 @@ class FunctionHost:
                 "deadline_ms": int((time.time() + self.spec.timeout) * 1000),
                 "invoked_function_arn": qualifier_arn or self.spec.arn,
                 "client_context": client_context,
-                "trace_id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+                "trace_id": f"Root={trace_id(time.time())};Sampled=0",
             }
             if sink is not None and self.streams:
                 message["sink"] = sink
@@ -546,6 +543,8 @@ class FunctionHost:
         result.streamed = bool(response.get("streamed"))
         if response.get("ok") and result.streamed:
             result.payload = response.get("payload")  # the raw bytes, for a caller that did not stream
+        elif response.get("ok") and "result" in response:
+            result.payload = response["result"]  # a worker's answer, decoded with its message
         elif response.get("ok"):
             result.payload = json.loads(response.get("payload") or "null")
         else:
@@ -553,6 +552,8 @@ class FunctionHost:
             result.error = error if isinstance(error, dict) else {"errorMessage": str(error), "errorType": "Error"}
 
     def _log(self, result: Invocation) -> None:
+        if self.console.quiet and not (result.error or result.caller_timed_out):
+            return  # the summary of a successful invocation would not be shown
         parts = [f"{result.request_id[:8]}", f"{result.duration_ms:.0f} ms"]
         if result.init_ms is not None:
             parts.append(f"cold start (init {result.init_ms:.0f} ms)")
