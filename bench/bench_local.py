@@ -9,6 +9,9 @@
    emulation. The two servers are measured in turns (bare, runner, runner, bare, ...), several rounds, and
    the table gives min / median / max; the target is the runner at 10 clients at least 0.8x the bare
    server at 10 clients.
+3. CPU per request (Linux, from ``/proc``): in the server's process, in the function's worker processes
+   (the runner's children running ``_bootstrap.py``) and in the clients (this process), median of the
+   rounds at 10 clients, to show where a request's cost goes.
 
 Prints a Markdown table. Run: ``.venv/bin/python bench/bench_local.py`` (about a minute).
 """
@@ -121,6 +124,34 @@ def first_request(app_dir: Path, assembly: Path, pick: str, *extra: str) -> floa
             stop(process)
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _workers(runner: int) -> list[int]:
+    """The runner's function workers: its children running ``_bootstrap.py`` (not the moto server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == runner and b"_bootstrap.py" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def cpu_snapshot(server: int, workers: list[int]) -> tuple[float, float, float] | None:
+    """CPU seconds so far of (the server process, its workers, this process), or None without ``/proc``."""
+    try:
+        return _cpu_seconds(server), sum(_cpu_seconds(pid) for pid in workers), time.process_time()
+    except OSError:
+        return None
+
+
 def throughput(url: str, clients: int, seconds: float) -> tuple[float, float]:
     """(requests per second, p50 latency in ms) with ``clients`` keep-alive connections."""
     host, port = url.split("//")[1].split("/")[0].split(":")
@@ -194,11 +225,20 @@ def main() -> int:
             throughput(url, 10, 1.0)  # warm up: ten environments started
             throughput(bare_url, 10, 1.0)
             samples: dict[tuple[str, int], list[tuple[float, float]]] = {}
+            pids: dict[str, tuple[int, list[int]]] = {"bare": (bare.pid, []),
+                                                      "runner": (process.pid, _workers(process.pid))}
+            cpu: dict[str, list[list[float]]] = {"bare": [], "runner": []}
             for round_ in range(args.rounds):
                 order = [("bare", bare_url), ("runner", url)]
                 for name, target in order if round_ % 2 == 0 else order[::-1]:
                     for clients in (1, 10):
-                        samples.setdefault((name, clients), []).append(throughput(target, clients, args.seconds))
+                        before = cpu_snapshot(*pids[name])
+                        rate, latency = throughput(target, clients, args.seconds)
+                        after = cpu_snapshot(*pids[name])
+                        samples.setdefault((name, clients), []).append((rate, latency))
+                        if clients == 10 and before and after:
+                            count = rate * args.seconds
+                            cpu[name].append([(b - a) / count * 1e6 for a, b in zip(before, after, strict=True)])
             for clients in (1, 10):
                 for name in ("bare", "runner"):
                     rps = [r for r, _ in samples[(name, clients)]]
@@ -211,6 +251,13 @@ def main() -> int:
                                                         strict=True)]
                 rows.append((f"runner / bare at {clients} client{'s' if clients > 1 else ''} (median of rounds; "
                              f"min-max)", f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"))
+            for name in ("bare", "runner"):
+                if cpu[name]:
+                    server, workers, client = (statistics.median(part) for part in zip(*cpu[name], strict=True))
+                    label = "bare server" if name == "bare" else "runner"
+                    rows.append((f"CPU per request at 10 clients, {label} (median of rounds): server process / "
+                                 f"function workers / clients",
+                                 f"{server:.0f} / {workers:.0f} / {client:.0f} µs"))
         finally:
             stop(process)
             bare.terminate()
