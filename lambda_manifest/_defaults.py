@@ -518,6 +518,15 @@ GATEWAY_STREAM_KEEPALIVE_SECONDS = _d(
     "While a provider is silent the gateway sends an SSE comment every 10 s, under API Gateway's idle timeouts "
     "for streams (30 s edge-optimized, 5 minutes regional).",
 )
+GATEWAY_KEY_CACHE_TTL_SECONDS = _d(
+    _GW, "key_cache_ttl", 10,
+    "A warm container keeps each valid virtual key's item this long, so a key's requests skip the DynamoDB read "
+    "that otherwise comes before every first token (about half of the gateway's time to first token). The price: "
+    "a revocation or a changed key limit takes effect in a warm container up to 10 s after it is written. "
+    "Duration.seconds(0) reads the key on every request (revocation at once). Quotas are never cached.",
+    "0-300 (s)",
+)
+GATEWAY_MAX_KEY_CACHE_TTL_SECONDS = 300
 GATEWAY_MEMORY_SIZE_MB = _d(
     _GW, "memory_size", 512,
     "Lambda allocates CPU in proportion to memory: the cold start (boto3 import, first TLS handshakes) and "

@@ -122,6 +122,11 @@ class AiGatewayFunction(Construct):
         Larger request bodies get a 413. Default: 1 MiB.
     secrets_cache_ttl:
         How long a container caches provider keys. Default: 5 minutes.
+    key_cache_ttl:
+        How long a warm container keeps a valid virtual key's item instead of reading it on every request: a
+        revocation or a changed key limit takes effect there up to this long after it is written.
+        ``Duration.seconds(0)`` reads the key on every request (revocation at once). At most 5 minutes.
+        Default: 10 s.
     usage_retention:
         How long daily and monthly usage records are kept. Default: 400 days.
     metrics_namespace:
@@ -200,6 +205,7 @@ class AiGatewayFunction(Construct):
         audit: AuditOptions | None = None,
         max_body_bytes: int | None = None,
         secrets_cache_ttl: cdk.Duration | None = None,
+        key_cache_ttl: cdk.Duration | None = None,
         usage_retention: cdk.Duration | None = None,
         metrics_namespace: str | None = None,
         api: ServerlessApi | None = None,
@@ -250,14 +256,15 @@ class AiGatewayFunction(Construct):
             function_options=function_options, metrics_namespace=self.metrics_namespace,
             provider_error_rate=provider_error_rate_alarm_percent, fallback_rate=fallback_rate_alarm_percent,
             quota_rejections=quota_rejections_alarm_threshold, latency=latency_alarm_threshold,
-            alarm_min_requests=alarm_min_requests, max_body_bytes=max_body_bytes,
+            alarm_min_requests=alarm_min_requests, max_body_bytes=max_body_bytes, key_cache_ttl=key_cache_ttl,
         )
         # The header the virtual key travels in; None: Authorization (Bearer), else x-api-key.
         self.key_header: str | None = _key_header(key_header, *_api_layer(api, api_options, api_type, authorizer,
                                                                           use_api_authorizer))
         self.config: dict[str, Any] = self._render_config(
             track_cost=track_cost, context=context, cache=cache, routing=routing, audit=audit,
-            max_body_bytes=max_body_bytes, secrets_cache_ttl=secrets_cache_ttl, usage_retention=usage_retention,
+            max_body_bytes=max_body_bytes, secrets_cache_ttl=secrets_cache_ttl, key_cache_ttl=key_cache_ttl,
+            usage_retention=usage_retention,
         )
         self._validate_with_runtime(id, timeout)
 
@@ -453,7 +460,8 @@ class AiGatewayFunction(Construct):
     def _render_config(
         self, *, track_cost: bool, context: ContextOptions | None, cache: CacheOptions | None,
         routing: RoutingOptions | None, audit: AuditOptions | None, max_body_bytes: int | None,
-        secrets_cache_ttl: cdk.Duration | None, usage_retention: cdk.Duration | None,
+        secrets_cache_ttl: cdk.Duration | None, key_cache_ttl: cdk.Duration | None,
+        usage_retention: cdk.Duration | None,
     ) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "version": 1,
@@ -475,8 +483,14 @@ class AiGatewayFunction(Construct):
                 doc[key] = rendered
         doc["audit"] = {"metrics_namespace": self.metrics_namespace,
                         **({"log_bodies": True} if audit is not None and audit.log_bodies else {})}
+        auth: dict[str, Any] = {}
         if self.key_header is not None:
-            doc["auth"] = {"key_header": self.key_header}
+            auth["key_header"] = self.key_header
+        key_ttl = seconds(key_cache_ttl)
+        if key_ttl is not None and key_ttl != defaults.GATEWAY_KEY_CACHE_TTL_SECONDS.value:
+            auth["key_cache_ttl_s"] = int(key_ttl) if key_ttl == int(key_ttl) else key_ttl
+        if auth:
+            doc["auth"] = auth
         if max_body_bytes is not None:
             doc["limits"] = {"max_body_bytes": max_body_bytes}
         if self.streaming:
@@ -799,6 +813,13 @@ class AiGatewayFunction(Construct):
         if context is not None and context.summarize_with is not None and context.summarize_with not in models:
             problems.add("context.summarize_with", f"a known model alias ({sorted(models)})", context.summarize_with,
                          "add the alias to models= or fix the name")
+        key_ttl = p["key_cache_ttl"]
+        if key_ttl is not None:
+            value = seconds(key_ttl) if isinstance(key_ttl, cdk.Duration) else None
+            if value is None or not 0 <= value <= defaults.GATEWAY_MAX_KEY_CACHE_TTL_SECONDS:
+                problems.add("key_cache_ttl", "a Duration from 0 to 5 minutes", key_ttl,
+                             "pass e.g. cdk.Duration.seconds(10), or cdk.Duration.seconds(0) to read the key on "
+                             "every request")
         max_body = p["max_body_bytes"]
         if max_body is not None and (isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024):
             problems.add("max_body_bytes", "a whole number >= 1024", max_body, "pass e.g. 1_048_576")

@@ -196,7 +196,7 @@ class ContentModerationStack(cdk.Stack):
             (self.openai_key, "an OpenAI API key, which only OpenAI can issue: rotate it in the OpenAI console "
                               "and put the new value here; the gateway re-reads it within 5 minutes"),
             (self.gateway_key, "a virtual key of the AI gateway: rotate it with 'python -m lambda_manifest.keys "
-                               "create', put it here, then 'keys revoke' the old one (revocation is immediate)"),
+                               "create', put it here, then 'keys revoke' the old one (refused within the gateway's 10 s key cache)"),
         ):
             reason = f"{secret.node.path} holds {what}. A Secrets Manager rotation Lambda cannot create it."
             acknowledge(secret, Pack.AWS_SOLUTIONS, "AwsSolutions-SMG4", reason)
