@@ -107,7 +107,9 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy lambda_manifest
-	$(VENV)/bin/mypy --python-version 3.14 lambda_manifest/runtime/gateway lambda_manifest/runtime/stream
+	$(VENV)/bin/mypy --python-version 3.14 lambda_manifest/runtime/__init__.py lambda_manifest/runtime/aws.py \
+		lambda_manifest/runtime/worker lambda_manifest/runtime/http lambda_manifest/runtime/authorizer \
+		lambda_manifest/runtime/gateway lambda_manifest/runtime/stream
 	$(VENV)/bin/mypy app.py stacks
 
 unit: install
@@ -141,9 +143,9 @@ deploy-local: install
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(WITH314) $(PY) $$f || exit 1; done
 
-## docs: regenerate the README's defaults reference from lambda_manifest/_defaults.py
+## docs: regenerate the defaults tables of the construct reference (docs/constructs/) from lambda_manifest/_defaults.py
 docs: install
-	$(PY) -c 'from lambda_manifest import _defaults; print("README.md updated" if _defaults.update_readme() else "README.md up to date")'
+	$(PY) -c 'from lambda_manifest import _defaults; print(", ".join(_defaults.update_docs()) or "docs/constructs up to date")'
 
 wheel: install
 	$(WITH314) $(PY) -m build --wheel --outdir dist .

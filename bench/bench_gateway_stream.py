@@ -43,8 +43,10 @@ for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", 
                     ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_REGION", "us-east-1")):  # fmt: skip
     os.environ.setdefault(name, value)
 
+from lambda_manifest.runtime.gateway.contract import KEY_CACHE_TTL_SECONDS  # noqa: E402 (after sys.path)
+
 CONTENT = b'"delta":{"content":"'
-KEY_CACHE_TTL_S = 10.0  # the default of auth.key_cache_ttl_s
+KEY_CACHE_TTL_S = float(KEY_CACHE_TTL_SECONDS)  # the default of auth.key_cache_ttl_s
 
 
 def pct(values: list[float], p: float) -> float:

@@ -28,6 +28,7 @@ from moderation.gateway import (
 from moto import mock_aws
 from worker_sqs import FakeContext, synthetic_record
 
+from lambda_manifest.runtime.aws import reset_clients
 from lambda_manifest.runtime.worker import worker
 
 VIRTUAL_KEY = "lmg-test-virtual-key-0123456789"
@@ -191,14 +192,16 @@ def test_secret_key_reads_bare_and_json_secrets_and_caches() -> None:
         bare = sm.create_secret(Name="bare", SecretString=VIRTUAL_KEY)["ARN"]
         wrapped = sm.create_secret(Name="json", SecretString=json.dumps({"api_key": VIRTUAL_KEY}))["ARN"]
         empty = sm.create_secret(Name="empty", SecretString="{}")["ARN"]
-        key = SecretKey(bare, client=sm)
+        reset_clients()
+        key = SecretKey(bare)
         assert key() == VIRTUAL_KEY
         sm.put_secret_value(SecretId=bare, SecretString="lmg-rotated")
         assert key() == VIRTUAL_KEY  # cached
         assert key(refresh=True) == "lmg-rotated"
-        assert SecretKey(wrapped, client=sm)() == VIRTUAL_KEY
+        assert SecretKey(wrapped)() == VIRTUAL_KEY
         with pytest.raises(GatewayRejected, match="holds no virtual key"):
-            SecretKey(empty, client=sm)()
+            SecretKey(empty)()
+        reset_clients()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,14 +235,10 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         monkeypatch.setenv("REVIEW_TOPIC_ARN", topic)
         monkeypatch.setenv("VERDICTS_TABLE", VERDICTS)
         gateway.reset()
-        batch._clients.clear()
-        from moderation import review
-
-        review._clients.clear()
+        reset_clients()
         yield Env(fake, sqs, ddb, review_url)
         gateway.reset()
-        batch._clients.clear()
-        review._clients.clear()
+        reset_clients()
 
 
 def reviews(env: Env) -> list[dict[str, Any]]:
@@ -400,8 +399,10 @@ def test_moderation_through_the_real_gateway_with_the_example_prompt(
         openai, anthropic = config["providers"]["oa"], config["providers"]["an"]
         config.clear()
         config.update(json.loads(json.dumps(example_config)))
-        # The example's OpenAI provider points at the fake; its Bedrock fallback becomes the Anthropic fake.
-        config["providers"] = {"openai": {**openai, "timeout_s": 2}, "bedrock": {**anthropic, "timeout_s": 2}}
+        # The example's OpenAI provider points at the fake; its Bedrock fallback becomes the Anthropic fake, and so
+        # does its Anthropic provider (the review-notes alias, which this test does not call).
+        config["providers"] = {"openai": {**openai, "timeout_s": 2}, "bedrock": {**anthropic, "timeout_s": 2},
+                               "anthropic": {**anthropic, "timeout_s": 2}}
         config["prices"] = {"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6},
                             "bedrock/amazon.nova-lite-v1:0": {"input": 0.06, "output": 0.24}}
         config["routing"] = {"retries": 0}

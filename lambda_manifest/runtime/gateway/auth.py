@@ -104,7 +104,11 @@ def key_info(item: dict[str, Any] | None) -> KeyInfo:
 
 class KeyCache:
     """Valid keys read in this container, by key hash, each for ``ttl_s`` seconds after its read (a monotonic
-    clock); ``ttl_s`` 0 keeps nothing."""
+    clock); ``ttl_s`` 0 keeps nothing.
+
+    Not the runtimes' shared ``TtlCache`` (``lambda_manifest.runtime.aws``), which suits a handful of secrets:
+    the key is read through the request's ``Store``, so the caller fetches and puts; a refusal is never kept; and
+    a container may see many keys, so this one is bounded (``size``, least recently used out first)."""
 
     def __init__(self, ttl_s: float, clock: Any = time.monotonic, size: int = MAX_CACHED_KEYS) -> None:
         self.ttl_s = ttl_s
