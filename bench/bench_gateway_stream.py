@@ -1,6 +1,6 @@
 """Time to first token (TTFT) the AI gateway adds to a streamed completion; prints Markdown tables.
 
-Three ways to the same loopback fake provider (OpenAI-compatible SSE, ``tests/handlers/gateway_fakes.py``),
+Five ways to the same loopback fake provider (OpenAI-compatible SSE, ``tests/handlers/gateway_fakes.py``),
 interleaved request by request in one run (the order rotates each time):
 
 * **direct**: a ``stream: true`` POST to the provider, until its first content event;
@@ -8,12 +8,17 @@ interleaved request by request in one run (the order rotates each time):
   tokens-per-day admission with its reservation, the provider's stream opened, the first chunk built), until its
   first content chunk;
 * **runtime loop**: the same through the stream runtime's loop and the local runner's Runtime API (the chunked
-  POST a Lambda function makes), until the first content chunk reaches the Runtime API.
+  POST a Lambda function makes), until the first content chunk reaches the Runtime API;
+* **handler, key without limits**: the handler for a key whose tenant has no limits either, so no admission call.
+
+Each gateway path runs twice: with the key read on every request (``auth.key_cache_ttl_s`` 0, the gateway before
+its key cache) and with the key cache (the default 10 s, on the real clock, so the key is read again every 10 s
+as in a warm container serving a busy key).
 
 TTFT added = that path minus the direct one of the same iteration. DynamoDB is moto in-process; its time before
-the first token (the key read and the admission) is also reported subtracted, since in AWS those two calls cost
-what DynamoDB costs (single-digit ms) rather than what moto costs here. Each round gives p50/p99; the tables show
-the min/median/max of those over the rounds.
+the first token (the key read, when there is one, and the admission) is also reported subtracted, since in AWS
+those calls cost what DynamoDB costs (single-digit ms) rather than what moto costs here. Each round gives
+p50/p99; the tables show the min/median/max of those over the rounds.
 
 Usage: ``python bench/bench_gateway_stream.py [--rounds 5] [--requests 200]``
 """
@@ -29,6 +34,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +43,10 @@ for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", 
                     ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_REGION", "us-east-1")):  # fmt: skip
     os.environ.setdefault(name, value)
 
+from lambda_manifest.runtime.gateway.contract import KEY_CACHE_TTL_SECONDS  # noqa: E402 (after sys.path)
+
 CONTENT = b'"delta":{"content":"'
+KEY_CACHE_TTL_S = float(KEY_CACHE_TTL_SECONDS)  # the default of auth.key_cache_ttl_s
 
 
 def pct(values: list[float], p: float) -> float:
@@ -53,7 +62,7 @@ def run(rounds: int, requests: int) -> dict[str, dict[str, list[float]]]:
     from gateway_fakes import OPENAI_KEY, FakeContext, GatewayEnv, http_event
 
     from lambda_manifest.local.runtime_api import Pending, RuntimeApiServer
-    from lambda_manifest.runtime.gateway import store, upstream
+    from lambda_manifest.runtime.gateway import runtime, store, upstream
     from lambda_manifest.runtime.gateway.handler import main
     from lambda_manifest.runtime.stream import loop as stream_loop
 
@@ -69,6 +78,8 @@ def run(rounds: int, requests: int) -> dict[str, dict[str, list[float]]]:
         body = {"model": "fast", "messages": [{"role": "user", "content": "hello there"}], "stream": True,
                 "max_tokens": 50}  # fmt: skip
         event = http_event("POST", "/v1/chat/completions", body, key=key)
+        # A key of a tenant without limits: no admission call (nothing to count or reserve).
+        unlimited = http_event("POST", "/v1/chat/completions", body, key=env.create_key(tenant="globex"))
         direct_body = json.dumps({**body, "model": "gpt-4o-mini", "stream_options": {"include_usage": True}}).encode()
         direct_url = f"{env.oa.url}/v1/chat/completions"
         direct_headers = {"content-type": "application/json", "authorization": f"Bearer {OPENAI_KEY}"}
@@ -84,10 +95,16 @@ def run(rounds: int, requests: int) -> dict[str, dict[str, list[float]]]:
                         first = (time.perf_counter() - t0) * 1000
             return first, 0.0
 
-        def handler() -> tuple[float, float]:
+        rt = runtime.get()
+        rt.keys.clock = time.monotonic  # the real clock: a busy key is read again every 10 s
+
+        def key_cache(ttl_s: float) -> None:
+            rt.keys.ttl_s = ttl_s
+
+        def handler(request: dict[str, object] = event) -> tuple[float, float]:
             m0 = store.TOTALS.ms
             t0 = time.perf_counter()
-            resp = main(event, FakeContext())
+            resp = main(request, FakeContext())
             first, ddb = 0.0, 0.0
             for piece in resp.body:
                 if first == 0.0 and CONTENT in piece:
@@ -122,7 +139,20 @@ def run(rounds: int, requests: int) -> dict[str, dict[str, list[float]]]:
             assert pending.done.wait(10) and pending.result.get("ok"), pending.result
             return seen["first"], seen["ddb"]
 
-        sides = {"direct": direct, "handler": handler, "runtime loop": runtime_loop}
+        def with_key_cache(ttl_s: float, fn: Callable[[], tuple[float, float]]) -> Callable[[], tuple[float, float]]:
+            def side() -> tuple[float, float]:
+                key_cache(ttl_s)
+                return fn()
+
+            return side
+
+        sides = {"direct": direct,
+                 "handler, key read per request": with_key_cache(0, handler),
+                 f"handler, key cache {KEY_CACHE_TTL_S:g} s": with_key_cache(KEY_CACHE_TTL_S, handler),
+                 "runtime loop, key read per request": with_key_cache(0, runtime_loop),
+                 f"runtime loop, key cache {KEY_CACHE_TTL_S:g} s": with_key_cache(KEY_CACHE_TTL_S, runtime_loop),
+                 f"handler, key without limits, key cache {KEY_CACHE_TTL_S:g} s":
+                     with_key_cache(KEY_CACHE_TTL_S, lambda: handler(unlimited))}
         for _ in range(30):  # warm-up: connections, clients, imports
             for fn in sides.values():
                 fn()
@@ -133,7 +163,8 @@ def run(rounds: int, requests: int) -> dict[str, dict[str, list[float]]]:
             added_no_ddb: dict[str, list[float]] = {s: [] for s in sides if s != "direct"}
             for i in range(requests):
                 results: dict[str, tuple[float, float]] = {}
-                for side in order[i % 3:] + order[: i % 3]:  # rotate who goes first
+                shift = i % len(order)
+                for side in order[shift:] + order[:shift]:  # rotate who goes first
                     results[side] = sides[side]()
                 for side, (first, ddb) in results.items():
                     ttft[side].append(first)

@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+# The gateway runtime's own defaults for what the construct may leave out of its configuration (stdlib only).
+from lambda_manifest.runtime.gateway import contract as _gateway_contract
+
 T = TypeVar("T")
 
 
@@ -552,6 +555,15 @@ GATEWAY_STREAM_KEEPALIVE_SECONDS = _d(
     "While a provider is silent the gateway sends an SSE comment every 10 s, under API Gateway's idle timeouts "
     "for streams (30 s edge-optimized, 5 minutes regional).",
 )
+GATEWAY_KEY_CACHE_TTL_SECONDS = _d(
+    _GW, "key_cache_ttl", _gateway_contract.KEY_CACHE_TTL_SECONDS,
+    "A warm container keeps each valid virtual key's item this long, so a key's requests skip the DynamoDB read "
+    "that otherwise comes before every first token (about half of the gateway's time to first token). The price: "
+    "a revocation or a changed key limit takes effect in a warm container up to 10 s after it is written. "
+    "Duration.seconds(0) reads the key on every request (revocation at once). Quotas are never cached.",
+    "0-300 (s)",
+)
+GATEWAY_MAX_KEY_CACHE_TTL_SECONDS = _gateway_contract.MAX_KEY_CACHE_TTL_SECONDS
 GATEWAY_MEMORY_SIZE_MB = _d(
     _GW, "memory_size", 512,
     "Lambda allocates CPU in proportion to memory: the cold start (boto3 import, first TLS handshakes) and "
@@ -598,8 +610,9 @@ GATEWAY_BACKUP = _d(
 GATEWAY_PUBLIC_REASON = _d(
     _GW, "public_reason",
     "The gateway authenticates every request itself: it requires a virtual key ('Authorization: Bearer <key>' "
-    "or 'x-api-key: <key>', or the configured key_header) and checks the key's SHA-256 against its DynamoDB table (consistent read, revocation immediate) before any "
-    "provider is called.",
+    "or 'x-api-key: <key>', or the configured key_header) and checks the key's SHA-256 against its DynamoDB table "
+    "(a consistent read; a warm container reuses a valid key's item for key_cache_ttl) before any provider is "
+    "called.",
     "Routes are public at API Gateway unless an authorizer is given, because the gateway checks the virtual "
     "key itself; this sentence is the routes' AwsSolutions-APIG4 acknowledgement.",
 )

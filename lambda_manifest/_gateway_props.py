@@ -67,6 +67,7 @@ class GatewayProps:
     audit: AuditOptions | None
     max_body_bytes: int | None
     secrets_cache_ttl: cdk.Duration | None
+    key_cache_ttl: cdk.Duration | None
     usage_retention: cdk.Duration | None
     metrics_namespace: str
     api: IServerlessApi | None
@@ -248,6 +249,13 @@ class GatewayProps:
         if context is not None and context.summarize_with is not None and context.summarize_with not in models:
             problems.add("context.summarize_with", f"a known model alias ({sorted(models)})", context.summarize_with,
                          "add the alias to models= or fix the name")
+        key_ttl = self.key_cache_ttl
+        if key_ttl is not None:
+            value = seconds(key_ttl) if isinstance(key_ttl, cdk.Duration) else None
+            if value is None or not 0 <= value <= defaults.GATEWAY_MAX_KEY_CACHE_TTL_SECONDS:
+                problems.add("key_cache_ttl", "a Duration from 0 to 5 minutes", key_ttl,
+                             "pass e.g. cdk.Duration.seconds(10), or cdk.Duration.seconds(0) to read the key on "
+                             "every request")
         max_body = self.max_body_bytes
         if max_body is not None and (isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024):
             problems.add("max_body_bytes", "a whole number >= 1024", max_body, "pass e.g. 1_048_576")

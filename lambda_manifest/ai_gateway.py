@@ -122,6 +122,11 @@ class AiGatewayFunction(GatewayMonitoring):
         Larger request bodies get a 413. Default: 1 MiB.
     secrets_cache_ttl:
         How long a container caches provider keys. Default: 5 minutes.
+    key_cache_ttl:
+        How long a warm container keeps a valid virtual key's item instead of reading it on every request: a
+        revocation or a changed key limit takes effect there up to this long after it is written.
+        ``Duration.seconds(0)`` reads the key on every request (revocation at once). At most 5 minutes.
+        Default: 10 s.
     usage_retention:
         How long daily and monthly usage records are kept. Default: 400 days.
     metrics_namespace:
@@ -202,6 +207,7 @@ class AiGatewayFunction(GatewayMonitoring):
         audit: AuditOptions | None = None,
         max_body_bytes: int | None = None,
         secrets_cache_ttl: cdk.Duration | None = None,
+        key_cache_ttl: cdk.Duration | None = None,
         usage_retention: cdk.Duration | None = None,
         metrics_namespace: str | None = None,
         api: IServerlessApi | None = None,
@@ -230,7 +236,7 @@ class AiGatewayFunction(GatewayMonitoring):
             providers=dict(providers or {}), models=dict(models or {}), prompts=dict(prompts or {}),
             prices=dict(prices or {}), track_cost=track_cost, quotas=dict(quotas or {}), context=context,
             cache=cache, routing=routing, audit=audit, max_body_bytes=max_body_bytes,
-            secrets_cache_ttl=secrets_cache_ttl, usage_retention=usage_retention,
+            secrets_cache_ttl=secrets_cache_ttl, key_cache_ttl=key_cache_ttl, usage_retention=usage_retention,
             metrics_namespace=metrics_namespace or _default_namespace(self), api=api, api_options=api_options,
             authorizer=authorizer, use_api_authorizer=use_api_authorizer, key_header=key_header,
             public_reason=public_reason, path_prefix=path_prefix, streaming=streaming,
@@ -260,7 +266,8 @@ class AiGatewayFunction(GatewayMonitoring):
         self.key_header: str | None = props.resolved_key_header()
         self.config: dict[str, Any] = self._render_config(
             track_cost=track_cost, context=context, cache=cache, routing=routing, audit=audit,
-            max_body_bytes=max_body_bytes, secrets_cache_ttl=secrets_cache_ttl, usage_retention=usage_retention,
+            max_body_bytes=max_body_bytes, secrets_cache_ttl=secrets_cache_ttl, key_cache_ttl=key_cache_ttl,
+            usage_retention=usage_retention,
         )
         self._validate_with_runtime(id, props.timeout)
 
@@ -403,7 +410,8 @@ class AiGatewayFunction(GatewayMonitoring):
     def _render_config(
         self, *, track_cost: bool, context: ContextOptions | None, cache: CacheOptions | None,
         routing: RoutingOptions | None, audit: AuditOptions | None, max_body_bytes: int | None,
-        secrets_cache_ttl: cdk.Duration | None, usage_retention: cdk.Duration | None,
+        secrets_cache_ttl: cdk.Duration | None, key_cache_ttl: cdk.Duration | None,
+        usage_retention: cdk.Duration | None,
     ) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "version": 1,
@@ -425,8 +433,14 @@ class AiGatewayFunction(GatewayMonitoring):
                 doc[key] = rendered
         doc["audit"] = {"metrics_namespace": self.metrics_namespace,
                         **({"log_bodies": True} if audit is not None and audit.log_bodies else {})}
+        auth: dict[str, Any] = {}
         if self.key_header is not None:
-            doc["auth"] = {"key_header": self.key_header}
+            auth["key_header"] = self.key_header
+        key_ttl = seconds(key_cache_ttl)
+        if key_ttl is not None and key_ttl != defaults.GATEWAY_KEY_CACHE_TTL_SECONDS.value:
+            auth["key_cache_ttl_s"] = int(key_ttl) if key_ttl == int(key_ttl) else key_ttl
+        if auth:
+            doc["auth"] = auth
         if max_body_bytes is not None:
             doc["limits"] = {"max_body_bytes": max_body_bytes}
         if self.streaming:

@@ -289,7 +289,7 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", parents=[common], help="list keys (never the key itself)")
     ls.add_argument("--tenant", default=None)
 
-    r = sub.add_parser("revoke", parents=[common], help="revoke a key; refused by the gateway at once")
+    r = sub.add_parser("revoke", parents=[common], help="revoke a key; refused by the gateway within its key cache TTL (10 s by default)")
     r.add_argument("--key-id", required=True)
     return p
 

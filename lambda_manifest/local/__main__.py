@@ -41,7 +41,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="cap every queue's visibility timeout (failed messages come back sooner than the "
                              "template's value); default: the template's values")
     parser.add_argument("--real-llm", action="store_true",
-                        help="AI gateway: keep the template's model provider URLs (default: a local model answers)")
+                        help="AI gateway: keep the template's OpenAI and Anthropic provider URLs (default: a local "
+                             "model answers them; Bedrock is always answered by the local model)")
     parser.add_argument("--llm-reply", default=None, metavar="TEXT",
                         help="what the local model answers (default: '[local model] <last user message>')")
     parser.add_argument("--llm-piece-delay", type=float, default=0.02, metavar="SECONDS",

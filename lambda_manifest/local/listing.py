@@ -99,6 +99,7 @@ def ready_info(runner: LocalRunner) -> dict[str, Any]:
                     for p in runner.pollers if p.mapping.host is not None],
         "schedules": [{"stack": s.stack, "label": s.label, "logical_id": s.logical_id, "expression": s.expression}
                       for s in runner.schedules],
+        "llm": {"endpoint": runner.local_model.endpoint} if runner.local_model is not None else None,
         "child_pids": runner.child_pids(),
         "warnings": runner.warnings,
     }
@@ -143,7 +144,8 @@ def table(runner: LocalRunner) -> str:
                 lines.append(f"  # OpenAI client: OpenAI(base_url='http://127.0.0.1:{entry.server.port}/v1', "
                              f"api_key=os.environ['{variable}'].removeprefix('Bearer '))")
         if runner.local_model is not None:
-            lines.append(f"  # model providers answered by the local model at {runner.local_model.url}")
+            lines.append(f"  # model providers answered by the local model at {runner.local_model.endpoint} "
+                         "(OpenAI, Anthropic and Bedrock Runtime; recent calls: GET /_local/calls)")
     entries = routes(runner)
     if entries:
         lines.append("")

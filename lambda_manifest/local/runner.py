@@ -36,7 +36,7 @@ from lambda_manifest.local.functions import CodeWatcher, FunctionHost, FunctionS
 from lambda_manifest.local.functions_registry import FunctionRegistry
 from lambda_manifest.local.gateway import ApiServer, Request, Response
 from lambda_manifest.local.http_api import HttpApi
-from lambda_manifest.local.llm import LocalModel, point_providers_at
+from lambda_manifest.local.llm import BEDROCK_ENDPOINT_ENV, LocalModel, bedrock_providers, point_providers_at
 from lambda_manifest.local.logs import Console
 from lambda_manifest.local.rest_api import RestApi
 from lambda_manifest.local.services import MotoServer, Provisioned, Provisioner, resolve_environment
@@ -281,14 +281,17 @@ class LocalRunner:
                 continue
             self._gateway_hosts.add(host.spec.label)
             if not self.options.real_llm:
-                if self.local_model is None:
-                    self.local_model = LocalModel(self.options.llm_reply, self.options.llm_piece_delay)
-                    self.local_model.start()
-                changed = point_providers_at(config, self.local_model.url)
+                changed = point_providers_at(config, self._local_model())
                 env["LM_GATEWAY_CONFIG"] = json.dumps(config)
                 if changed:
                     self.warnings.append(f"{host.spec.label}: providers {', '.join(changed)} answered by the local "
-                                         f"model at {self.local_model.url} (--real-llm to keep them)")
+                                         f"model at {self._local_model().endpoint} (--real-llm to keep them)")
+            bedrock = bedrock_providers(config)
+            if bedrock:  # even with --real-llm: a function here has no AWS credentials that could reach Bedrock
+                env[BEDROCK_ENDPOINT_ENV] = self._local_model().endpoint
+                self.warnings.append(f"{host.spec.label}: Bedrock providers {', '.join(bedrock)} answered by the "
+                                     f"local model as Bedrock Runtime at {self._local_model().endpoint} "
+                                     f"({BEDROCK_ENDPOINT_ENV})")
             table = env.get("LM_GATEWAY_TABLE")
             if not table:
                 continue
@@ -313,6 +316,12 @@ class LocalRunner:
             tenant = next((t for t in keys if t.lower() in hint), next(iter(keys)))
             self.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=keys[tenant])
             self.provisioned.secrets[secret_arn] = keys[tenant]
+
+    def _local_model(self) -> LocalModel:
+        if self.local_model is None:
+            self.local_model = LocalModel(self.options.llm_reply, self.options.llm_piece_delay)
+            self.local_model.start()
+        return self.local_model
 
     def _async_configs(self) -> dict[str, AsyncConfig]:
         assert self.resolver is not None

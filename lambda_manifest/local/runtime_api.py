@@ -66,6 +66,12 @@ class RuntimeApiServer(ThreadingHTTPServer):
     def address(self) -> str:
         return f"127.0.0.1:{self.server_address[1]}"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A runtime client that resets its connection after an invocation is normal: no traceback on the
+        console. Anything else is still printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def submit(self, pending: Pending) -> None:
         self.pending[str(pending.message["request_id"])] = pending
         self.inbox.put(pending)

@@ -182,6 +182,21 @@ def test_options_render_only_what_was_set() -> None:
     assert config.cache.enabled is False and config.context.summarize_with == "fast"
 
 
+def test_key_cache_ttl_defaults_to_the_runtimes_and_renders_when_changed() -> None:
+    default = make(new_stack()).config
+    assert "auth" not in default
+    assert load_config(default).auth.key_cache_ttl_s == 10
+    off = make(new_stack(), key_cache_ttl=cdk.Duration.seconds(0))
+    assert off.config["auth"] == {"key_cache_ttl_s": 0} and load_config(off.config).auth.key_cache_ttl_s == 0
+    longer = make(new_stack(), key_cache_ttl=cdk.Duration.minutes(1), key_header="x-lm-key")
+    assert longer.config["auth"] == {"key_header": "x-lm-key", "key_cache_ttl_s": 60}
+
+
+def test_fails_key_cache_ttl_out_of_range() -> None:
+    expect_error(r"key_cache_ttl must be a Duration from 0 to 5 minutes", key_cache_ttl=cdk.Duration.minutes(6))
+    expect_error(r"key_cache_ttl must be a Duration from 0 to 5 minutes", key_cache_ttl=10)
+
+
 def test_track_cost_false_renders_no_prices() -> None:
     stack = new_stack()
     gateway = make(stack, prices=None, track_cost=False, quotas=None)

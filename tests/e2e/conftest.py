@@ -34,11 +34,11 @@ def unseen(unseen_app: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def examples(cli_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """Every example stack of app.py, run from the session's real-CLI synth. Visibility timeouts are capped
     at 1 s so a failed message comes back within the test's patience (the templates say 180 s); the local
-    model behind the AI gateway answers with a moderation verdict."""
+    model behind the AI gateway answers with a moderation verdict, streamed a word every 100 ms."""
     from local_support import ROOT
 
     verdict = '{"flagged": false, "categories": [], "severity": "none", "reason": "local model"}'
     with run_local(ROOT, cli_assembly, "--max-visibility-timeout", "1", "--llm-reply", verdict,
-                   "--llm-piece-delay", "0.05",
+                   "--llm-piece-delay", "0.1",
                    workdir=tmp_path_factory.mktemp("examples-run")) as running:
         yield running

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from local_support import Running, call
 
+from tests.support import anthropic_stream, openai_stream
+
 pytestmark = pytest.mark.xdist_group("synth")
 
 
@@ -248,26 +250,52 @@ def test_openai_client_completes_a_chat_through_the_local_gateway(examples: Runn
             model="moderation", messages=[{"role": "user", "content": "hi"}])
 
 
-def test_openai_client_streams_through_the_local_gateway(examples: Running) -> None:
-    """stream=True through the REST API's streaming integration, the gateway's runtime loop and the local
-    model's SSE: chunks arrive while the model is still generating (it emits a word every 50 ms)."""
+def model_calls(examples: Running, prompt: str) -> list[dict[str, Any]]:
+    """The local model's calls for ``prompt`` (its GET /_local/calls)."""
+    calls = call("GET", examples.info["llm"]["endpoint"] + "/_local/calls").json()
+    return [c for c in calls if c.get("prompt") == prompt]
+
+
+# The example gateway's aliases whose first target is each provider kind, and the call the local model gets.
+PROVIDER_KINDS = [("moderation", "openai.chat_completions"), ("review-notes", "anthropic.messages"),
+                  ("moderation-in-aws", "bedrock.converse-stream")]
+
+
+@pytest.mark.parametrize(("alias", "api"), PROVIDER_KINDS, ids=["openai", "anthropic", "bedrock"])
+def test_openai_sdk_streams_from_every_provider_kind_through_the_local_gateway(
+    examples: Running, alias: str, api: str
+) -> None:
+    """stream=True through the REST API's streaming integration, the gateway's runtime loop and the local model
+    speaking that provider kind's own stream (OpenAI SSE, Anthropic events, Bedrock's event-stream frames via
+    the gateway's boto3 client and AWS_ENDPOINT_URL_BEDROCK_RUNTIME). The first chunk reaches the client while
+    the model is still generating: time.monotonic is the machine's clock, shared with the runner's process."""
     import openai
 
     base_url, key = gateway(examples)
-    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
-    arrivals: list[tuple[float, str]] = []
-    usage = None
-    for chunk in client.chat.completions.create(model="moderation", messages=[{"role": "user", "content": "hi"}],
-                                                stream=True, stream_options={"include_usage": True}):
-        if chunk.choices and chunk.choices[0].delta.content:
-            arrivals.append((time.monotonic(), chunk.choices[0].delta.content))
-        usage = chunk.usage or usage
-    assert json.loads("".join(text for _, text in arrivals))["reason"] == "local model"
-    assert len(arrivals) > 5 and arrivals[-1][0] - arrivals[0][0] > 0.2  # pieces, not one buffered answer
-    assert usage is not None and usage.completion_tokens == len(arrivals)
-    # The same route answers without streaming too.
-    reply = client.chat.completions.create(model="moderation", messages=[{"role": "user", "content": "hi"}])
-    assert json.loads(reply.choices[0].message.content or "")["reason"] == "local model"
+    prompt = f"stream {alias} {uuid.uuid4().hex[:8]}"
+    got = openai_stream(openai.OpenAI(base_url=base_url, api_key=key, max_retries=0), alias, prompt)
+    upstream = model_calls(examples, prompt)
+    assert [c["api"] for c in upstream] == [api]  # that provider kind answered, no fallback
+    assert json.loads("".join(got.pieces))["reason"] == "local model" and len(got.pieces) > 5
+    assert got.usage is not None and got.usage.completion_tokens == len(got.pieces)
+    assert got.first_at is not None and got.first_at < upstream[0]["finished"]
+
+
+@pytest.mark.parametrize(("alias", "api"), PROVIDER_KINDS[1:], ids=["anthropic", "bedrock"])
+def test_anthropic_sdk_streams_messages_through_the_local_gateway(examples: Running, alias: str, api: str) -> None:
+    """/v1/messages streamed: Claude's own events passed through from Anthropic, and Bedrock's ConverseStream
+    translated to them; the SDK's accumulator reads both."""
+    import anthropic
+
+    base_url, key = gateway(examples)
+    client = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key=key, max_retries=0)
+    prompt = f"messages {alias} {uuid.uuid4().hex[:8]}"
+    got = anthropic_stream(client, alias, prompt)
+    upstream = model_calls(examples, prompt)
+    assert [c["api"] for c in upstream] == [api]
+    assert got.types[0] == "message_start" and got.types[-1] == "message_stop" and got.final.stop_reason == "end_turn"
+    assert json.loads(got.final.content[0].text)["reason"] == "local model"
+    assert got.first_at is not None and got.first_at < upstream[0]["finished"]
 
 
 def test_responses_embeddings_and_models_through_the_local_gateway(examples: Running) -> None:

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import socket
 import struct
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -41,6 +39,8 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 from moto import mock_aws
 
+from lambda_manifest.local import wire
+
 TABLE = "lm-gateway-test"
 
 
@@ -48,6 +48,15 @@ class ThreadingHTTPServer(_ThreadingHTTPServer):
     """Loopback servers that take 60+ connections at once (the standard backlog of 5 resets the rest)."""
 
     request_queue_size = 256
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets its kept-alive connection (the gateway's pool closing an idle one) is normal
+        here: no traceback on stderr. Anything else is still printed."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
 
@@ -195,57 +204,14 @@ class FakeProvider:
         return doc
 
     def stream_events(self, body: dict[str, Any]) -> list[tuple[str, str]]:
-        """The whole streamed answer as (event name, data) pairs, in the provider's own format; the text goes in
-        word-sized pieces."""
-        text = self.text_for(body)
-        pieces = [w + " " for w in text.split(" ")]
-        pieces[-1] = pieces[-1][:-1]
-        tool = self.tool_call if self.tool_call is not None and body.get("tools") else None
+        """The whole streamed answer as (event name, data) pairs, in the provider's own format (the library's
+        wire writers: the text in word-sized pieces, tool arguments in slices)."""
+        doc = self._answer("", body)
         if self.kind == "anthropic":
-            usage = self.anthropic_usage(1) if self.usage else {}
-            events = [("message_start", {"type": "message_start", "message": {
-                "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model"),
-                "content": [], "stop_reason": None, "usage": usage}})]
-            events.append(("content_block_start", {"type": "content_block_start", "index": 0,
-                                                   "content_block": {"type": "text", "text": ""}}))
-            events.append(("ping", {"type": "ping"}))
-            events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                "delta": {"type": "text_delta", "text": p}}) for p in pieces if p]
-            events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-            if tool is not None:
-                args = json.dumps(tool["input"])
-                events.append(("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {
-                    "type": "tool_use", "id": "toolu_1", "name": tool["name"], "input": {}}}))
-                events += [("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {
-                    "type": "input_json_delta", "partial_json": args[i : i + 8]}}) for i in range(0, len(args), 8)]
-                events.append(("content_block_stop", {"type": "content_block_stop", "index": 1}))
-            delta = {"type": "message_delta", "delta": {"stop_reason": "tool_use" if tool else "end_turn"}}
-            if self.usage:
-                delta["usage"] = {"output_tokens": self.completion_tokens}
-            events += [("message_delta", delta), ("message_stop", {"type": "message_stop"})]
-            return [(name, json.dumps(doc)) for name, doc in events]
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-            return json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
-                               "model": body.get("model"),
-                               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-
-        out = [chunk({"role": "assistant", "content": ""})]
-        if tool is not None:
-            args = json.dumps(tool["input"])
-            out.append(chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                              "function": {"name": tool["name"], "arguments": ""}}]}))
-            out += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[i : i + 8]}}]})
-                    for i in range(0, len(args), 8)]
-            out.append(chunk({}, "tool_calls"))
-        else:
-            out += [chunk({"content": p}) for p in pieces if p]
-            out.append(chunk({}, "stop"))
-        if self.usage and (body.get("stream_options") or {}).get("include_usage"):
-            out.append(json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
-                                   "model": body.get("model"), "choices": [], "usage": self.openai_usage()}))
-        out.append("[DONE]")
-        return [("", d) for d in out]
+            return [(e["type"], json.dumps(e)) for e in wire.anthropic_events(doc)]
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return [("", c if isinstance(c, str) else json.dumps(c))
+                for c in wire.openai_chunks(doc, include_usage=include_usage)]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -276,11 +242,11 @@ class FakeProvider:
                 self.connection.close()
 
             def _chunk(self, data: bytes) -> None:
-                self.wfile.write(b"%X\r\n" % len(data) + data + b"\r\n")
+                self.wfile.write(wire.chunk(data))
                 self.wfile.flush()
 
             def _event(self, name: str, data: str) -> None:
-                self._chunk((f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode())
+                self._chunk(wire.sse(data, name))
                 fake.sent_pieces.append(time.monotonic())
 
             def _stream(self, body: dict[str, Any], fault: Any) -> None:
@@ -316,7 +282,7 @@ class FakeProvider:
                         if fake.piece_delay_s and n:
                             time.sleep(fake.piece_delay_s)
                         self._event(name, data)
-                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.write(wire.LAST_CHUNK)
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     fake.closed_early.set()
@@ -406,12 +372,14 @@ class FakeProvider:
 
 
 class FakeBedrock:
-    """Bedrock Runtime's ``ConverseStream`` on loopback, for boto3 pointed at it with ``endpoint_url``.
+    """Bedrock Runtime on loopback, for boto3 pointed at it with ``endpoint_url``: Converse, ConverseStream,
+    InvokeModel (Claude, Titan and Cohere embeddings) and InvokeModelWithResponseStream, with the usage, tool
+    call and stream exception a test sets.
 
-    moto does not implement ConverseStream and nothing here may reach AWS, so this answers
-    ``POST /model/{modelId}/converse-stream`` with the real wire format, AWS event-stream frames
-    (``application/vnd.amazon.eventstream``: prelude, CRC32s, ``:event-type``/``:message-type`` headers, JSON
-    payloads), which boto3's own event-stream parser then reads, exactly as it reads Bedrock's."""
+    moto does not implement Bedrock Runtime and nothing here may reach AWS, so this answers
+    ``POST /model/{modelId}/...`` in the real wire format, the streams as AWS event-stream frames written by
+    the library's ``lambda_manifest.local.wire`` (the local runner's Bedrock speaks the same), which boto3's own
+    event-stream parser then reads, exactly as it reads Bedrock's."""
 
     def __init__(self, reply: str = "hi from bedrock", *, input_tokens: int = 9, output_tokens: int = 4) -> None:
         self.reply = reply
@@ -435,10 +403,7 @@ class FakeBedrock:
                 body = json.loads(raw or b"{}")
                 fake.requests.append({"path": self.path, "body": body})
                 if self.path.endswith("/invoke-with-response-stream"):  # Claude's events in chunk frames
-                    self._frames([fake.frame({":event-type": "chunk", ":content-type": "application/json",
-                                              ":message-type": "event"},
-                                             {"bytes": base64.b64encode(json.dumps(e).encode()).decode()})
-                                  for e in fake.claude_events(body)])
+                    self._frames([wire.chunk_frame(e) for e in fake.claude_events(body)])
                     return
                 if not self.path.endswith("/converse-stream"):  # Converse or InvokeModel: one JSON answer
                     doc = fake.converse(body) if self.path.endswith("/converse") else fake.invoke(self.path, body)
@@ -449,7 +414,7 @@ class FakeBedrock:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                self._frames(fake.frames())
+                self._frames(fake.frames(body))
 
             def _frames(self, frames: list[bytes]) -> None:
                 """An event-stream answer, one HTTP chunk per frame."""
@@ -458,9 +423,9 @@ class FakeBedrock:
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
                 for frame in frames:
-                    self.wfile.write(b"%X\r\n" % len(frame) + frame + b"\r\n")
+                    self.wfile.write(wire.chunk(frame))
                     self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.write(wire.LAST_CHUNK)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -506,23 +471,8 @@ class FakeBedrock:
                 "output_tokens": self.output_tokens}
 
     def claude_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        """The same answer as Claude's stream events (InvokeModelWithResponseStream)."""
-        message = self.claude(body)
-        events: list[dict[str, Any]] = [{"type": "message_start", "message": {
-            **message, "content": [], "stop_reason": None, "usage": {**self.claude_usage(), "output_tokens": 1}}}]
-        for n, block in enumerate(message["content"]):
-            if block["type"] == "text":
-                events.append({"type": "content_block_start", "index": n, "content_block": {"type": "text", "text": ""}})
-                events += [{"type": "content_block_delta", "index": n, "delta": {"type": "text_delta", "text": w}}
-                           for w in re.split(r"(?= )", block["text"])]
-            else:
-                events.append({"type": "content_block_start", "index": n, "content_block": {**block, "input": {}}})
-                events.append({"type": "content_block_delta", "index": n, "delta": {
-                    "type": "input_json_delta", "partial_json": json.dumps(block["input"])}})
-            events.append({"type": "content_block_stop", "index": n})
-        events.append({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"]},
-                       "usage": {"output_tokens": self.output_tokens}})
-        return [*events, {"type": "message_stop"}]
+        """The same answer as Claude's stream events (InvokeModelWithResponseStream: no ping)."""
+        return wire.anthropic_events(self.claude(body), ping=False)
 
     def invoke(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """InvokeModel: Claude (an Anthropic Messages body), or an embedding model: Titan (one text) or Cohere
@@ -539,42 +489,20 @@ class FakeBedrock:
         return {"id": "cohere-1", "response_type": "embeddings_floats", "texts": body["texts"],
                 "embeddings": [[float(len(t)), -0.25] for t in body["texts"]]}
 
-    @staticmethod
-    def frame(headers: dict[str, str], payload: dict[str, Any]) -> bytes:
-        head = b"".join(
-            bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v)) + v.encode() for k, v in headers.items()
-        )
-        body = json.dumps(payload).encode()
-        total = 12 + len(head) + len(body) + 4
-        prelude = struct.pack(">II", total, len(head))
-        message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + body
-        return message + struct.pack(">I", zlib.crc32(message))
-
-    def event(self, name: str, payload: dict[str, Any]) -> bytes:
-        return self.frame({":event-type": name, ":content-type": "application/json", ":message-type": "event"},
-                          payload)
-
-    def frames(self) -> list[bytes]:
-        out = [self.event("messageStart", {"role": "assistant"})]
+    def frames(self, body: dict[str, Any]) -> list[bytes]:
+        """ConverseStream: the text, then the tool call when one is set and the request has tools, as event-stream
+        frames; with ``exception`` set, that exception after ``messageStart``."""
         if self.exception:
-            out.append(self.frame({":exception-type": self.exception, ":content-type": "application/json",
-                                   ":message-type": "exception"}, {"message": "Rate exceeded"}))
-            return out
-        for n, word in enumerate(self.reply.split(" ")):
-            text = word if n == 0 else " " + word
-            out.append(self.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}}))
-        out.append(self.event("contentBlockStop", {"contentBlockIndex": 0}))
+            return [wire.event_frame("messageStart", {"role": "assistant"}),
+                    wire.exception_frame(self.exception, "Rate exceeded")]
+        content: list[dict[str, Any]] = [{"text": self.reply}]
         stop = "end_turn"
-        if self.tool_call is not None:
-            out.append(self.event("contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {
-                "toolUseId": "tooluse_1", "name": self.tool_call["name"]}}}))
-            out.append(self.event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {
-                "input": json.dumps(self.tool_call["input"])}}}))
-            out.append(self.event("contentBlockStop", {"contentBlockIndex": 1}))
+        if self.tool_call is not None and body.get("toolConfig"):
+            content.append({"toolUse": {"toolUseId": "tooluse_1", **self.tool_call}})
             stop = "tool_use"
-        out.append(self.event("messageStop", {"stopReason": stop}))
-        out.append(self.event("metadata", {"usage": self.usage(), "metrics": {"latencyMs": 3}}))
-        return out
+        answer = {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
+                  "usage": self.usage(), "metrics": {"latencyMs": 3}}
+        return [wire.event_frame(kind, payload) for kind, payload in wire.converse_events(answer)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -747,7 +675,7 @@ class GatewayEnv:
             aws.set_client("dynamodb", self.ddb)
             aws.set_client("secretsmanager", sm)
         self.now = 1_717_243_200.0  # 2024-06-01T12:00:00Z
-        self.runtime.clock = lambda: self.now
+        self._clocks()
         self.sleeps: list[float] = []
         self._orig_sleep = router.sleep
         router.sleep = self.sleeps.append
@@ -759,17 +687,21 @@ class GatewayEnv:
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()
 
+    def _clocks(self) -> None:
+        """The runtime's clock and its key cache's both read ``now``: a test moves time by setting it."""
+        self.runtime.clock = lambda: self.now
+        self.runtime.keys.clock = lambda: self.now
+
     def reconfigure(self, mutate: Any) -> None:
         from lambda_manifest.runtime.gateway import aws, runtime
 
         mutate(self.config)
-        clock = self.runtime.clock
         overrides = dict(aws._overrides)
         self.runtime = runtime.configure(self.config, TABLE, reset_clients=False)
         assert self.runtime.config is not None, self.runtime.config_error
         for service, client in overrides.items():
             aws.set_client(service, client)
-        self.runtime.clock = clock
+        self._clocks()
 
     def create_key(self, tenant: str = "acme", models: tuple[str, ...] = ("*",), **kw: Any) -> str:
         from lambda_manifest.keys import create_key

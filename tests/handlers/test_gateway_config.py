@@ -144,6 +144,8 @@ def test_typical_config_fits_in_an_env_var() -> None:
             r"prompts.summarize.latest: version 7 is not defined",
         ),
         (lambda c: c.update(version=2), r"version: unsupported config version 2"),
+        (lambda c: c.update(auth={"key_cache_ttl_s": -1}), r"auth.key_cache_ttl_s: must be >= 0"),
+        (lambda c: c.update(auth={"key_cache_ttl_s": 301}), r"auth.key_cache_ttl_s: at most 300 s, got 301"),
         (lambda c: c["models"].update({"bad name": c["models"]["fast"]}), r"models.bad name: invalid name"),
     ],
 )

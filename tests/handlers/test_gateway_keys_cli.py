@@ -79,7 +79,8 @@ def test_list_and_revoke(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) ->
     capsys.readouterr()
     code, out, _ = run(capsys, "revoke", "--table", TABLE, "--key-id", created["key_id"])
     assert code == 0 and out.strip() == f"revoked {created['key_id']}"
-    assert env.chat(created["api_key"])[0] == 401  # at once
+    env.now += 10  # the key cache's TTL (auth.key_cache_ttl_s, 10 s by default)
+    assert env.chat(created["api_key"])[0] == 401
     capsys.readouterr()
     listed = json.loads(run(capsys, "list", "--table", TABLE, "--tenant", "acme", "--json")[1])
     assert listed[0]["revoked"] is True and listed[0]["revoked_at"]

@@ -57,18 +57,52 @@ def test_keys_are_stored_hashed_never_in_plaintext(env: GatewayEnv) -> None:
     assert env.chat(key)[0] == 200
 
 
-def test_revoked_key_is_refused_at_once(env: GatewayEnv) -> None:
+REVOKED = {"message": "this API key has been revoked", "type": "authentication_error", "code": "invalid_api_key",
+           "param": None}
+
+
+def test_revoked_key_is_refused_once_the_key_cache_ttl_has_passed(env: GatewayEnv) -> None:
+    """A warm container keeps a valid key for auth.key_cache_ttl_s (10 s by default): the revocation takes
+    effect there when that has passed; a container that had not read the key refuses it at once."""
     key = env.create_key()
+    store.TOTALS.reset()
+    assert env.chat(key)[0] == 200 and env.chat(key)[0] == 200
+    assert store.TOTALS.ops.count("get_item") == 1  # the second request used the cached key
+    assert revoke_key(env.ddb, TABLE, key_id_of(env, key))
+    env.now += 9.9
     assert env.chat(key)[0] == 200
+    env.now += 0.1
+    status, _, body = env.chat(key)
+    assert (status, body["error"]) == (401, REVOKED)
+    env.now += 60  # a refused key is never cached: it stays refused
+    assert env.chat(key)[0] == 401
+    fresh = env.create_key()
+    assert revoke_key(env.ddb, TABLE, key_id_of(env, fresh))
+    assert env.chat(fresh)[0] == 401
+
+
+def test_key_cache_ttl_0_refuses_a_revoked_key_at_once(env: GatewayEnv) -> None:
+    env.reconfigure(lambda c: c.update(auth={"key_cache_ttl_s": 0}))
+    key = env.create_key()
+    store.TOTALS.reset()
+    assert env.chat(key)[0] == 200 and env.chat(key)[0] == 200
+    assert store.TOTALS.ops.count("get_item") == 2  # read on every request
     assert revoke_key(env.ddb, TABLE, key_id_of(env, key))
     status, _, body = env.chat(key)
-    assert status == 401
-    assert body["error"] == {
-        "message": "this API key has been revoked",
-        "type": "authentication_error",
-        "code": "invalid_api_key",
-        "param": None,
-    }
+    assert (status, body["error"]) == (401, REVOKED)
+
+
+def test_a_changed_key_limit_applies_once_the_key_cache_ttl_has_passed(env: GatewayEnv) -> None:
+    key = env.create_key(rpm=100)
+    assert env.chat(key)[0] == 200
+    from lambda_manifest.runtime.gateway.auth import hash_key
+
+    env.ddb.update_item(TableName=TABLE, Key={"pk": {"S": f"KEY#{hash_key(key)}"}, "sk": {"S": "KEY"}},
+                        UpdateExpression="SET rpm = :one", ExpressionAttributeValues={":one": {"N": "1"}})
+    assert env.chat(key)[0] == 200  # still the cached limit of 100 a minute
+    env.now += 60  # past the key cache's TTL, and a new minute window: it allows one request
+    assert env.chat(key)[0] == 200
+    assert env.chat(key)[0] == 429
 
 
 def test_model_not_allowed_for_the_key_is_403(env: GatewayEnv) -> None:
@@ -221,14 +255,19 @@ def test_dynamodb_calls_per_request(
     assert env.chat(key, temperature=0, max_tokens=20)[1]["x-lm-cache"] == "miss"
     # key (before the body is parsed), cache, admission + reservation, settlement + cache write
     assert store.TOTALS.ops == ["get_item", "get_item", "transact_write_items", "transact_write_items"]
+    # The key is now in the container's key cache: no key read until auth.key_cache_ttl_s has passed.
     store.TOTALS.reset()
     assert env.chat(key, temperature=0, max_tokens=20)[1]["x-lm-cache"] == "hit"
-    assert store.TOTALS.calls == 4
+    assert store.TOTALS.ops == ["get_item", "transact_write_items", "transact_write_items"]
     store.TOTALS.reset()
     assert env.chat(key, temperature=0.5, max_tokens=20)[0] == 200  # not cacheable: no cache read
+    assert store.TOTALS.ops == ["transact_write_items", "transact_write_items"]
+    env.now += 10  # the key cache's TTL has passed: the key is read again
+    store.TOTALS.reset()
+    assert env.chat(key, temperature=0.5, max_tokens=20)[0] == 200
     assert store.TOTALS.calls == 3
     a = audits(capsys)
-    assert [x["ddb_calls"] for x in a] == [4, 4, 3]
+    assert [x["ddb_calls"] for x in a] == [4, 3, 2, 3]
     assert all(x["ddb_ms"] > 0 for x in a)
 
 

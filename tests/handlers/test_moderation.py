@@ -399,8 +399,10 @@ def test_moderation_through_the_real_gateway_with_the_example_prompt(
         openai, anthropic = config["providers"]["oa"], config["providers"]["an"]
         config.clear()
         config.update(json.loads(json.dumps(example_config)))
-        # The example's OpenAI provider points at the fake; its Bedrock fallback becomes the Anthropic fake.
-        config["providers"] = {"openai": {**openai, "timeout_s": 2}, "bedrock": {**anthropic, "timeout_s": 2}}
+        # The example's OpenAI provider points at the fake; its Bedrock fallback becomes the Anthropic fake, and so
+        # does its Anthropic provider (the review-notes alias, which this test does not call).
+        config["providers"] = {"openai": {**openai, "timeout_s": 2}, "bedrock": {**anthropic, "timeout_s": 2},
+                               "anthropic": {**anthropic, "timeout_s": 2}}
         config["prices"] = {"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6},
                             "bedrock/amazon.nova-lite-v1:0": {"input": 0.06, "output": 0.24}}
         config["routing"] = {"retries": 0}

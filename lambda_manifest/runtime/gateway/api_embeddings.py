@@ -16,7 +16,6 @@ import struct
 from decimal import Decimal
 
 from . import accounting
-from .auth import authenticate
 from .completion import Prepared, account, admit, record, routing_failed
 from .errors import GatewayError, bad_request
 from .providers import embed_target
@@ -57,7 +56,7 @@ def _encode(vector: list[float], encoding: str) -> Any:
 
 def embeddings_route(ctx: Ctx) -> dict[str, Any]:
     cfg, rt = ctx.cfg, ctx.rt
-    key = authenticate(ctx.http, ctx.store, cfg.auth.key_header)
+    key = ctx.authenticate()
     ctx.audit.update({"tenant": key.tenant, "key_id": key.key_id, "api": "embeddings",
                       "gen_ai.operation.name": "embeddings"})  # fmt: skip
     doc = decode_json_body(ctx.http, cfg)

@@ -24,7 +24,6 @@ import json
 import os
 
 from . import accounting
-from .auth import authenticate
 from .config import GatewayConfig
 from .errors import GatewayError, bad_request
 from .providers import Delta, ProviderError
@@ -313,7 +312,7 @@ def count_tokens_route(ctx: Ctx) -> dict[str, Any]:
     """The prompt's input tokens: counted by Anthropic for an Anthropic target (the alias's first), estimated
     otherwise (``x-lm-estimated: true``). No quota is spent and nothing is generated."""
     cfg = ctx.cfg
-    key = authenticate(ctx.http, ctx.store, cfg.auth.key_header)
+    key = ctx.authenticate()
     ctx.audit.update(tenant=key.tenant, key_id=key.key_id)
     doc = decode_json_body(ctx.http, cfg)
     model = doc.get("model")

@@ -2,12 +2,21 @@
 
 Authentication comes first on every route: the key item is read before the request body is even parsed, so
 a caller without a valid key gets a 401 whatever it sent and costs no parsing.
+
+A warm container keeps each valid key's item for ``auth.key_cache_ttl_s`` seconds (10 by default,
+``KeyCache``), so a key's requests skip that read, which otherwise comes before the first token of every answer.
+The price is that a revocation, or a changed limit on the key, takes effect in a container up to that long after
+it was written; 0 reads the key on every request (a revocation is then refused at once). Only valid keys are
+kept: an unknown or revoked key is read again on every request, so a cached refusal never outlives a fix.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -20,6 +29,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_KEY_LENGTH = 512
+# Keys a container keeps at most (least recently used out first): a few hundred bytes each.
+MAX_CACHED_KEYS = 1024
 # Keys are printable ASCII (``lmg-`` + URL-safe base64); anything else cannot be one.
 _KEY_RE = re.compile(r"^[\x21-\x7e]+$")
 
@@ -91,13 +102,60 @@ def key_info(item: dict[str, Any] | None) -> KeyInfo:
     )
 
 
-def authenticate(http: Http, store: Store, key_header: str | None) -> KeyInfo:
-    """The caller's key, checked against the table (a consistent read: revocation is immediate)."""
+class KeyCache:
+    """Valid keys read in this container, by key hash, each for ``ttl_s`` seconds after its read (a monotonic
+    clock); ``ttl_s`` 0 keeps nothing.
+
+    Not the runtimes' shared ``TtlCache`` (``lambda_manifest.runtime.aws``), which suits a handful of secrets:
+    the key is read through the request's ``Store``, so the caller fetches and puts; a refusal is never kept; and
+    a container may see many keys, so this one is bounded (``size``, least recently used out first)."""
+
+    def __init__(self, ttl_s: float, clock: Any = time.monotonic, size: int = MAX_CACHED_KEYS) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self.size = size
+        self._items: OrderedDict[str, tuple[float, KeyInfo]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> KeyInfo | None:
+        if self.ttl_s <= 0:
+            return None
+        with self._lock:
+            entry = self._items.get(key_hash)
+            if entry is None:
+                return None
+            if entry[0] <= self.clock():
+                del self._items[key_hash]
+                return None
+            self._items.move_to_end(key_hash)
+            return entry[1]
+
+    def put(self, key_hash: str, info: KeyInfo) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            self._items[key_hash] = (self.clock() + self.ttl_s, info)
+            self._items.move_to_end(key_hash)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def authenticate(http: Http, store: Store, key_header: str | None, cache: KeyCache | None = None) -> KeyInfo:
+    """The caller's key: from ``cache`` while it is fresh there, else read from the table (a consistent read,
+    so a key is refused as soon as its revocation is written and no cached copy is older than the TTL)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     token = virtual_key(http, key_header)
+    key_hash = hash_key(token)
+    if cache is not None:
+        cached = cache.get(key_hash)
+        if cached is not None:
+            return cached
     try:
-        item = store.get_key(hash_key(token))
+        item = store.get_key(key_hash)
     except (ClientError, BotoCoreError) as exc:
         raise GatewayError(500, f"key store unavailable ({type(exc).__name__})", "store_unavailable") from None
-    return key_info(item)
+    info = key_info(item)
+    if cache is not None:
+        cache.put(key_hash, info)
+    return info

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from . import accounting, context
-from .auth import KeyInfo, authenticate
+from .auth import KeyInfo
 from .config import ModelAlias
 from .errors import GatewayError, bad_request
 from .providers import ChatRequest
@@ -54,7 +54,7 @@ class Prepared:
 
 def completion_route(ctx: Ctx, parse: Callable[[], ChatCall]) -> Any:
     cfg = ctx.cfg
-    key = authenticate(ctx.http, ctx.store, cfg.auth.key_header)
+    key = ctx.authenticate()
     ctx.audit.update(tenant=key.tenant, key_id=key.key_id)
     call = parse()
     ctx.audit.update({"api": call.api, "gen_ai.operation.name": "chat", "gen_ai.request.model": call.alias[:128],

@@ -88,13 +88,16 @@ JSON path of the offending field). ``?`` marks an optional field; the default fo
                    "summarize_with"?: "<alias>", "summary_max_tokens"?: int = 256,
                    "max_stored_messages"?: int = 200},
       "audit"?: {"log_bodies"?: bool = false, "metrics_namespace"?: str = "LmGateway"},
-      "auth"?: {"key_header"?: str},              # the one request header that carries the virtual key
+      "auth"?: {"key_header"?: str,               # the one request header that carries the virtual key
                                                   #   (lower-cased header name). Absent: "Authorization:
                                                   #   Bearer <key>", else "x-api-key: <key>" (Authorization
                                                   #   wins when both are sent). "authorization": only
                                                   #   "Bearer <key>" there; any other header: the bare key.
                                                   #   The construct sets it when an API authorizer owns
                                                   #   Authorization (then "x-api-key") or x-api-key.
+                "key_cache_ttl_s"?: number = 10},  # 0-300: how long a container keeps a valid key's item
+                                                  #   (auth.KeyCache); a revocation or a changed limit takes
+                                                  #   effect within it; 0 reads the key on every request
       "limits"?: {"max_body_bytes"?: int = 1048576},
       "streaming"?: {"enabled"?: bool = false,    # answer "stream": true (the function runs the streaming
                                                   #   runtime behind a REST API); else such requests get a 400
@@ -102,6 +105,10 @@ JSON path of the offending field). ``?`` marks an optional field; the default fo
       "secrets_ttl_s"?: int = 300,
       "usage_ttl_days"?: int = 400
     }
+
+Why this module is longer than 500 lines: the schema above is the contract's reference (about 100 lines), and
+the parser below checks every field of it with its JSON path; the dataclasses, the schema and the parser are
+read together when a field is added, so they stay in one module.
 """
 
 from __future__ import annotations
@@ -112,7 +119,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .contract import CONFIG_ENV, CONFIG_FILE_ENV
+from .contract import CONFIG_ENV, CONFIG_FILE_ENV, KEY_CACHE_TTL_SECONDS, MAX_KEY_CACHE_TTL_SECONDS
 
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
 if TYPE_CHECKING:
@@ -239,9 +246,16 @@ class StreamingConfig:
     keepalive_s: float = 10.0
 
 
+# How long a container keeps a valid key's item by default, and at most (seconds): the contract's values,
+# which are the construct's key_cache_ttl default and maximum too.
+KEY_CACHE_TTL_S = float(KEY_CACHE_TTL_SECONDS)
+MAX_KEY_CACHE_TTL_S = float(MAX_KEY_CACHE_TTL_SECONDS)
+
+
 @dataclass
 class AuthConfig:
     key_header: str | None = None  # None: Authorization (Bearer), else x-api-key
+    key_cache_ttl_s: float = KEY_CACHE_TTL_S  # 0: every request reads its key
 
 
 @dataclass
@@ -574,7 +588,7 @@ def parse_config(raw: Any) -> GatewayConfig:
         log_bodies=_bool(a.get("log_bodies", False), "audit.log_bodies"),
         metrics_namespace=_str(a.get("metrics_namespace", "LmGateway"), "audit.metrics_namespace"),
     )
-    au = _obj(d.get("auth", {}), "auth", ("key_header",))
+    au = _obj(d.get("auth", {}), "auth", ("key_header", "key_cache_ttl_s"))
     key_header = None
     if "key_header" in au:
         key_header = _str(au["key_header"], "auth.key_header").lower()
@@ -583,6 +597,9 @@ def parse_config(raw: Any) -> GatewayConfig:
                 f"auth.key_header: invalid header name {au['key_header']!r} (letters, digits and -, max 64; "
                 f"not {', '.join(RESERVED_HEADERS)})"
             )
+    key_cache_ttl_s = _num(au.get("key_cache_ttl_s", KEY_CACHE_TTL_S), "auth.key_cache_ttl_s")
+    if not key_cache_ttl_s <= MAX_KEY_CACHE_TTL_S:  # NaN too
+        raise ConfigError(f"auth.key_cache_ttl_s: at most {MAX_KEY_CACHE_TTL_S:g} s, got {key_cache_ttl_s:g}")
     lim = _obj(d.get("limits", {}), "limits", ("max_body_bytes",))
     st = _obj(d.get("streaming", {}), "streaming", ("enabled", "keepalive_s"))
     streaming = StreamingConfig(
@@ -599,7 +616,7 @@ def parse_config(raw: Any) -> GatewayConfig:
         cache=cache,
         context=context,
         audit=audit,
-        auth=AuthConfig(key_header=key_header),
+        auth=AuthConfig(key_header=key_header, key_cache_ttl_s=key_cache_ttl_s),
         streaming=streaming,
         max_body_bytes=_int(lim.get("max_body_bytes", 1024 * 1024), "limits.max_body_bytes", minimum=1024),
         secrets_ttl_s=_int(d.get("secrets_ttl_s", 300), "secrets_ttl_s"),

@@ -32,6 +32,12 @@ ROUTES: tuple[tuple[str, str], ...] = (
 # own 404 would be a bare {"message": "Not Found"} that no SDK maps).
 CATCH_ALL_ROUTE = ("ANY", "/v1/{proxy+}")
 
+# -- The virtual-key cache (auth.KeyCache) ---------------------------------------------------------------------
+# How long a warm container keeps a valid key's item when the configuration names no ``auth.key_cache_ttl_s``,
+# and the most it may name (seconds). The construct's ``key_cache_ttl`` default and range are these values.
+KEY_CACHE_TTL_SECONDS = 10
+MAX_KEY_CACHE_TTL_SECONDS = 300
+
 # -- The single table (store.py) ------------------------------------------------------------------------------
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"

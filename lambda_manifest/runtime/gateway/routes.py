@@ -29,7 +29,6 @@ import re
 import time
 
 from . import context
-from .auth import authenticate
 from .completion import completion_route
 from .config import ModelAlias
 from .contract import ROUTES
@@ -52,7 +51,7 @@ def _model(name: str, alias: ModelAlias) -> dict[str, Any]:
 
 
 def models_route(ctx: Ctx, model_id: str | None = None) -> dict[str, Any]:
-    key = authenticate(ctx.http, ctx.store, ctx.cfg.auth.key_header)
+    key = ctx.authenticate()
     ctx.audit.update(tenant=key.tenant, key_id=key.key_id)
     headers = {"x-lm-request-id": ctx.http.request_id}
     if model_id is not None:
@@ -65,7 +64,7 @@ def models_route(ctx: Ctx, model_id: str | None = None) -> dict[str, Any]:
 
 
 def usage_route(ctx: Ctx) -> dict[str, Any]:
-    key = authenticate(ctx.http, ctx.store, ctx.cfg.auth.key_header)
+    key = ctx.authenticate()
     ctx.audit.update(tenant=key.tenant, key_id=key.key_id)
     day = ctx.http.query.get("date") or day_id(ctx.rt.clock())
     if not _DATE_RE.match(day):
@@ -100,7 +99,7 @@ def usage_route(ctx: Ctx) -> dict[str, Any]:
 
 
 def conversation_route(ctx: Ctx, conversation_id: str) -> dict[str, Any]:
-    key = authenticate(ctx.http, ctx.store, ctx.cfg.auth.key_header)
+    key = ctx.authenticate()
     ctx.audit.update(tenant=key.tenant, key_id=key.key_id)
     if not context.CONVERSATION_ID_RE.match(conversation_id):
         raise GatewayError(404, "conversation not found", "conversation_not_found")

@@ -1,4 +1,4 @@
-"""Per-container state: configuration, secret cache, circuit breaker, clock. Built on the first request."""
+"""Per-container state: configuration, secret and key caches, circuit breaker, clock. Built on the first request."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from . import aws
+from .auth import KeyCache
 from .config import ConfigError, GatewayConfig, load_config
 from .contract import TABLE_ENV
 from .credentials import SecretCache
@@ -25,6 +26,7 @@ class Runtime:
         self.config_error = config_error
         self.table = table
         self.secrets = SecretCache(config.secrets_ttl_s if config else 300)
+        self.keys = KeyCache(config.auth.key_cache_ttl_s if config else 0)
         self.breaker = CircuitBreaker()
         self.rng = random.Random()
         self.clock: Callable[[], float] = time.time

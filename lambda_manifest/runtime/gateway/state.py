@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import runtime
+from .auth import KeyInfo, authenticate
 from .config import GatewayConfig
 from .router import Attempt
 from .store import Store
@@ -29,6 +30,10 @@ class Ctx:
     cache_put: tuple[str, str, int] | None = None
     provider_failures: dict[str, int] = field(default_factory=dict)  # failed attempts per provider
     started: float = field(default_factory=time.perf_counter)
+
+    def authenticate(self) -> KeyInfo:
+        """The caller's virtual key (``auth.authenticate``, through the container's key cache)."""
+        return authenticate(self.http, self.store, self.cfg.auth.key_header, self.rt.keys)
 
     def metric(self, **values: Any) -> None:
         if self.metrics is None:

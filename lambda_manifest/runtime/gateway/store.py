@@ -39,8 +39,8 @@ DynamoDB calls per request (every call goes through ``Store._call`` which counts
 Chat completion / prompt endpoint, cache miss, no conversation - at most 4:
 
 1. ``GetItem`` (ConsistentRead) of the key item, before the body is even parsed: a caller without a valid key
-   costs no parsing and learns nothing about the body. Keys are never cached, so a revoked key is refused at
-   once.
+   costs no parsing and learns nothing about the body. None while the container holds the key from an earlier
+   request (``auth.KeyCache``, ``auth.key_cache_ttl_s``: a revoked key is refused within that many seconds).
 2. ``GetItem`` of the cache item, when the request is cacheable (else no call).
 3. Admission, one call: ``TransactWriteItems`` of conditional ``ADD``s, only on the items whose limit is set
    (a single one becomes a conditional ``UpdateItem``; no limits at all -> no call): ``n`` of the key's and
@@ -54,9 +54,14 @@ Chat completion / prompt endpoint, cache miss, no conversation - at most 4:
 
 A cache hit also uses 4 (no tokens are reserved for it). A conversation adds one ``GetItem`` before routing and
 one ``PutItem`` after. ``GET /v1/models`` uses 1, ``GET /v1/usage`` 2, ``GET|DELETE /v1/conversations/{id}`` 2.
+Every request uses one call fewer while its key is in the container's key cache (no call 1).
 A ``TransactionConflict`` (concurrent transactions on a hot tenant item) is retried up to 3 times with jitter;
 those retries are extra, counted calls. The tenant ``DAY#``/``MON#``/``MIN#`` items are the hot items: one
 tenant tops out around the per-item write rate of DynamoDB (~1,000 writes/s, fewer under transaction conflicts).
+
+Why this module is longer than 500 lines: a sixth of it is the table layout and the per-request call budget
+above, and the rest is the one class that writes that layout; admission, settlement and the usage items share
+their key builders and conditional expressions, and split apart they would each restate them.
 """
 
 from __future__ import annotations
@@ -292,7 +297,7 @@ class Store:
     # -- 1. key, then cache -----------------------------------------------------------------------------------
 
     def get_key(self, key_hash: str) -> dict[str, Any] | None:
-        """The key item, read consistently: a revoked key is refused at once."""
+        """The key item, read consistently: a revocation counts from the moment it is written."""
         r = self._call("get_item", TableName=self.table, Key=self._k(key_pk(key_hash), KEY_SK), ConsistentRead=True)
         return plain(r.get("Item"))
 
