@@ -23,6 +23,8 @@ import queue
 import threading
 import time
 
+from lambda_manifest.runtime.aws import error_code
+
 from .config import ProviderConfig, Target
 from .credentials import SecretCache
 from .provider_anthropic import (
@@ -184,7 +186,7 @@ def _error(exc: BaseException, who: str) -> ProviderError:
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
         return ProviderError("timeout", f"{who}: timed out")
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc) or ""
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         kind = ERRORS.get(code.lower())
         if kind is None:

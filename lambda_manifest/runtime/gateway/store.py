@@ -73,6 +73,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from lambda_manifest.runtime.aws import error_code
+
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
 if TYPE_CHECKING:
     from typing import Any
@@ -366,7 +368,7 @@ class Store:
                     self._call("transact_write_items", TransactItems=items)
                 return hold
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = error_code(exc) or ""
                 if code == "ConditionalCheckFailedException":
                     raise QuotaExceeded(*meta[0]) from None
                 if code != "TransactionCanceledException":
@@ -465,7 +467,7 @@ class Store:
                 self._call("transact_write_items", TransactItems=items)
                 return
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException" or (
+                if error_code(exc) != "TransactionCanceledException" or (
                     attempt == MAX_CONFLICT_RETRIES
                 ):
                     raise
