@@ -42,9 +42,10 @@ RUNTIME_DIR = PACKAGE_DIR / "runtime"
 # The folder that holds the ``lambda_manifest`` package: where a module of a delivered runtime is found.
 RUNTIME_ROOT = PACKAGE_DIR.parent
 RUNTIME_PACKAGE = "lambda_manifest.runtime"
-RUNTIME_KINDS = ("authorizer", "gateway", "http", "stream", "worker")
-# Runtimes another runtime's own asset carries along: the gateway streams through the stream runtime.
-RUNTIME_COMPANIONS = {"gateway": ("stream",)}
+RUNTIME_KINDS = ("authorizer", "gateway", "http", "mcp", "stream", "worker")
+# Runtimes another runtime's own asset carries along: the gateway streams through the stream runtime; the MCP
+# gateway authenticates with the AI gateway's virtual keys (its auth, store and transport modules).
+RUNTIME_COMPANIONS = {"gateway": ("stream",), "mcp": ("gateway",)}
 # The exec wrapper that starts the stream runtime's loop (lambda_manifest/runtime/stream/wrapper), as Lambda sees
 # it in a function's own code and in the stream runtime's layer.
 STREAM_WRAPPER = "lambda_manifest/runtime/stream/wrapper"
