@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         apply_compliance_packs,
     )
     from lambda_manifest.data_table import DataTable
+    from lambda_manifest.mcp_gateway import McpTool, McpToolGateway, ToolAnnotations
     from lambda_manifest.observation import Observation, observe
     from lambda_manifest.observed_function import ObservedFunction
     from lambda_manifest.serverless_api import (
@@ -74,6 +75,8 @@ _EXPORTS: dict[str, str] = {
     "Cors": "lambda_manifest.serverless_api",
     "CustomDomain": "lambda_manifest.serverless_api",
     "DataTable": "lambda_manifest.data_table",
+    "McpTool": "lambda_manifest.mcp_gateway",
+    "McpToolGateway": "lambda_manifest.mcp_gateway",
     "ModelAlias": "lambda_manifest.ai_gateway",
     "Observation": "lambda_manifest.observation",
     "ObservedFunction": "lambda_manifest.observed_function",
@@ -92,6 +95,7 @@ _EXPORTS: dict[str, str] = {
     "StackResources": "lambda_manifest.shared",
     "Target": "lambda_manifest.ai_gateway",
     "TenantQuota": "lambda_manifest.ai_gateway",
+    "ToolAnnotations": "lambda_manifest.mcp_gateway",
     "Throttle": "lambda_manifest.serverless_api",
     "UsagePlan": "lambda_manifest.serverless_api",
     "Waf": "lambda_manifest.serverless_api",
@@ -129,6 +133,8 @@ __all__ = [
     "Cors",
     "CustomDomain",
     "DataTable",
+    "McpTool",
+    "McpToolGateway",
     "ModelAlias",
     "Observation",
     "ObservedFunction",
@@ -147,6 +153,7 @@ __all__ = [
     "Target",
     "TenantQuota",
     "Throttle",
+    "ToolAnnotations",
     "UsagePlan",
     "Waf",
     "acknowledge",

@@ -650,6 +650,69 @@ DASHBOARD = _d(
 )
 
 
+# --------------------------------------------------------------------------------------------------
+# McpToolGateway
+# --------------------------------------------------------------------------------------------------
+_MCP = "McpToolGateway"
+
+MCP_TIMEOUT_SECONDS = _d(
+    _MCP, "timeout", 28,
+    "One second under the REST integration timeout (29 s), so a slow tool ends in the gateway's own tool error "
+    "rather than API Gateway's bare 504. A tool's own timeout must leave 2 s of it for the call around it.",
+    "4-28 (s)",
+)
+MCP_MEMORY_SIZE_MB = _d(
+    _MCP, "memory_size", 256,
+    "The gateway parses JSON and waits on one Lambda invoke per call; 256 MB gives it a fast enough CPU share "
+    "for a cold start with boto3.",
+    "128-10240 (MB)",
+)
+MCP_PATH = _d(
+    _MCP, "path", "/mcp",
+    "The conventional Streamable HTTP endpoint path; MCP clients are configured with the full URL.",
+)
+MCP_PAGE_SIZE = _d(
+    _MCP, "page_size", 50,
+    "tools/list pages of 50: one page for most servers, and clients that page (the spec lets the server pick "
+    "the size) get bounded answers from large ones.",
+    "1-1000",
+)
+MCP_LIST_TTL_SECONDS = _d(
+    _MCP, "list_ttl", 300,
+    "The ttlMs cache hint of tools/list and server/discover (2026-07-28): tools change only with a deploy, so "
+    "clients may reuse the list for 5 minutes instead of asking before every turn.",
+    "0-86400 (s)",
+)
+MCP_ERROR_RATE_ALARM_PERCENT = _d(
+    _MCP, "error_rate_alarm_percent", 5.0,
+    "More than 5% of a tool's calls ending in a tool error in 5 minutes alarms, per tool: models retry a failed "
+    "tool call, so steady failures first show as cost and latency, then as wrong answers.",
+    "0 < x <= 100, or None",
+)
+MCP_LATENCY_ALARM_FRACTION = _d(
+    _MCP, "latency_alarm_fraction", 0.8,
+    "A tool whose p99 latency passes 80% of its function's timeout alarms, per tool, before its calls start "
+    "timing out.",
+    "0 < x <= 1, or None",
+)
+MCP_ALARM_MIN_CALLS = _d(
+    _MCP, "alarm_min_calls", 10,
+    "The error-rate alarm ignores 5-minute periods with fewer calls to the tool, so one failed call out of two "
+    "pages nobody.",
+    ">= 1",
+)
+MCP_INVOKE_MARGIN_SECONDS = 2
+# Lambda's limit on a function's environment (keys and values together), and what the tool catalogue may take.
+MCP_ENVIRONMENT_BUDGET_BYTES = 3500
+MCP_PUBLIC_REASON = _d(
+    _MCP, "public_reason",
+    "The MCP gateway authenticates every request itself with the AI gateway's virtual keys (Authorization: "
+    "Bearer <key>) against that gateway's DynamoDB table, before the body is read.",
+    "The endpoint is public at API Gateway when callers use virtual keys; this sentence is its "
+    "AwsSolutions-APIG4 acknowledgement.",
+)
+
+
 def markdown_reference(construct: str) -> str:
     """Render the reference table of one construct's defaults as Markdown (used for the README)."""
     rows = ["| prop | default | allowed | why |", "| --- | --- | --- | --- |"]

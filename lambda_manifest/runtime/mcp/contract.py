@@ -8,7 +8,8 @@ from __future__ import annotations
 HANDLER = "lambda_manifest.runtime.mcp.handler.main"
 
 # Environment of the gateway function.
-CONFIG_ENV = "LM_MCP_CONFIG"  # the JSON document below
+CONFIG_ENV = "LM_MCP_CONFIG"  # the tool catalogue and settings: JSON, or "zlib:" + base64 of compressed JSON
+FUNCTIONS_ENV = "LM_MCP_FUNCTIONS"  # JSON: tool name -> the ARN of the function that runs it
 KEYS_TABLE_ENV = "LM_MCP_KEYS_TABLE"  # the AI gateway's table, when callers use its virtual keys
 
 # The one route: Streamable HTTP is a single endpoint that takes POST (and answers GET/DELETE with 405: this

@@ -152,10 +152,24 @@ def _configured() -> tuple[dict[str, Any], Toolbox]:
     if cached is None:
         from .tools import Toolbox
 
-        config = json.loads(os.environ.get(contract.CONFIG_ENV) or "{}")
-        cached = _state["config"] = (config, Toolbox(config.get("tools") or [],
-                                                      int(config.get("page_size") or DEFAULT_PAGE_SIZE)))
+        config = read_config(os.environ.get(contract.CONFIG_ENV) or "{}")
+        functions = json.loads(os.environ.get(contract.FUNCTIONS_ENV) or "{}")
+        specs = [{**spec, "function": functions.get(spec.get("name"), spec.get("function"))}
+                 for spec in config.get("tools") or []]
+        cached = _state["config"] = (config, Toolbox(specs, int(config.get("page_size") or DEFAULT_PAGE_SIZE)))
     return cached
+
+
+def read_config(text: str) -> dict[str, Any]:
+    """The configuration document: JSON, or ``zlib:`` and the base64 of compressed JSON (the construct compresses
+    it when that saves room in Lambda's 4 KB environment)."""
+    if text.startswith("zlib:"):
+        import base64
+        import zlib
+
+        text = zlib.decompress(base64.b64decode(text[5:])).decode()
+    doc = json.loads(text)
+    return doc if isinstance(doc, dict) else {}
 
 
 def reset() -> None:
