@@ -15,9 +15,11 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest.shared import StackResources
 
 _TYPES = {
@@ -28,7 +30,14 @@ _TYPES = {
 
 
 def gateway(owner: Construct, *, instructions: str | None) -> agentcore.Gateway:
-    """The AgentCore Gateway: IAM-authorized MCP endpoint, encrypted with the stack's key."""
+    """The AgentCore Gateway: IAM-authorized MCP endpoint, encrypted with the stack's key. Its role is the
+    library's managed-policy role (exact actions, no inline policy), assumable by AgentCore for this account
+    only."""
+    account = cdk.Stack.of(owner).account
+    role = ManagedPolicyRole(
+        owner, "AgentCoreGatewayRole", description=f"Role AgentCore assumes to invoke the tools of {owner.node.path}",
+        assumed_by=iam.ServicePrincipal("bedrock-agentcore.amazonaws.com",
+                                        conditions={"StringEquals": {"aws:SourceAccount": account}}))
     return agentcore.Gateway(
         owner, "AgentCoreGateway",
         gateway_name=target_name(cdk.Names.unique_resource_name(owner, max_length=48, separator="-")),
@@ -39,6 +48,7 @@ def gateway(owner: Construct, *, instructions: str | None) -> agentcore.Gateway:
             supported_versions=[agentcore.MCPProtocolVersion.MCP_2025_06_18,
                                 agentcore.MCPProtocolVersion.MCP_2025_03_26]),
         kms_key=StackResources.of(owner).key,
+        role=role,
     )
 
 
