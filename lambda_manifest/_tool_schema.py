@@ -55,7 +55,7 @@ def derive_input_schema(handler: str, code: Any, *, scope: Any = None) -> dict[s
                             f"({params[0].arg}) has no type hint")
     reader = _Reader(found.folder, found.label, module)
     schema = reader.schema(annotation, f"{found.function}({params[0].arg})")
-    if schema.get("type") != "object":
+    if schema.get("type") != "object" or "properties" not in schema:
         raise SchemaProblem(f"{found.label}: the first parameter of {found.function}() is "
                             f"{ast.unparse(annotation)}, not a TypedDict or dataclass (MCP tool arguments are a JSON "
                             "object)")
