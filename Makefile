@@ -107,6 +107,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy lambda_manifest
+	$(VENV)/bin/mypy --python-version 3.14 lambda_manifest/runtime/gateway lambda_manifest/runtime/stream
 	$(VENV)/bin/mypy app.py stacks
 
 unit: install

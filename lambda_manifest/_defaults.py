@@ -532,8 +532,10 @@ GATEWAY_METRICS_NAMESPACE = _d(
     _GW, "metrics_namespace", "LmGateway/<construct path>",
     "One namespace per gateway, so two gateways in an account never share an alarm; the runtime emits "
     "Requests, PromptTokens, CompletionTokens, CostUSD, LatencyMs, Fallbacks, CacheHits, QuotaRejections, "
-    "Errors and UpstreamFailures by Tenant, Model, Provider and Tenant+Model, ProviderFailures by Provider, and "
-    "the request counters once more with no dimension for gateway-wide alarms.",
+    "Errors and UpstreamFailures by Tenant, Model, Provider and Tenant+Model, ProviderFailures by Provider, "
+    "the request counters once more with no dimension for gateway-wide alarms, and the OpenTelemetry GenAI "
+    "metrics gen_ai.client.operation.duration, gen_ai.server.time_to_first_token and gen_ai.client.token.usage "
+    "by gen_ai.operation.name and gen_ai.request.model.",
 )
 GATEWAY_CONFIG_ENV_MAX_BYTES = _d(
     _GW, "configuration delivery", 3500,

@@ -342,13 +342,28 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Price:
-    """USD per million tokens, e.g. ``Price(input=0.15, output=0.60)``."""
+    """USD per million tokens, e.g. ``Price(input=3, output=15, cached_input=0.30, cache_write=3.75)``.
+
+    Parameters
+    ----------
+    input / output:
+        Prompt and completion tokens.
+    cached_input:
+        Prompt tokens read from the provider's prompt cache (OpenAI ``cached_tokens``, Anthropic
+        ``cache_read_input_tokens``, Bedrock cache reads). Default: - the input price.
+    cache_write:
+        Prompt tokens written to the provider's prompt cache (Anthropic ``cache_creation_input_tokens``,
+        Bedrock cache writes). Default: - the input price.
+    """
 
     input: float
     output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
 
     def to_config(self) -> dict[str, Any]:
-        return {"input": self.input, "output": self.output}
+        return {"input": self.input, "output": self.output,
+                **_compact({"cached_input": self.cached_input, "cache_write": self.cache_write})}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shutil
@@ -46,6 +45,9 @@ from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
+from lambda_manifest.runtime.gateway import config as runtime_config
+from lambda_manifest.runtime.gateway import contract
+from lambda_manifest.runtime.gateway.router import MIN_ATTEMPT_MS
 from lambda_manifest.serverless_api import ServerlessApi
 from lambda_manifest.shared import StackResources
 
@@ -65,44 +67,16 @@ __all__ = [
 ]
 
 HANDLER = "lambda_manifest.runtime.gateway.handler.main"
-CONFIG_ENV = "LM_GATEWAY_CONFIG"
-CONFIG_FILE_ENV = "LM_GATEWAY_CONFIG_FILE"
-TABLE_ENV = "LM_GATEWAY_TABLE"
-CONFIG_FILE_NAME = "lm_gateway_config.json"
-# The runtime's single-table layout (lambda_manifest/runtime/gateway/store.py).
-PARTITION_KEY = "pk"
-SORT_KEY = "sk"
-TTL_ATTRIBUTE = "expires_at"
-# Every DynamoDB action the runtime performs on its table (store.py): GetItem for keys, cache and
-# conversations; TransactWriteItems is authorized per item action (the conditional ADDs of admission and the
-# settlement are Updates, the cache item a Put); PutItem and DeleteItem for conversations. No Query, no Scan.
-TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # What `python -m lambda_manifest.keys create|list|revoke` needs (keys.py).
 KEY_ADMIN_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan",
                      "dynamodb:ConditionCheckItem")
 # What DynamoDB needs of the caller for a table encrypted with a customer-managed key (reads and writes).
 KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
-# (method, path under the prefix) of every runtime route (lambda_manifest/runtime/gateway/gateway.py).
-ROUTES = (
-    ("POST", "/v1/chat/completions"),
-    ("GET", "/v1/models"),
-    ("GET", "/v1/usage"),
-    ("POST", "/v1/prompts/{name}"),
-    ("POST", "/v1/prompts/{name}/versions/{v}"),
-    ("GET", "/v1/conversations/{id}"),
-    ("DELETE", "/v1/conversations/{id}"),
-)
 # API Gateway's maximum integration timeouts (seconds).
 INTEGRATION_TIMEOUT_SECONDS = {ApiType.HTTP: 30, ApiType.REST: 29}
 # CloudWatch: an alarm's metric math may reference at most 10 metrics. Only the latency alarm (one p99 per
 # provider) still takes one metric per provider; the rate alarms use the runtime's gateway-wide metrics.
 MAX_ALARM_METRICS = 10
-# The runtime's EMF metrics (lambda_manifest/runtime/gateway/accounting.py): by Tenant/Model/Provider/Tenant+Model, and
-# the ones it also publishes without a dimension, gateway-wide.
-DIMENSIONED_METRICS = ("Requests", "PromptTokens", "CompletionTokens", "CostUSD", "LatencyMs", "Fallbacks",
-                       "CacheHits", "QuotaRejections", "Errors", "UpstreamFailures")
-GATEWAY_WIDE_METRICS = ("Requests", "Served", "Errors", "UpstreamFailures", "ProviderFailures", "Fallbacks",
-                        "QuotaRejections", "CacheHits")
 # Where the runtime looks for the virtual key without an API authorizer (gateway.virtual_key), in order.
 DEFAULT_KEY_HEADERS = ("authorization", "x-api-key")
 _HEADER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -110,11 +84,6 @@ _PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9._/#:-]{1,255}$")
 _TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
 _TOKEN_BUDGET = 128  # characters a deploy-time value (e.g. a secret ARN) is assumed to take once resolved
-
-
-def _runtime_config_module() -> Any:
-    """The gateway runtime's own ``config`` module, so the construct validates with exactly its rules."""
-    return importlib.import_module("lambda_manifest.runtime.gateway.config")
 
 
 @jsii.implements(iam.IGrantable)
@@ -319,7 +288,7 @@ class AiGatewayFunction(Construct):
             dashboard=dashboard,
             **{"service_name": id, **function_options,
                "environment": {**dict(function_options.get("environment") or {}),
-                               TABLE_ENV: self.table.table_name, **config_env}},
+                               contract.TABLE_ENV: self.table.table_name, **config_env}},
         )
         self._grant_runtime_access(shared)
 
@@ -341,7 +310,7 @@ class AiGatewayFunction(Construct):
         self.routes = [
             self.api.add_route(f"{method} {path_prefix}{path}", self.function, public_reason=reason,
                                stream=streaming)
-            for method, path in ROUTES
+            for method, path in (*contract.ROUTES, contract.CATCH_ALL_ROUTE)
         ]
 
         self._create_alarms(
@@ -427,9 +396,9 @@ class AiGatewayFunction(Construct):
         if set(dimensions) not in (set(), {"Provider"}, {"Tenant"}, {"Model"}, {"Tenant", "Model"}):
             raise ValueError("metric() needs provider=, tenant=, model=, tenant= with model=, or no dimension (the "
                              f"runtime's dimension sets), got {sorted(dimensions)}")
-        if not dimensions and metric_name not in GATEWAY_WIDE_METRICS:
+        if not dimensions and metric_name not in contract.GATEWAY_WIDE_METRICS:
             raise ValueError(f"the runtime publishes {metric_name!r} only by dimension; gateway-wide metrics are "
-                             f"{', '.join(GATEWAY_WIDE_METRICS)}")
+                             f"{', '.join(contract.GATEWAY_WIDE_METRICS)}")
         return cloudwatch.Metric(
             namespace=self.metrics_namespace, metric_name=metric_name, dimensions_map=dimensions,
             **{"period": monitoring.period(), "statistic": "Sum", **options},
@@ -523,11 +492,10 @@ class AiGatewayFunction(Construct):
     def _validate_with_runtime(self, id: str, timeout: cdk.Duration) -> None:
         """Parse the rendered document with the runtime's own ``parse_config`` (deploy-time values replaced by
         placeholders), so a configuration the gateway would refuse at its first request fails the synth."""
-        module = _runtime_config_module()
         problems = Problems("AiGatewayFunction", id)
         try:
-            parsed = module.parse_config(_placeholders(self.config))
-        except module.ConfigError as error:
+            parsed = runtime_config.parse_config(_placeholders(self.config))
+        except runtime_config.ConfigError as error:
             problems.add("configuration", "accepted by the gateway runtime (lambda_manifest.runtime.gateway.config)", str(error),
                          "fix the prop the JSON path names")
             problems.raise_if_any()
@@ -537,7 +505,7 @@ class AiGatewayFunction(Construct):
         # Without a timeout, an attempt gets an equal share of the time left (lambda_manifest.runtime.gateway.router.attempt_timeout),
         # which always fits. An explicit one is capped at the time left, so only a target with a fallback
         # behind it can be too long: it may use up the invocation before the fallback is tried.
-        min_attempt_s = importlib.import_module("lambda_manifest.runtime.gateway.router").MIN_ATTEMPT_MS / 1000
+        min_attempt_s = MIN_ATTEMPT_MS / 1000
         limit = timeout_s - parsed.routing.deadline_margin_ms / 1000 - min_attempt_s
         for alias in parsed.models.values():
             for target in alias.targets[:-1]:
@@ -564,7 +532,7 @@ class AiGatewayFunction(Construct):
         size = estimated_size(text)
         if size <= defaults.GATEWAY_CONFIG_ENV_MAX_BYTES.value:
             stack = cdk.Stack.of(self)
-            return "env", None, {CONFIG_ENV: stack.to_json_string(self.config)}
+            return "env", None, {contract.CONFIG_ENV: stack.to_json_string(self.config)}
         if _TOKEN.search(text):
             problems = Problems("AiGatewayFunction", self.node.id)
             problems.add(
@@ -575,10 +543,10 @@ class AiGatewayFunction(Construct):
                 "can be written to a file at synth time, or shorten the prompts")
             problems.raise_if_any()
         directory = Path(tempfile.mkdtemp(prefix="lm-gateway-"))
-        self.config_file = directory / CONFIG_FILE_NAME
+        self.config_file = directory / contract.CONFIG_FILE_NAME
         shutil.copytree(_assets.stage_runtime("gateway"), directory, dirs_exist_ok=True)
-        (directory / CONFIG_FILE_NAME).write_text(text + "\n", encoding="utf-8")
-        return "file", lambda_.Code.from_asset(str(directory)), {CONFIG_FILE_ENV: CONFIG_FILE_NAME}
+        (directory / contract.CONFIG_FILE_NAME).write_text(text + "\n", encoding="utf-8")
+        return "file", lambda_.Code.from_asset(str(directory)), {contract.CONFIG_FILE_ENV: contract.CONFIG_FILE_NAME}
 
     # ----------------------------------------------------------------------------------------------
     # Resources
@@ -588,9 +556,9 @@ class AiGatewayFunction(Construct):
         return DataTable(
             self,
             "Table",
-            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
-            time_to_live_attribute=TTL_ATTRIBUTE,
+            partition_key=dynamodb.Attribute(name=contract.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=contract.SORT_KEY, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=contract.TTL_ATTRIBUTE,
             backup=backup,
             no_backup_reason=None if backup else (
                 "The gateway was created with backup=False: the table holds hashed keys, counters, usage and "
@@ -599,14 +567,14 @@ class AiGatewayFunction(Construct):
 
     def _grant_runtime_access(self, shared: StackResources) -> None:
         fn = self.function
-        self.table.grant(fn, *TABLE_ACTIONS)
+        self.table.grant(fn, *contract.TABLE_ACTIONS)
         shared.key.grant(fn, *KEY_ACTIONS)
         for provider in self.providers.values():
             if provider.secret is not None:
-                fn.grant_read_secret(provider.secret)
+                fn.grant_read_secret(provider.secret, actions=contract.SECRET_ACTIONS)
         arns = self.bedrock_model_arns()
         if arns:
-            fn.add_to_role_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=arns))
+            fn.add_to_role_policy(iam.PolicyStatement(actions=list(contract.BEDROCK_ACTIONS), resources=arns))
 
     def bedrock_model_arns(self) -> list[str]:
         """The resources ``bedrock:InvokeModel`` is granted on: exactly the Bedrock models the aliases name."""
@@ -804,9 +772,11 @@ class AiGatewayFunction(Construct):
                     problems.add("prices", f"keyed by a target ('<provider>/<model>' or '<model>') in {sorted(known)}",
                                  key, "fix the key or remove the price")
                 if not isinstance(price, Price) or not _non_negative(price.input) \
-                        or not _non_negative(price.output):
-                    problems.add(f"prices[{key!r}]", "Price(input=..., output=...) in USD per million tokens, >= 0",
-                                 price, "e.g. Price(input=0.15, output=0.60)")
+                        or not _non_negative(price.output) \
+                        or any(v is not None and not _non_negative(v) for v in (price.cached_input, price.cache_write)):
+                    problems.add(f"prices[{key!r}]", "Price(input=..., output=..., cached_input=..., cache_write=...) "
+                                 "in USD per million tokens, >= 0", price,
+                                 "e.g. Price(input=3, output=15, cached_input=0.30, cache_write=3.75)")
         elif prices:
             problems.add("prices", "unset when track_cost=False", sorted(prices),
                          "drop prices, or drop track_cost=False to track cost")
@@ -843,7 +813,7 @@ class AiGatewayFunction(Construct):
                              fixed.get(key, f"pass {key}= to AiGatewayFunction itself"))
         if "environment" in p["function_options"]:
             env = dict(p["function_options"]["environment"] or {})
-            for reserved in (CONFIG_ENV, CONFIG_FILE_ENV, TABLE_ENV):
+            for reserved in (contract.CONFIG_ENV, contract.CONFIG_FILE_ENV, contract.TABLE_ENV):
                 if reserved in env:
                     problems.add("function_options['environment']", f"without {reserved}", reserved,
                                  "the construct sets it")
@@ -908,7 +878,7 @@ class AiGatewayFunction(Construct):
         authorized, taken = _api_layer(p["api"], p["api_options"], p["api_type"], p["authorizer"],
                                        p["use_api_authorizer"])
         explicit = p["key_header"]
-        reserved = _runtime_config_module().RESERVED_HEADERS
+        reserved = runtime_config.RESERVED_HEADERS
         if explicit is not None:
             if not isinstance(explicit, str) or not _HEADER.match(explicit) or explicit.lower() in reserved:
                 problems.add("key_header", f"a header name of letters, digits and - (max 64; not {', '.join(reserved)})",

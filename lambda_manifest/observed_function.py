@@ -36,6 +36,9 @@ from lambda_manifest.observation import observe
 from lambda_manifest.runtime import TRACE_AWS_SDK_ENV
 from lambda_manifest.shared import StackResources
 
+# What reading a secret takes by default: its value, and its metadata (rotation state, version stages).
+SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
+
 # The worker runtime's contract: the app module it imports (lambda_manifest.runtime.worker.runtime).
 WORKER_PROCESS_ENV = "LM_WORKER_PROCESS"
 _ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -371,7 +374,8 @@ class ObservedFunction(lambda_.Function):
         the function."""
         return self.alias or self
 
-    def grant_read_secret(self, secret: secretsmanager.ISecret) -> iam.Grant:
+    def grant_read_secret(self, secret: secretsmanager.ISecret, *,
+                          actions: Sequence[str] = SECRET_READ_ACTIONS) -> iam.Grant:
         """Let the function read ``secret``, with every statement in the function's own policy.
 
         ``secret.grant_read`` would also name the role in the policy of the secret's customer-managed key;
@@ -380,7 +384,7 @@ class ObservedFunction(lambda_.Function):
         gives the account root ``kms:*``), so the role's own policy is enough; ``kms:Decrypt`` is allowed only
         through Secrets Manager.
         """
-        return _grant_read_secret(self._role, secret)
+        return _grant_read_secret(self._role, secret, actions)
 
     def enable_response_streaming(self) -> None:
         """Run the function on ``lambda_manifest.runtime.stream``'s runtime loop, started by Lambda through
@@ -654,10 +658,11 @@ def _powertools_layer(
     return lambda_.LayerVersion.from_layer_version_arn(stack, id, arn)
 
 
-def _grant_read_secret(role: ManagedPolicyRole, secret: secretsmanager.ISecret) -> iam.Grant:
+def _grant_read_secret(role: ManagedPolicyRole, secret: secretsmanager.ISecret,
+                       actions: Sequence[str] = SECRET_READ_ACTIONS) -> iam.Grant:
     grant = iam.Grant.add_to_principal(
         grantee=role,
-        actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+        actions=list(actions),
         # A secret imported by name has a partial ARN; its full ARN ends in six random characters.
         resource_arns=[secret.secret_full_arn or f"{secret.secret_arn}-??????"],
     )

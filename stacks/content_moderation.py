@@ -90,6 +90,12 @@ class ContentModerationStack(cdk.Stack):
                     context_window=16000,
                     description="Content classification: gpt-4o-mini, falling back to Nova Lite on Bedrock",
                 ),
+                # Embeddings (POST /v1/embeddings) for finding earlier verdicts on similar texts.
+                "embed": ModelAlias(
+                    targets=[Target(provider="openai", model="text-embedding-3-small"),
+                             Target(provider="bedrock", model="amazon.titan-embed-text-v2:0")],
+                    description="Text embeddings: text-embedding-3-small, falling back to Titan Text Embeddings v2",
+                ),
             },
             prompts={
                 "moderate-text": PromptTemplate(
@@ -110,9 +116,11 @@ class ContentModerationStack(cdk.Stack):
                     },
                 ),
             },
-            # USD per million tokens, us-east-1 list prices (2025): OpenAI gpt-4o-mini, Bedrock Nova Lite.
-            prices={"openai/gpt-4o-mini": Price(input=0.15, output=0.60),
-                    "bedrock/amazon.nova-lite-v1:0": Price(input=0.06, output=0.24)},
+            # USD per million tokens, us-east-1 list prices (2025); cached_input: prompt-cache reads.
+            prices={"openai/gpt-4o-mini": Price(input=0.15, output=0.60, cached_input=0.075),
+                    "bedrock/amazon.nova-lite-v1:0": Price(input=0.06, output=0.24, cached_input=0.015),
+                    "openai/text-embedding-3-small": Price(input=0.02, output=0),
+                    "bedrock/amazon.titan-embed-text-v2:0": Price(input=0.02, output=0)},
             quotas={MODERATION_TENANT: TenantQuota(rpm=600, tpd=5_000_000, budget_usd=200)},
             # Streams on a REST API (HTTP APIs cannot stream); ordinary requests keep their JSON answers. The
             # moderation service below waits at most 29 s for a verdict; a streamed chat answer may take 5 minutes.

@@ -1,7 +1,7 @@
 """A stand-in for the AI gateway's upstream model providers, and the local wiring of the gateway.
 
-The local model answers OpenAI ``POST /v1/chat/completions`` and Anthropic ``POST /v1/messages`` on
-loopback, whole or streamed (``"stream": true``: server-sent events in each provider's own format, one word
+The local model answers OpenAI ``POST /v1/chat/completions`` and ``POST /v1/embeddings`` and Anthropic
+``POST /v1/messages`` (and ``/v1/messages/count_tokens``) on loopback, whole or streamed (``"stream": true``: server-sent events in each provider's own format, one word
 per event, ``--llm-piece-delay`` seconds apart, as a model generates). Its answer is ``--llm-reply TEXT`` when
 given, else ``[local model] <the last user message>``. Token usage is counted in words, so quotas and budgets
 move. It never calls out: nothing leaves the machine.
@@ -72,7 +72,12 @@ class LocalModel:
                 if body.get("stream") is True and path.endswith(("/messages", "/chat/completions")):
                     self._stream(model.events(body, anthropic=path.endswith("/messages")))
                     return
-                if path.endswith("/messages"):
+                if path.endswith("/embeddings"):
+                    doc = model.embeddings(body)
+                elif path.endswith("/messages/count_tokens"):
+                    doc = {"input_tokens": sum(_words(m.get("content")) for m in body.get("messages") or []
+                                               if isinstance(m, dict)) + _words(body.get("system"))}
+                elif path.endswith("/messages"):
                     doc = model.anthropic(body)
                 elif path.endswith("/chat/completions"):
                     doc = model.openai(body)
@@ -148,6 +153,22 @@ class LocalModel:
             "stop_reason": "end_turn", "usage": {"input_tokens": prompt, "output_tokens": _words(text)},
         }
 
+    @staticmethod
+    def embeddings(body: dict[str, Any]) -> dict[str, Any]:
+        """One small vector per input, the same for the same text (a hash of it), so similarity works."""
+        import hashlib
+
+        raw = body.get("input")
+        inputs = [raw] if isinstance(raw, str) else list(raw or [])
+        size = int(body.get("dimensions") or 8)
+        data = []
+        for i, text in enumerate(inputs):
+            digest = hashlib.sha256(str(text).encode()).digest()
+            data.append({"object": "embedding", "index": i,
+                         "embedding": [round(digest[n % 32] / 255 * 2 - 1, 4) for n in range(size)]})
+        tokens = sum(_words(str(t)) for t in inputs)
+        return {"object": "list", "data": data, "model": body.get("model", "local"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     def events(self, body: dict[str, Any], *, anthropic: bool) -> list[tuple[str, dict[str, Any] | str]]:
         """The streamed answer, one word per event, in the OpenAI or the Anthropic format."""

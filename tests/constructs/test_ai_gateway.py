@@ -32,9 +32,12 @@ from lambda_manifest import (
     Waf,
 )
 from lambda_manifest import _defaults as defaults
-from lambda_manifest.ai_gateway import KEY_ADMIN_ACTIONS, ROUTES, TABLE_ACTIONS
+from lambda_manifest.ai_gateway import KEY_ADMIN_ACTIONS
 from lambda_manifest.runtime.gateway.config import load_config
+from lambda_manifest.runtime.gateway.contract import CATCH_ALL_ROUTE, ROUTES
 from tests.support import nag_findings, new_stack
+
+ALL_ROUTES = (*ROUTES, CATCH_ALL_ROUTE)
 
 OPENAI_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:gw/openai-AbCdEf"
 ANTHROPIC_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:gw/anthropic-GhIjKl"
@@ -230,27 +233,20 @@ def test_secrets_read_only_for_the_provider_secrets(built: tuple[AiGatewayFuncti
     assert sorted(granted) == sorted([OPENAI_ARN, ANTHROPIC_ARN])
     for statement in policy_statements(template):
         if any(a.startswith("secretsmanager:") for a in actions_of(statement)):
-            assert sorted(actions_of(statement)) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+            assert sorted(actions_of(statement)) == ["secretsmanager:GetSecretValue"]  # never DescribeSecret: not called
 
 
 def test_bedrock_invoke_only_on_the_configured_models(built: tuple[AiGatewayFunction, Template]) -> None:
     gateway, template = built
     bedrock = [s for s in policy_statements(template) if "bedrock:InvokeModel" in actions_of(s)]
-    assert len(bedrock) == 1 and actions_of(bedrock[0]) == ["bedrock:InvokeModel"]
+    assert len(bedrock) == 1 and actions_of(bedrock[0]) == ["bedrock:InvokeModel",
+                                                           "bedrock:InvokeModelWithResponseStream"]
     rendered = json.dumps(bedrock[0]["Resource"])
     assert "foundation-model/amazon.nova-lite-v1:0" in rendered
     assert "inference-profile/us.anthropic.claude-sonnet-v1:0" in rendered
     assert ":bedrock:*::foundation-model/anthropic.claude-sonnet-v1:0" in rendered
     assert len(bedrock[0]["Resource"]) == 3 == len(gateway.bedrock_model_arns())
     assert not any(a == "bedrock:*" or a == "*" for s in policy_statements(template) for a in actions_of(s))
-
-
-def test_table_actions_are_exactly_what_the_runtime_calls(built: tuple[AiGatewayFunction, Template]) -> None:
-    _, template = built
-    dynamo = [s for s in policy_statements(template) if any(a.startswith("dynamodb:") for a in actions_of(s))]
-    assert len(dynamo) == 1
-    assert sorted(actions_of(dynamo[0])) == sorted(TABLE_ACTIONS)
-    assert "dynamodb:Scan" not in TABLE_ACTIONS and "dynamodb:Query" not in TABLE_ACTIONS
 
 
 def test_grant_manage_keys_gives_the_keys_command_what_it_needs() -> None:
@@ -293,7 +289,7 @@ def test_routes_are_public_on_a_created_http_api(built: tuple[AiGatewayFunction,
     gateway, template = built
     only(template, "AWS::ApiGatewayV2::Api")
     routes = template.find_resources("AWS::ApiGatewayV2::Route")
-    assert sorted(r["Properties"]["RouteKey"] for r in routes.values()) == sorted(f"{m} {p}" for m, p in ROUTES)
+    assert sorted(r["Properties"]["RouteKey"] for r in routes.values()) == sorted(f"{m} {p}" for m, p in ALL_ROUTES)
     assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"NONE"}
     assert all(route.public_reason == defaults.GATEWAY_PUBLIC_REASON.value for route in gateway.routes)
     assert gateway.url.endswith("v1")
@@ -349,7 +345,7 @@ def test_routes_join_an_existing_api_under_a_prefix() -> None:
     template = Template.from_stack(stack)
     only(template, "AWS::ApiGatewayV2::Api")
     keys = sorted(r["Properties"]["RouteKey"] for r in template.find_resources("AWS::ApiGatewayV2::Route").values())
-    assert keys == sorted(f"{m} /ai{p}" for m, p in ROUTES)
+    assert keys == sorted(f"{m} /ai{p}" for m, p in ALL_ROUTES)
     assert gateway.api is api and gateway.url.endswith("ai/v1")
 
 
@@ -410,6 +406,26 @@ def test_outputs_url_and_key_command(built: tuple[AiGatewayFunction, Template]) 
     assert any(k.startswith("GwUrl") for k in outputs)
 
 
+def test_cached_token_prices_render_and_are_checked() -> None:
+    stack = new_stack()
+    prices = {"gpt-4o-mini": Price(input=0.15, output=0.6, cached_input=0.075),
+              "anthropic/claude-haiku": Price(input=1, output=5, cached_input=0.1, cache_write=1.25),
+              "amazon.nova-lite-v1:0": Price(input=0.06, output=0.24),
+              "us.anthropic.claude-sonnet-v1:0": Price(input=3, output=15)}
+    gateway = make(stack, prices=prices)
+    assert gateway.config["prices"]["gpt-4o-mini"] == {"input": 0.15, "output": 0.6, "cached_input": 0.075}
+    assert gateway.config["prices"]["anthropic/claude-haiku"]["cache_write"] == 1.25
+    parsed = load_config(gateway.config)
+    assert str(parsed.prices["anthropic/claude-haiku"].cached_input) == "0.1"
+    expect_error(r"cached_input=.*>= 0", prices={**prices, "gpt-4o-mini": Price(input=1, output=1, cached_input=-1)})
+
+
+def test_every_other_v1_path_reaches_the_gateway_for_its_404(built: tuple[AiGatewayFunction, Template]) -> None:
+    _, template = built
+    keys = [r["Properties"]["RouteKey"] for r in template.find_resources("AWS::ApiGatewayV2::Route").values()]
+    assert "ANY /v1/{proxy+}" in keys and "POST /v1/responses" in keys and "POST /v1/messages/count_tokens" in keys
+
+
 def test_metric_helper_rejects_unknown_dimension_sets(built: tuple[AiGatewayFunction, Template]) -> None:
     gateway, _ = built
     with pytest.raises(ValueError, match="dimension sets"):
@@ -418,12 +434,7 @@ def test_metric_helper_rejects_unknown_dimension_sets(built: tuple[AiGatewayFunc
         gateway.metric("CostUSD")
 
 
-def test_metric_helpers_match_what_the_runtime_emits(built: tuple[AiGatewayFunction, Template]) -> None:
-    from lambda_manifest.ai_gateway import DIMENSIONED_METRICS, GATEWAY_WIDE_METRICS
-    from lambda_manifest.runtime.gateway import accounting
-
-    assert GATEWAY_WIDE_METRICS == accounting.GATEWAY_WIDE_METRICS
-    assert tuple(name for name, _ in accounting.METRICS) == DIMENSIONED_METRICS
+def test_metric_helpers_name_the_runtimes_metrics(built: tuple[AiGatewayFunction, Template]) -> None:
     gateway, _ = built
     assert gateway.metric_provider_failures(provider="openai").dimensions == {"Provider": "openai"}
     assert not gateway.metric_provider_failures().dimensions
@@ -645,7 +656,7 @@ def test_streaming_creates_a_rest_api_whose_routes_stream(streaming: tuple[AiGat
     assert gateway.api.api_type is ApiType.REST
     methods = [m["Properties"] for m in template.find_resources("AWS::ApiGateway::Method").values()
                if m["Properties"]["Integration"].get("Type") == "AWS_PROXY"]
-    assert len(methods) == len(ROUTES)
+    assert len(methods) == len(ALL_ROUTES)
     for method in methods:
         integration = method["Integration"]
         assert integration["ResponseTransferMode"] == "STREAM"

@@ -270,6 +270,50 @@ def test_openai_client_streams_through_the_local_gateway(examples: Running) -> N
     assert json.loads(reply.choices[0].message.content or "")["reason"] == "local model"
 
 
+def test_responses_embeddings_and_models_through_the_local_gateway(examples: Running) -> None:
+    """The other OpenAI surfaces through the REST API, the gateway's runtime loop and the local model."""
+    import openai
+
+    base_url, key = gateway(examples)
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    first = client.responses.create(model="moderation", input="hello there")
+    assert json.loads(first.output_text)["reason"] == "local model" and first.usage is not None
+    follow = client.responses.create(model="moderation", input="and again", previous_response_id=first.id)
+    assert follow.previous_response_id == first.id
+    events = list(client.responses.create(model="moderation", input="hi", stream=True))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == \
+        events[-1].response.output_text
+    vectors = client.embeddings.create(model="embed", input=["same text", "same text", "other"])
+    assert len(vectors.data) == 3 and vectors.data[0].embedding == vectors.data[1].embedding
+    assert vectors.data[0].embedding != vectors.data[2].embedding and vectors.usage.prompt_tokens == 5
+    assert client.models.retrieve("embed").id == "embed"
+    with pytest.raises(openai.NotFoundError) as legacy:  # the catch-all route: the gateway's own 404
+        client.completions.create(model="moderation", prompt="x")
+    assert "POST /v1/responses" in legacy.value.message
+
+
+def test_anthropic_sdk_through_the_local_gateway(examples: Running) -> None:
+    """Messages translated to the OpenAI-compatible provider and back, buffered and streamed (the SDK's own
+    accumulator reads the events), and count_tokens."""
+    import anthropic
+
+    base_url, key = gateway(examples)
+    client = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key=key, max_retries=0)
+    msgs: Any = [{"role": "user", "content": "hello there"}]
+    reply = client.messages.create(model="moderation", max_tokens=100, messages=msgs)
+    assert reply.type == "message" and json.loads(reply.content[0].text)["reason"] == "local model"  # type: ignore[union-attr]
+    with client.messages.stream(model="moderation", max_tokens=100, messages=msgs) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert len(pieces) > 5 and "".join(pieces) == final.content[0].text  # type: ignore[union-attr]
+    assert final.usage.output_tokens == len(pieces) and final.stop_reason == "end_turn"
+    assert client.messages.count_tokens(model="moderation", messages=msgs).input_tokens > 0
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key="lmg-not-a-key", max_retries=0
+                            ).messages.create(model="moderation", max_tokens=10, messages=msgs)
+
+
 def test_gateway_quota_is_the_client_libraries_rate_limit_error(examples: Running) -> None:
     import openai
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import struct
 import threading
@@ -78,6 +79,9 @@ class FakeProvider:
         self.piece_delay_s = piece_delay_s  # between the pieces of a streamed answer
         self.default: Any = None
         self.tool_call: dict[str, Any] | None = None
+        self.cached_tokens = 0  # prompt tokens the provider reports as read from its prompt cache
+        self.cache_write_tokens = 0  # ... and as written to it (Anthropic)
+        self.count_tokens = 42  # Anthropic's /v1/messages/count_tokens answer
         self.requests: list[dict[str, Any]] = []
         self.sent_pieces: list[float] = []  # monotonic time each streamed piece left
         self.closed_early = threading.Event()  # a streamed answer's client went away
@@ -117,11 +121,30 @@ class FakeProvider:
 
     def text_for(self, body: dict[str, Any]) -> str:
         msgs = body.get("messages", [])
-        if self.kind == "anthropic":
-            last = msgs[-1]["content"][-1].get("text", "") if msgs and msgs[-1].get("content") else ""
-        else:
-            last = msgs[-1].get("content", "") if msgs else ""
-        return self.reply if self.reply is not None else f"{self.name}: {last}"
+        content = msgs[-1].get("content", "") if msgs else ""
+        if isinstance(content, list):  # the last text part (Anthropic blocks, OpenAI parts)
+            content = next((b.get("text", "") for b in reversed(content) if isinstance(b, dict) and b.get("text")), "")
+        return self.reply if self.reply is not None else f"{self.name}: {content or ''}"
+
+    def anthropic_usage(self, output_tokens: int) -> dict[str, Any]:
+        """Anthropic's usage: input_tokens excludes what was read from or written to the prompt cache."""
+        return {"input_tokens": self.prompt_tokens - self.cached_tokens - self.cache_write_tokens,
+                "cache_read_input_tokens": self.cached_tokens,
+                "cache_creation_input_tokens": self.cache_write_tokens, "output_tokens": output_tokens}
+
+    def openai_usage(self) -> dict[str, Any]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": self.cached_tokens}}
+
+    def embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        """OpenAI embeddings: a 3-number vector per input, from the input's length."""
+        inputs = body.get("input")
+        items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        data = [{"object": "embedding", "index": i, "embedding": [float(len(str(x))), 0.5, -1.0]}
+                for i, x in enumerate(items)]
+        return {"object": "list", "data": list(reversed(data)), "model": body.get("model"),  # any order, by index
+                "usage": {"prompt_tokens": 2 * len(items), "total_tokens": 2 * len(items)}}
 
     def _answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         text = self.text_for(body)
@@ -140,7 +163,7 @@ class FakeProvider:
                 "stop_reason": stop,
             }
             if self.usage:
-                doc["usage"] = {"input_tokens": self.prompt_tokens, "output_tokens": self.completion_tokens}
+                doc["usage"] = self.anthropic_usage(self.completion_tokens)
             return doc
         message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
@@ -168,11 +191,7 @@ class FakeProvider:
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         }
         if self.usage:
-            doc["usage"] = {
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens,
-            }
+            doc["usage"] = self.openai_usage()
         return doc
 
     def stream_events(self, body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -183,7 +202,7 @@ class FakeProvider:
         pieces[-1] = pieces[-1][:-1]
         tool = self.tool_call if self.tool_call is not None and body.get("tools") else None
         if self.kind == "anthropic":
-            usage = {"input_tokens": self.prompt_tokens, "output_tokens": 1} if self.usage else {}
+            usage = self.anthropic_usage(1) if self.usage else {}
             events = [("message_start", {"type": "message_start", "message": {
                 "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model"),
                 "content": [], "stop_reason": None, "usage": usage}})]
@@ -224,10 +243,7 @@ class FakeProvider:
             out.append(chunk({}, "stop"))
         if self.usage and (body.get("stream_options") or {}).get("include_usage"):
             out.append(json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
-                                   "model": body.get("model"), "choices": [],
-                                   "usage": {"prompt_tokens": self.prompt_tokens,
-                                             "completion_tokens": self.completion_tokens,
-                                             "total_tokens": self.prompt_tokens + self.completion_tokens}}))
+                                   "model": body.get("model"), "choices": [], "usage": self.openai_usage()}))
         out.append("[DONE]")
         return [("", d) for d in out]
 
@@ -324,6 +340,16 @@ class FakeProvider:
                     }
                 )
                 expected_path = "/v1/messages" if fake.kind == "anthropic" else "/chat/completions"
+                if fake.kind == "openai" and u.path.endswith("/embeddings"):
+                    fault = fake.next_fault()
+                    if isinstance(fault, int):
+                        self._send(fault, json.dumps({"error": {"message": f"fault {fault}"}}).encode())
+                    else:
+                        self._send(200, json.dumps(fake.embeddings(body)).encode())
+                    return
+                if fake.kind == "anthropic" and u.path.endswith("/v1/messages/count_tokens"):
+                    self._send(200, json.dumps({"input_tokens": fake.count_tokens}).encode())
+                    return
                 if not u.path.endswith(expected_path):
                     self._send(404, json.dumps({"error": {"message": f"no route {u.path}"}}).encode())
                     return
@@ -392,6 +418,8 @@ class FakeBedrock:
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
         self.tool_call: dict[str, Any] | None = None
+        self.cache_read = 0  # prompt tokens reported as read from / written to the prompt cache
+        self.cache_write = 0
         self.exception: str | None = None  # an exception event (e.g. "throttlingException") instead
         self.requests: list[dict[str, Any]] = []
         fake = self
@@ -404,8 +432,27 @@ class FakeBedrock:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                fake.requests.append({"path": self.path, "body": json.loads(raw or b"{}")})
-                frames = fake.frames()
+                body = json.loads(raw or b"{}")
+                fake.requests.append({"path": self.path, "body": body})
+                if self.path.endswith("/invoke-with-response-stream"):  # Claude's events in chunk frames
+                    self._frames([fake.frame({":event-type": "chunk", ":content-type": "application/json",
+                                              ":message-type": "event"},
+                                             {"bytes": base64.b64encode(json.dumps(e).encode()).decode()})
+                                  for e in fake.claude_events(body)])
+                    return
+                if not self.path.endswith("/converse-stream"):  # Converse or InvokeModel: one JSON answer
+                    doc = fake.converse(body) if self.path.endswith("/converse") else fake.invoke(self.path, body)
+                    payload = json.dumps(doc).encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                self._frames(fake.frames())
+
+            def _frames(self, frames: list[bytes]) -> None:
+                """An event-stream answer, one HTTP chunk per frame."""
                 self.send_response(200)
                 self.send_header("content-type", "application/vnd.amazon.eventstream")
                 self.send_header("transfer-encoding", "chunked")
@@ -426,6 +473,71 @@ class FakeBedrock:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def usage(self) -> dict[str, Any]:
+        """Bedrock's usage: inputTokens excludes the prompt-cache reads and writes."""
+        return {"inputTokens": self.input_tokens - self.cache_read - self.cache_write, "outputTokens": self.output_tokens,
+                "totalTokens": self.input_tokens + self.output_tokens, "cacheReadInputTokens": self.cache_read,
+                "cacheWriteInputTokens": self.cache_write}
+
+    def converse(self, body: dict[str, Any]) -> dict[str, Any]:
+        content: list[dict[str, Any]] = [{"text": self.reply}]
+        stop = "end_turn"
+        if self.tool_call is not None and body.get("toolConfig"):
+            content = [{"toolUse": {"toolUseId": "tooluse_1", "name": self.tool_call["name"],
+                                    "input": self.tool_call["input"]}}]
+            stop = "tool_use"
+        return {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
+                "usage": self.usage(), "metrics": {"latencyMs": 3}}
+
+    def claude(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Claude on Bedrock (InvokeModel with an Anthropic Messages body): an Anthropic message."""
+        content: list[dict[str, Any]] = [{"type": "text", "text": self.reply}]
+        stop = "end_turn"
+        if self.tool_call is not None and body.get("tools"):
+            content = [{"type": "tool_use", "id": "toolu_br", **self.tool_call}]
+            stop = "tool_use"
+        return {"id": "msg_bedrock", "type": "message", "role": "assistant", "model": "claude-on-bedrock",
+                "content": content, "stop_reason": stop, "stop_sequence": None, "usage": self.claude_usage()}
+
+    def claude_usage(self) -> dict[str, Any]:
+        return {"input_tokens": self.input_tokens - self.cache_read - self.cache_write,
+                "cache_read_input_tokens": self.cache_read, "cache_creation_input_tokens": self.cache_write,
+                "output_tokens": self.output_tokens}
+
+    def claude_events(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The same answer as Claude's stream events (InvokeModelWithResponseStream)."""
+        message = self.claude(body)
+        events: list[dict[str, Any]] = [{"type": "message_start", "message": {
+            **message, "content": [], "stop_reason": None, "usage": {**self.claude_usage(), "output_tokens": 1}}}]
+        for n, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                events.append({"type": "content_block_start", "index": n, "content_block": {"type": "text", "text": ""}})
+                events += [{"type": "content_block_delta", "index": n, "delta": {"type": "text_delta", "text": w}}
+                           for w in re.split(r"(?= )", block["text"])]
+            else:
+                events.append({"type": "content_block_start", "index": n, "content_block": {**block, "input": {}}})
+                events.append({"type": "content_block_delta", "index": n, "delta": {
+                    "type": "input_json_delta", "partial_json": json.dumps(block["input"])}})
+            events.append({"type": "content_block_stop", "index": n})
+        events.append({"type": "message_delta", "delta": {"stop_reason": message["stop_reason"]},
+                       "usage": {"output_tokens": self.output_tokens}})
+        return [*events, {"type": "message_stop"}]
+
+    def invoke(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """InvokeModel: Claude (an Anthropic Messages body), or an embedding model: Titan (one text) or Cohere
+        (a batch), by the model id in the path."""
+        from urllib.parse import unquote
+
+        if "anthropic_version" in body:
+            return self.claude(body)
+        model = unquote(path.split("/model/", 1)[1].rsplit("/", 1)[0])
+        if "titan-embed" in model:
+            text = body["inputText"]
+            return {"embedding": [float(len(text)), 0.25] + [0.0] * (int(body.get("dimensions", 3)) - 2),
+                    "inputTextTokenCount": len(text.split())}
+        return {"id": "cohere-1", "response_type": "embeddings_floats", "texts": body["texts"],
+                "embeddings": [[float(len(t)), -0.25] for t in body["texts"]]}
 
     @staticmethod
     def frame(headers: dict[str, str], payload: dict[str, Any]) -> bytes:
@@ -461,10 +573,7 @@ class FakeBedrock:
             out.append(self.event("contentBlockStop", {"contentBlockIndex": 1}))
             stop = "tool_use"
         out.append(self.event("messageStop", {"stopReason": stop}))
-        out.append(self.event("metadata", {"usage": {"inputTokens": self.input_tokens,
-                                                     "outputTokens": self.output_tokens,
-                                                     "totalTokens": self.input_tokens + self.output_tokens},
-                                           "metrics": {"latencyMs": 3}}))
+        out.append(self.event("metadata", {"usage": self.usage(), "metrics": {"latencyMs": 3}}))
         return out
 
 
@@ -715,7 +824,8 @@ class GatewayEnv:
 
 
 def log_lines(text: str, kind: str | None = None) -> list[dict[str, Any]]:
-    """JSON lines printed by the gateway; ``kind`` "audit" or "emf" filters."""
+    """JSON lines printed by the gateway; ``kind`` "audit", "emf" (the gateway's metrics) or "genai" (the
+    OpenTelemetry GenAI metrics) filters."""
     out = []
     for line in text.splitlines():
         line = line.strip()
@@ -727,7 +837,10 @@ def log_lines(text: str, kind: str | None = None) -> list[dict[str, Any]]:
             continue
         if kind == "audit" and doc.get("type") != "audit":
             continue
-        if kind == "emf" and "_aws" not in doc:
+        genai = any(k.startswith("gen_ai.") for k in doc)
+        if kind == "emf" and ("_aws" not in doc or genai):  # the gateway's own metrics
+            continue
+        if kind == "genai" and ("_aws" not in doc or not genai):  # the OpenTelemetry GenAI metrics
             continue
         out.append(doc)
     return out
@@ -878,3 +991,19 @@ def serialized_moto_server() -> Iterator[str]:
         ).read()
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def bedrock_client(reply: str = "hi from bedrock") -> Iterator[FakeBedrock]:
+    """A ``FakeBedrock`` on loopback and the gateway's ``bedrock-runtime`` client pointed at it.
+
+    No Bedrock here, and moto has no Converse: boto3 talks to the fake, which speaks the real wire formats
+    (Converse and InvokeModel JSON, ConverseStream event-stream frames), so boto3's own parsers read them."""
+    from lambda_manifest.runtime.gateway import aws
+
+    fake = FakeBedrock(reply)
+    aws.set_client("bedrock-runtime", boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=fake.url))
+    try:
+        yield fake
+    finally:
+        fake.close()

@@ -163,8 +163,10 @@ def test_413(env: GatewayEnv) -> None:
     huge_prompt = chat_body(
         messages=[{"role": "user", "content": "x" * 20_000}]
     )  # > 4096-token window of "fast"
+    # Over the context window: a 400 with code context_length_exceeded, as OpenAI answers it (the SDK's
+    # BadRequestError); an oversized body stays a 413.
     assert_error(
-        env.call("POST", "/v1/chat/completions", huge_prompt, key=key), 413, "context_length_exceeded"
+        env.call("POST", "/v1/chat/completions", huge_prompt, key=key), 400, "context_length_exceeded"
     )
     env.oa.push(413)
     assert_error(env.chat(key), 413, "provider_rejected_request")

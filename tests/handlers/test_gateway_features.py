@@ -213,7 +213,7 @@ def test_context_is_trimmed_to_the_token_budget(env: GatewayEnv) -> None:
     assert [m["content"][0] for m in conv["messages"] if m["role"] == "user"] == ["1", "2", "3"]
 
 
-def test_new_turn_larger_than_the_budget_is_413(env: GatewayEnv) -> None:
+def test_new_turn_larger_than_the_budget_is_400(env: GatewayEnv) -> None:
     env.reconfigure(_tiny)
     key = env.create_key()
     body = {
@@ -223,7 +223,7 @@ def test_new_turn_larger_than_the_budget_is_413(env: GatewayEnv) -> None:
         "messages": [{"role": "user", "content": "x" * 500}],
     }
     status, _, err = env.call("POST", "/v1/chat/completions", body, key=key)
-    assert status == 413 and err["error"]["code"] == "context_length_exceeded"
+    assert status == 400 and err["error"]["code"] == "context_length_exceeded"
     assert env.oa.calls == 0
 
 
@@ -307,7 +307,8 @@ def test_usage_is_estimated_when_the_provider_omits_it(
     status, headers, body = env.chat(key, content="hello world!")  # 12 chars -> 3 + 4 overhead
     assert status == 200 and headers["x-lm-usage-estimated"] == "true"
     # reply "oa: hello world!" = 16 chars -> 4 tokens
-    assert body["usage"] == {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}
+    assert body["usage"] == {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11,
+                             "prompt_tokens_details": {"cached_tokens": 0}}
     assert log_lines(capsys.readouterr().out, "audit")[-1]["usage_estimated"] is True
 
 
@@ -371,8 +372,10 @@ def test_audit_line_fields_and_no_secrets(env: GatewayEnv, capsys: pytest.Captur
     assert env.chat(key, model="smart", content="my email is bob@example.com")[0] == 200
     out = capsys.readouterr().out
     audit = log_lines(out, "audit")[-1]
-    for field in ("request_id", "tenant", "key_id", "model", "provider", "target_model", "latency_ms",
-                  "prompt_tokens", "completion_tokens", "cost_usd", "cache", "fallback_path", "status"):  # fmt: skip
+    for field in ("request_id", "tenant", "key_id", "gen_ai.request.model", "provider", "gen_ai.response.model",
+                  "gen_ai.provider.name", "gen_ai.operation.name", "latency_ms",
+                  "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "cost_usd", "cache", "fallback_path",
+                  "status"):  # fmt: skip
         assert field in audit, field
     assert audit["key_id"].startswith("key_") and audit["status"] == 200
     assert audit["fallback_path"] == ["oa/gpt-4o:server(503)", "oa/gpt-4o:ok"]

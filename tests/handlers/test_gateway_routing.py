@@ -382,7 +382,8 @@ def test_anthropic_wire_format(env: GatewayEnv) -> None:
     ]
     assert body["choices"][0]["message"]["content"] == "an: what is 2+2?"
     assert body["choices"][0]["finish_reason"] == "stop"
-    assert body["usage"] == {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30}
+    assert body["usage"] == {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30,
+                             "prompt_tokens_details": {"cached_tokens": 0}}
 
 
 def test_anthropic_tools_round_trip(env: GatewayEnv) -> None:
@@ -524,7 +525,8 @@ def test_bedrock_converse(env: GatewayEnv, bedrock: Stubber) -> None:
     assert headers["x-lm-provider"] == "br"
     assert body["choices"][0]["message"]["content"] == "hi from bedrock"
     assert body["choices"][0]["finish_reason"] == "length"
-    assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}
+    assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16,
+                             "prompt_tokens_details": {"cached_tokens": 0}}
     bedrock.assert_no_pending_responses()
 
 

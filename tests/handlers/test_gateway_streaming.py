@@ -84,7 +84,7 @@ def test_openai_and_anthropic_streams_become_openai_chunks(
         assert upstream["stream_options"] == {"include_usage": True}
     audit = audits(capsys)[-1]
     assert audit["stream"] == "done" and audit["status"] == 200
-    assert (audit["prompt_tokens"], audit["completion_tokens"]) == (11, 7) and not audit["usage_estimated"]
+    assert (audit["gen_ai.usage.input_tokens"], audit["gen_ai.usage.output_tokens"]) == (11, 7) and not audit["usage_estimated"]
 
 
 def test_without_include_usage_no_usage_chunk_but_usage_is_still_settled(
@@ -136,7 +136,7 @@ def test_bedrock_converse_stream_becomes_openai_chunks(
     assert json.loads("".join(tc.function.arguments or "" for tc in calls)) == {"q": "x"}
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
     assert (usage.prompt_tokens, usage.completion_tokens) == (9, 4)
-    assert audits(capsys)[-1]["provider_type"] == "bedrock"
+    assert audits(capsys)[-1]["gen_ai.provider.name"] == "aws.bedrock"
 
 
 def test_bedrock_throttling_before_output_falls_back(
@@ -202,7 +202,7 @@ def test_a_failure_after_content_is_an_sse_error_event_and_what_was_used_is_sett
     assert env.an.calls == 0  # content was sent: no fallback, it would mix two answers
     audit = audits(capsys)[-1]
     assert audit["stream"] == "error" and audit["stream_error"] == "reset"
-    assert audit["usage_estimated"] is True and audit["completion_tokens"] >= 2
+    assert audit["usage_estimated"] is True and audit["gen_ai.usage.output_tokens"] >= 2
     assert day_item(env, f"Q#K#{audit['key_id']}")["errors"] == 1
 
 

@@ -9,6 +9,16 @@ import time
 from decimal import Decimal
 
 from .config import GatewayConfig, ModelAlias, Price
+from .contract import (
+    DIMENSIONED_METRICS,
+    DIMENSIONS,
+    GATEWAY_WIDE_METRICS,
+    GENAI_DIMENSIONS,
+    GENAI_DURATION_METRIC,
+    GENAI_TOKEN_USAGE_METRIC,
+    GENAI_TTFT_METRIC,
+    PROVIDER_FAILURES_METRIC,
+)
 
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
 if TYPE_CHECKING:
@@ -71,15 +81,32 @@ def reservation(
     if conversation:
         prompt = max(prompt, alias.context_window)
     output = int(params.get("max_tokens") or cfg.context.reserve_output_tokens)
-    cost = max((cost_usd(cfg.price_for(t), prompt, output) for t in alias.targets), default=Decimal(0))
+    # Priced as if nothing came from the prompt cache, and every input token at the dearer of the input and the
+    # cache-write price: a reservation must never be below what the request can cost.
+    cost = max((cost_usd(_dearest_input(cfg.price_for(t)), prompt, output) for t in alias.targets),
+               default=Decimal(0))
     return prompt + output, cost
 
 
-def cost_usd(price: Price | None, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    """USD, exact (Decimal): tokens * price-per-1M / 1M."""
+def _dearest_input(price: Price | None) -> Price | None:
+    if price is None or price.cache_write is None or price.cache_write <= price.input:
+        return price
+    return Price(price.cache_write, price.output)
+
+
+def cost_usd(
+    price: Price | None, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
+) -> Decimal:
+    """USD, exact (Decimal): tokens * price-per-1M / 1M. ``prompt_tokens`` includes the cached and cache-written
+    input tokens, which are priced at ``cached_input`` and ``cache_write`` (the input price when unset)."""
     if price is None:
         return Decimal(0)
-    return (price.input * prompt_tokens + price.output * completion_tokens) / _MILLION
+    cached = min(max(cached_tokens, 0), prompt_tokens)
+    written = min(max(cache_write_tokens, 0), prompt_tokens - cached)
+    read_price = price.input if price.cached_input is None else price.cached_input
+    write_price = price.input if price.cache_write is None else price.cache_write
+    return (price.input * (prompt_tokens - cached - written) + read_price * cached + write_price * written
+            + price.output * completion_tokens) / _MILLION
 
 
 def emit(line: dict[str, Any]) -> None:
@@ -100,25 +127,6 @@ def emit(line: dict[str, Any]) -> None:
 # provider answered (502/504). ProviderFailures = failed attempts (timeout, connection, 429, 5xx, malformed
 # answer, 401/403/404; not circuit-open skips, not a provider's 4xx about the request itself), including
 # attempts a fallback or retry then made good.
-DIMENSIONS = [["Tenant"], ["Model"], ["Provider"], ["Tenant", "Model"]]
-METRICS = (
-    ("Requests", "Count"),
-    ("PromptTokens", "Count"),
-    ("CompletionTokens", "Count"),
-    ("CostUSD", "None"),
-    ("LatencyMs", "Milliseconds"),
-    ("Fallbacks", "Count"),
-    ("CacheHits", "Count"),
-    ("QuotaRejections", "Count"),
-    ("Errors", "Count"),
-    ("UpstreamFailures", "Count"),
-)
-GATEWAY_WIDE_METRICS = (
-    "Requests", "Served", "Errors", "UpstreamFailures", "ProviderFailures", "Fallbacks", "QuotaRejections",
-    "CacheHits",
-)  # fmt: skip
-
-
 def emf(
     namespace: str,
     tenant: str,
@@ -145,8 +153,8 @@ def emf(
             "CloudWatchMetrics": [
                 {
                     "Namespace": namespace,
-                    "Dimensions": DIMENSIONS,
-                    "Metrics": [{"Name": n, "Unit": u} for n, u in METRICS],
+                    "Dimensions": [list(d) for d in DIMENSIONS],
+                    "Metrics": [{"Name": n, "Unit": u} for n, u in DIMENSIONED_METRICS],
                 },
                 {
                     "Namespace": namespace,
@@ -182,11 +190,40 @@ def emf_provider_failures(namespace: str, provider: str, model: str, failures: i
                 {
                     "Namespace": namespace,
                     "Dimensions": [["Provider"]],
-                    "Metrics": [{"Name": "ProviderFailures", "Unit": "Count"}],
+                    "Metrics": [{"Name": PROVIDER_FAILURES_METRIC, "Unit": "Count"}],
                 }
             ],
         },
         "Provider": provider,
         "Model": model or "unknown",
-        "ProviderFailures": failures,
+        PROVIDER_FAILURES_METRIC: failures,
     }
+
+
+def emf_genai(
+    namespace: str, operation: str, model: str, duration_s: float, ttft_s: float | None, input_tokens: int,
+    output_tokens: int, served: bool,
+) -> list[dict[str, Any]]:
+    """The request in the OpenTelemetry GenAI semantic conventions' metrics, by ``gen_ai.operation.name`` and
+    ``gen_ai.request.model`` (a configured alias): ``gen_ai.client.operation.duration`` and, for a streamed
+    answer, ``gen_ai.server.time_to_first_token`` (seconds); ``gen_ai.client.token.usage`` once per
+    ``gen_ai.token.type`` (``input``, ``output``) when a provider answered."""
+    dims = {GENAI_DIMENSIONS[0]: operation, GENAI_DIMENSIONS[1]: model}
+    metrics = [{"Name": GENAI_DURATION_METRIC, "Unit": "Seconds"}]
+    values: dict[str, Any] = {GENAI_DURATION_METRIC: round(duration_s, 6)}
+    if ttft_s is not None:
+        metrics.append({"Name": GENAI_TTFT_METRIC, "Unit": "Seconds"})
+        values[GENAI_TTFT_METRIC] = round(ttft_s, 6)
+    ts = int(time.time() * 1000)
+
+    def record(dimensions: list[str], names: list[dict[str, str]], fields: dict[str, Any]) -> dict[str, Any]:
+        return {"_aws": {"Timestamp": ts, "CloudWatchMetrics": [
+            {"Namespace": namespace, "Dimensions": [dimensions], "Metrics": names}]}, **fields}
+
+    out = [record(list(GENAI_DIMENSIONS), metrics, {**dims, **values})]
+    if served:
+        token_dims = [*GENAI_DIMENSIONS, "gen_ai.token.type"]
+        for kind, count in (("input", input_tokens), ("output", output_tokens)):
+            out.append(record(token_dims, [{"Name": GENAI_TOKEN_USAGE_METRIC, "Unit": "Count"}],
+                              {**dims, "gen_ai.token.type": kind, GENAI_TOKEN_USAGE_METRIC: count}))
+    return out

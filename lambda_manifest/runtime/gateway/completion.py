@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+# gen_ai.provider.name values of the OpenTelemetry GenAI semantic conventions, by provider kind.
+GENAI_PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "bedrock": "aws.bedrock"}
 _QUOTA_TEXT = {
     "rpm": ("requests per minute", "rate_limit_exceeded"),
     "tpd": ("tokens per day", "token_quota_exceeded"),
@@ -55,8 +57,12 @@ def completion_route(ctx: Ctx, parse: Callable[[], ChatCall]) -> Any:
     key = authenticate(ctx.http, ctx.store, cfg.auth.key_header)
     ctx.audit.update(tenant=key.tenant, key_id=key.key_id)
     call = parse()
-    ctx.audit.update(model=call.alias[:128], prompt=call.prompt, conversation_id=call.conversation_id,
-                     stream=call.stream or None)  # fmt: skip
+    ctx.audit.update({"api": call.api, "gen_ai.operation.name": "chat", "gen_ai.request.model": call.alias[:128],
+                      "prompt": call.prompt, "gen_ai.conversation.id": call.conversation_id,
+                      "stream": call.stream or None})  # fmt: skip
+    for name in ("max_tokens", "temperature", "top_p"):
+        if call.params.get(name) is not None:
+            ctx.audit[f"gen_ai.request.{name}"] = call.params[name]
     alias = cfg.models.get(call.alias)
     if alias is None:
         raise GatewayError(404, f"the model {call.alias[:128]!r} does not exist", "model_not_found", param="model")
@@ -67,9 +73,9 @@ def completion_route(ctx: Ctx, parse: Callable[[], ChatCall]) -> Any:
     if call.conversation_id is not None and not cfg.context.enabled:
         raise bad_request("conversations are disabled on this gateway", "conversations_disabled", "conversation_id")
     est = accounting.estimate_prompt_tokens(call.messages)
-    if est > alias.context_window:
+    if est > alias.context_window:  # a 400, as OpenAI and Anthropic answer it (the SDKs' BadRequestError)
         raise GatewayError(
-            413,
+            400,
             f"the messages need ~{est} tokens, more than the model's context window of {alias.context_window}",
             "context_length_exceeded",
             param="messages",
@@ -92,11 +98,13 @@ def completion_route(ctx: Ctx, parse: Callable[[], ChatCall]) -> Any:
         hit["id"] = f"chatcmpl-{os.urandom(16).hex()}"
         hit["created"] = int(now)
         try:
+            message = ((hit.get("choices") or [{}])[0]).get("message") or {}
+            store_exchange(ctx, call, key, [], None, None, message, now)
             if call.stream:
                 from .streaming import replay
 
                 return replay(ctx, call, hit)
-            return json_response(200, hit, {"x-lm-cache": "hit", "x-lm-request-id": ctx.http.request_id})
+            return json_response(200, render(call, hit), {"x-lm-cache": "hit", "x-lm-request-id": ctx.http.request_id})
         finally:
             record(ctx, key, usage, now, hold)
     if call.stream:
@@ -107,7 +115,7 @@ def completion_route(ctx: Ctx, parse: Callable[[], ChatCall]) -> Any:
         body, headers, cache_body = _complete(ctx, alias, call, key, usage, now)
         if cacheable and ckey is not None and cache_body is not None:
             ctx.cache_put = (ckey, cache_body, cfg.cache.ttl_s)
-        return json_response(200, body, headers)
+        return json_response(200, render(call, body), headers)
     except GatewayError:
         usage.error = True
         raise
@@ -185,6 +193,9 @@ def prepare(ctx: Ctx, alias: ModelAlias, call: ChatCall, key: KeyInfo, now: floa
     if call.conversation_id is None:
         return prepared
     stored = ctx.store.get_conversation(key.tenant, call.conversation_id, now)
+    if stored is None and call.api == "responses":
+        raise GatewayError(404, f"previous response {call.conversation_id!r} not found (expired, or stored with "
+                           "store: false)", "response_not_found", param="previous_response_id")
     history: list[dict[str, Any]] = []
     if stored is not None:
         try:
@@ -241,7 +252,7 @@ def routing_failed(ctx: Ctx, exc: RoutingFailed, usage: UsageDelta, prepared: Pr
 
 def account(
     ctx: Ctx,
-    call: ChatCall,
+    call: ChatCall | None,
     prepared: Prepared,
     usage: UsageDelta,
     target: Any,
@@ -250,6 +261,8 @@ def account(
     prompt_tokens: int | None,
     completion_tokens: int | None,
     completion_text: str,
+    cached_tokens: int | None = None,
+    cache_write_tokens: int | None = None,
 ) -> tuple[int, int, bool]:
     """Settle the usage of an answered request (estimating what the provider did not report), and record it in
     the audit line and the metrics. Returns the prompt and completion tokens of the answer and whether they were
@@ -258,23 +271,27 @@ def account(
     estimated = prompt_tokens is None or completion_tokens is None
     pt = prompt_tokens if prompt_tokens is not None else accounting.estimate_prompt_tokens(prepared.messages)
     ct = completion_tokens if completion_tokens is not None else accounting.estimate_text_tokens(completion_text)
+    cached, written = cached_tokens or 0, cache_write_tokens or 0
     price = cfg.price_for(target)
     usage.prompt_tokens = pt + prepared.extra_prompt
     usage.completion_tokens = ct + prepared.extra_completion
-    usage.cost_usd = accounting.cost_usd(price, pt, ct) + prepared.extra_cost
+    usage.cached_tokens, usage.cache_write_tokens = cached, written
+    usage.cost_usd = accounting.cost_usd(price, pt, ct, cached, written) + prepared.extra_cost
     ctx.count_failures(attempts)
-    ctx.audit.update(
-        provider=target.provider,
-        provider_type=provider_type,
-        target_model=target.model,
-        fallback_path=[a.label() for a in attempts],
-        attempts=sum(1 for a in attempts if a.sent),
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        cost_usd=str(usage.cost_usd),
-        usage_estimated=estimated,
-        priced=price is not None,
-    )
+    ctx.audit.update({
+        "provider": target.provider,
+        "gen_ai.provider.name": GENAI_PROVIDER_NAMES.get(provider_type, provider_type),
+        "gen_ai.response.model": target.model,
+        "fallback_path": [a.label() for a in attempts],
+        "attempts": sum(1 for a in attempts if a.sent),
+        "gen_ai.usage.input_tokens": usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": usage.completion_tokens,
+        "gen_ai.usage.cache_read.input_tokens": cached or None,
+        "gen_ai.usage.cache_creation.input_tokens": written or None,
+        "cost_usd": str(usage.cost_usd),
+        "usage_estimated": estimated,
+        "priced": price is not None,
+    })  # fmt: skip
     ctx.metric(provider=target.provider, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                cost=usage.cost_usd, fallbacks=fallbacks(attempts), served=True)  # fmt: skip
     return pt, ct, estimated
@@ -282,8 +299,10 @@ def account(
 
 def completion_body(
     call: ChatCall, message: dict[str, Any], finish_reason: str, prompt_tokens: int, completion_tokens: int,
-    now: float,
+    now: float, cached_tokens: int = 0, cache_write_tokens: int = 0,
 ) -> dict[str, Any]:
+    """The answer as an OpenAI chat completion: what chat completions return, what the cache holds, and what
+    the other APIs render their answers from (``render``)."""
     return {
         "id": f"chatcmpl-{os.urandom(16).hex()}",
         "object": "chat.completion",
@@ -294,9 +313,28 @@ def completion_body(
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens,
+                                      **({"cache_write_tokens": cache_write_tokens} if cache_write_tokens else {})},
         },
         "system_fingerprint": None,
     }
+
+
+def render(call: ChatCall, body: dict[str, Any]) -> dict[str, Any]:
+    """The chat completion ``body`` in the terms of the API the request came through."""
+    if call.api == "chat":
+        return body
+    rendered: dict[str, Any] = api_module(call.api).render(call, body)
+    return rendered
+
+
+def api_module(api: str) -> Any:
+    """The module of a non-chat API, imported when its first request arrives."""
+    if api == "responses":
+        from . import api_responses as module
+    else:
+        from . import api_messages as module  # type: ignore[no-redef]
+    return module
 
 
 def answer_headers(ctx: Ctx, call: ChatCall, target: Any, estimated: bool, attempts: list[Attempt]) -> dict[str, str]:
@@ -326,27 +364,42 @@ def finish_answer(
     if cfg.audit.log_bodies:
         ctx.audit["request_messages"] = redact_any(prepared.messages)
         ctx.audit["completion"] = redact(message.get("content") or "")
-    if call.conversation_id is not None and prepared.plan is not None:
-        history_out = context.cap_history(
-            prepared.plan.kept + [m for m in call.messages if m["role"] not in ("system", "developer")] + [message],
-            cfg.context.max_stored_messages,
-        )
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:  # the completion is paid for: a failed history write is logged, not turned into an error
-            ctx.store.put_conversation(
-                key.tenant,
-                call.conversation_id,
-                json.dumps(history_out, separators=(",", ":"), ensure_ascii=False),
-                prepared.plan.system,
-                prepared.plan.summary,
-                now,
-                cfg.context.ttl_s,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            ctx.audit["conversation_write_error"] = type(exc).__name__
+    plan = prepared.plan
+    store_exchange(ctx, call, key, plan.kept if plan else [], plan.system if plan else None,
+                   plan.summary if plan else None, message, now)  # fmt: skip
+    if call.conversation_id is not None:
         return None
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps({k: v for k, v in body.items() if k != "raw"}, separators=(",", ":"), ensure_ascii=False)
+
+
+def store_exchange(
+    ctx: Ctx, call: ChatCall, key: KeyInfo, kept: list[dict[str, Any]], system: str | None, summary: str | None,
+    message: dict[str, Any], now: float,
+) -> None:
+    """Store the history after this exchange under ``call.store_as`` (a conversation id, or a Responses id that a
+    later ``previous_response_id`` continues). A failed write is logged, not turned into an error: the answer is
+    paid for."""
+    if call.store_as is None:
+        return
+    cfg = ctx.cfg
+    history_out = context.cap_history(
+        kept + [m for m in call.messages if m["role"] not in ("system", "developer")] + [message],
+        cfg.context.max_stored_messages,
+    )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        ctx.store.put_conversation(
+            key.tenant,
+            call.store_as,
+            json.dumps(history_out, separators=(",", ":"), ensure_ascii=False),
+            system if call.api != "responses" else None,  # Responses instructions do not carry over
+            summary,
+            now,
+            cfg.context.ttl_s,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        ctx.audit["conversation_write_error"] = type(exc).__name__
 
 
 def _complete(
@@ -354,7 +407,7 @@ def _complete(
 ) -> tuple[dict[str, Any], dict[str, str], str | None]:
     rt = ctx.rt
     prepared = prepare(ctx, alias, call, key, now)
-    req = ChatRequest(prepared.messages, call.params)
+    req = ChatRequest(prepared.messages, call.params, call.native)
     try:
         rr = route(ctx.cfg, alias, req, ctx.remaining_ms, rt.secrets, rt.breaker, rt.rng)
     except RoutingFailed as exc:
@@ -365,11 +418,16 @@ def _complete(
         str(tc.get("function", {}).get("arguments", "")) for tc in res.tool_calls or []
     )
     pt, ct, estimated = account(ctx, call, prepared, usage, rr.target, rr.provider_type, rr.attempts,
-                                res.prompt_tokens, res.completion_tokens, completion_text)  # fmt: skip
+                                res.prompt_tokens, res.completion_tokens, completion_text, res.cached_tokens,
+                                res.cache_write_tokens)  # fmt: skip
+    ctx.audit["gen_ai.response.finish_reasons"] = [res.finish_reason]
     message: dict[str, Any] = {"role": "assistant", "content": res.content}
     if res.tool_calls:
         message["tool_calls"] = res.tool_calls
-    body = completion_body(call, message, res.finish_reason, pt, ct, now)
+    body = completion_body(call, message, res.finish_reason, pt, ct, now, usage.cached_tokens,
+                           usage.cache_write_tokens)
+    if res.raw is not None and call.api == "messages":
+        body["raw"] = res.raw  # the provider's own document, answered as it is (never cached: see finish_answer)
     headers = answer_headers(ctx, call, rr.target, estimated, rr.attempts)
     cache_body = finish_answer(ctx, call, key, prepared, message, body, now)
     return body, headers, cache_body

@@ -57,7 +57,9 @@ JSON path of the offending field). ``?`` marks an optional field; the default fo
         }
       },
       "prices"?: {                                # USD per 1M tokens; key "<provider>/<model>" wins over "<model>"
-        "<provider>/<model>" | "<model>": {"input": number, "output": number}
+        "<provider>/<model>" | "<model>": {"input": number, "output": number,
+                                           "cached_input"?: number,   # prompt-cache reads, = input
+                                           "cache_write"?: number}    # prompt-cache writes, = input
       },                                          # a target without a price costs 0 (and the audit says so)
       "tenants"?: {                               # per-tenant limits (per-key limits live on the key item)
         "<tenant>": {"rpm"?: int, "tpd"?: int, "budget_usd"?: number}
@@ -110,13 +112,12 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .contract import CONFIG_ENV, CONFIG_FILE_ENV
+
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
 if TYPE_CHECKING:
     from typing import Any
 
-CONFIG_ENV = "LM_GATEWAY_CONFIG"
-CONFIG_FILE_ENV = "LM_GATEWAY_CONFIG_FILE"
-TABLE_ENV = "LM_GATEWAY_TABLE"
 
 PROVIDER_TYPES = ("openai", "anthropic", "bedrock")
 PROMPT_PARAM_KEYS = ("temperature", "top_p", "max_tokens", "stop", "response_format")
@@ -172,6 +173,8 @@ class ModelAlias:
 class Price:
     input: Decimal
     output: Decimal
+    cached_input: Decimal | None = None  # a prompt-cache read; None: the input price
+    cache_write: Decimal | None = None  # a prompt-cache write; None: the input price
 
 
 @dataclass
@@ -492,9 +495,12 @@ def parse_config(raw: Any) -> GatewayConfig:
 
     prices: dict[str, Price] = {}
     for key, p in (d.get("prices") or {}).items():
-        pd = _obj(p, f"prices.{key}", ("input", "output"), ("input", "output"))
+        pd = _obj(p, f"prices.{key}", ("input", "output", "cached_input", "cache_write"), ("input", "output"))
         prices[key] = Price(
-            _dec(pd["input"], f"prices.{key}.input"), _dec(pd["output"], f"prices.{key}.output")
+            _dec(pd["input"], f"prices.{key}.input"),
+            _dec(pd["output"], f"prices.{key}.output"),
+            _dec(pd["cached_input"], f"prices.{key}.cached_input") if "cached_input" in pd else None,
+            _dec(pd["cache_write"], f"prices.{key}.cache_write") if "cache_write" in pd else None,
         )
 
     tenants: dict[str, TenantLimits] = {}

@@ -5,7 +5,8 @@ System messages (the request's, else the stored one) and the new turn are always
 message and the assistant/tool messages after it) are dropped oldest first. When ``context.summarize_with``
 names an alias, dropped turns (and the previous summary) are summarized by that model into a system note that
 is kept in the conversation; if the summary itself does not fit, more turns are dropped, then the summary.
-If the system messages + new turn alone exceed the budget the request is refused with 413.
+If the system messages + new turn alone exceed the budget the request is refused with 400
+``context_length_exceeded``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def build(
 
     if fixed > budget:
         raise GatewayError(
-            413,
+            400,
             f"the new messages need ~{fixed} tokens but the model's budget is {budget}",
             "context_length_exceeded",
         )

@@ -21,6 +21,16 @@ _DEFAULT_TYPE = {
     502: "api_error",
     504: "api_error",
 }
+# Anthropic's error types by status (its API answers 529 overloaded_error; the gateway's own 5xx are api_error).
+_ANTHROPIC_TYPE = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+}
 MAX_SDK_RETRY_AFTER_S = 60
 TRANSIENT_500_CODES = frozenset({"store_unavailable"})
 
@@ -61,7 +71,12 @@ class GatewayError(Exception):
             return self.code in TRANSIENT_500_CODES
         return False
 
-    def body(self) -> dict[str, object]:
+    def body(self, api: str = "chat") -> dict[str, object]:
+        """The error document: OpenAI's shape, or Anthropic's on the Anthropic Messages routes (``api``
+        ``"messages"``), which the ``anthropic`` SDK maps to its exception classes by status."""
+        if api == "messages":
+            return {"type": "error", "error": {"type": _ANTHROPIC_TYPE.get(self.status, "api_error"),
+                                               "message": self.message}}
         return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
 
 

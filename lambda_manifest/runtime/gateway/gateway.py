@@ -66,7 +66,7 @@ def handle(event: Any, lambda_context: Any) -> Any:
         if not isinstance(resp, dict):
             return resp  # a stream: its telemetry comes when it ends
     except GatewayError as exc:
-        resp = error_response(exc, str(audit.get("request_id") or ""))
+        resp = error_response(exc, str(audit.get("request_id") or ""), str(audit.get("api") or "chat"))
         audit["error"] = exc.code
     except Exception as exc:  # never let an exception escape as a Lambda error
         audit["error"] = "internal_error"

@@ -1,4 +1,5 @@
-"""OpenAI-compatible ``POST {base_url}/chat/completions``, buffered and streamed (server-sent events)."""
+"""OpenAI-compatible ``POST {base_url}/chat/completions``, buffered and streamed (server-sent events), and
+``POST {base_url}/embeddings``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from .providers import (
     ChatRequest,
     ChatResult,
     Delta,
+    EmbeddingResult,
     ProviderError,
     StreamBudget,
     api_key,
@@ -20,6 +22,7 @@ from .providers import (
     post_json,
     read_body,
     sse_events,
+    unsupported,
 )
 
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
@@ -28,29 +31,55 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _request(
-    provider: ProviderConfig, target: Target, req: ChatRequest, secrets: SecretCache
-) -> tuple[str, dict[str, str], dict[str, Any]]:
+def _endpoint(provider: ProviderConfig, target: Target, path: str, secrets: SecretCache) -> tuple[str, dict[str, str]]:
     from urllib.parse import urlencode
 
-    url = (provider.base_url or "").replace("{model}", target.model) + "/chat/completions"
+    url = (provider.base_url or "").replace("{model}", target.model) + path
     if provider.query:
         url += "?" + urlencode(provider.query)
     headers = dict(provider.headers)
     key = api_key(provider, secrets)
     if key is not None:
         headers[provider.auth_header] = f"{provider.auth_scheme} {key}".strip()
-    body: dict[str, Any] = {"model": target.model, "messages": req.messages}
+    return url, headers
+
+
+def _message(m: dict[str, Any], target: Target) -> dict[str, Any]:
+    """A message without the Anthropic-only ``cache_control`` marks (OpenAI caches prompts by itself)."""
+    content = m.get("content")
+    if isinstance(content, list):
+        for p in content:
+            if isinstance(p, dict) and p.get("type") == "anthropic_block":
+                raise unsupported(target, f"an Anthropic {(p.get('block') or {}).get('type')!r} block")
+    if isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content):
+        m = {**m, "content": [{k: v for k, v in p.items() if k != "cache_control"} for p in content]}
+    return m
+
+
+def _request(
+    provider: ProviderConfig, target: Target, req: ChatRequest, secrets: SecretCache
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    rf = req.params.get("response_format")
+    if rf is not None and rf.get("type") != "text" and not provider.supports_response_format:
+        raise unsupported(target, "response_format")
+    if req.params.get("tools") and not provider.supports_tools:
+        raise unsupported(target, "tools")
+    url, headers = _endpoint(provider, target, "/chat/completions", secrets)
+    body: dict[str, Any] = {"model": target.model, "messages": [_message(m, target) for m in req.messages]}
     for name in ("temperature", "top_p", "max_tokens", "stop", "user", *OPENAI_PASSTHROUGH):
         if req.params.get(name) is not None:
             body[name] = req.params[name]
-    if provider.supports_response_format and req.params.get("response_format") is not None:
-        body["response_format"] = req.params["response_format"]
-    if provider.supports_tools and req.params.get("tools"):
+    if rf is not None and provider.supports_response_format:
+        body["response_format"] = rf
+    if req.params.get("tools"):
         body["tools"] = req.params["tools"]
         if req.params.get("tool_choice") is not None:
             body["tool_choice"] = req.params["tool_choice"]
     return url, headers, body
+
+
+def _cached(usage: dict[str, Any]) -> int | None:
+    return int_or_none(obj(usage.get("prompt_tokens_details")).get("cached_tokens"))
 
 
 def call(
@@ -76,6 +105,7 @@ def call(
         finish_reason=str(choice.get("finish_reason") or "stop"),
         prompt_tokens=int_or_none(usage.get("prompt_tokens")),
         completion_tokens=int_or_none(usage.get("completion_tokens")),
+        cached_tokens=_cached(usage),
         model=str(doc.get("model") or target.model),
     )
 
@@ -112,6 +142,7 @@ def stream(
         if isinstance(usage, dict):
             delta.prompt_tokens = int_or_none(usage.get("prompt_tokens"))
             delta.completion_tokens = int_or_none(usage.get("completion_tokens"))
+            delta.cached_tokens = _cached(usage)
         choices = doc.get("choices") or []
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             choice = choices[0]
@@ -125,3 +156,30 @@ def stream(
             if choice.get("finish_reason"):
                 delta.finish_reason = str(choice["finish_reason"])
         yield delta
+
+
+def embed(
+    provider: ProviderConfig, target: Target, inputs: list[Any], params: dict[str, Any], deadline: float,
+    secrets: SecretCache,
+) -> EmbeddingResult:
+    """``POST {base_url}/embeddings``, always as floats (the gateway encodes for its own client)."""
+    who = target.label
+    url, headers = _endpoint(provider, target, "/embeddings", secrets)
+    body: dict[str, Any] = {"model": target.model, "input": inputs, "encoding_format": "float"}
+    for name in ("dimensions", "user"):
+        if params.get(name) is not None:
+            body[name] = params[name]
+    doc = json_body(read_body(post_json(url, headers, body, deadline, who), deadline, who), who)
+    data = doc.get("data")
+    if not isinstance(data, list) or len(data) != len(inputs):
+        raise ProviderError("bad_response", f"{who}: embeddings response without one vector per input")
+    vectors: list[list[float]] = [[] for _ in inputs]
+    for n, item in enumerate(data):
+        item = obj(item)
+        index = item.get("index", n)
+        vector = item.get("embedding")
+        if not isinstance(index, int) or not 0 <= index < len(inputs) or not isinstance(vector, list):
+            raise ProviderError("bad_response", f"{who}: malformed embedding")
+        vectors[index] = vector
+    usage = obj(doc.get("usage"))
+    return EmbeddingResult(vectors, int_or_none(usage.get("prompt_tokens")), str(doc.get("model") or target.model))

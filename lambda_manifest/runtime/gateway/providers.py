@@ -26,7 +26,15 @@ bad_response     2xx with malformed JSON or missing fields           retry, then
 auth             HTTP 401/403 or the secret is unavailable           next target
 not_found        HTTP 404 (unknown model/deployment)                 next target
 client           any other 4xx (e.g. 400, 413, 422)                  none: 400 (413) to the client
+unsupported      the provider cannot do what the request asks (tools  next target, not a failure; 400 when no
+                 on a provider without them, a JSON schema where      target of the alias can
+                 it cannot be enforced, embeddings on Anthropic)
 ===============  ==================================================  ========================================
+
+Usage is normalized: ``prompt_tokens`` counts every input token, cached ones included; ``cached_tokens`` are
+those read from the provider's prompt cache (OpenAI ``prompt_tokens_details.cached_tokens``, Anthropic
+``cache_read_input_tokens``, Bedrock ``cacheReadInputTokens``) and ``cache_write_tokens`` those written to it
+(Anthropic ``cache_creation_input_tokens``, Bedrock ``cacheWriteInputTokens``), priced apart (``Price``).
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 FALLBACK_KINDS = frozenset(
-    {"timeout", "connection", "reset", "rate_limited", "server", "bad_response", "auth", "not_found"}
+    {"timeout", "connection", "reset", "rate_limited", "server", "bad_response", "auth", "not_found", "unsupported"}
 )
 RETRY_SAME_TARGET_KINDS = frozenset({"connection", "server", "bad_response"})
 OPENAI_PASSTHROUGH = (
@@ -73,6 +81,9 @@ class ProviderError(Exception):
 class ChatRequest:
     messages: list[dict[str, Any]]
     params: dict[str, Any]
+    # An Anthropic Messages request as the client sent it: the Anthropic adapter sends it as it is (model
+    # replaced), so everything the client asked for (cache_control, thinking, documents...) reaches Claude.
+    native: dict[str, Any] | None = None
 
 
 @dataclass
@@ -83,6 +94,16 @@ class ChatResult:
     completion_tokens: int | None
     model: str
     tool_calls: list[dict[str, Any]] | None = None
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    raw: dict[str, Any] | None = None  # the provider's own answer, for a pass-through (Anthropic Messages)
+
+
+@dataclass
+class EmbeddingResult:
+    vectors: list[list[float]]
+    prompt_tokens: int | None
+    model: str
 
 
 @dataclass
@@ -95,6 +116,10 @@ class Delta:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    # The provider's own event (name, data) behind this step, for a pass-through (Anthropic Messages).
+    raw: tuple[str, str] | None = None
 
     @property
     def output(self) -> bool:
@@ -197,7 +222,9 @@ def text_of(content: Any) -> str:
             parts.append(str(part.get("text", "")))
         else:
             kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            raise ProviderError("client", f"content part of type {kind!r} is not supported by this provider")
+            if kind == "anthropic_block" and isinstance(part, dict):
+                kind = (part.get("block") or {}).get("type")
+            raise ProviderError("unsupported", f"content part of type {kind!r} is not supported by this provider")
     return "".join(parts)
 
 
@@ -307,3 +334,72 @@ def stream_target(
 ) -> Iterator[Delta | None]:
     stream: Iterator[Delta | None] = _adapter(provider.type).stream(provider, target, req, budget, secrets)
     return stream
+
+
+def embed_target(
+    provider: ProviderConfig, target: Target, inputs: list[Any], params: dict[str, Any], deadline: float,
+    secrets: SecretCache,
+) -> EmbeddingResult:
+    if provider.type == "anthropic":
+        raise ProviderError("unsupported", f"{target.label}: Anthropic has no embeddings API")
+    result: EmbeddingResult = _adapter(provider.type).embed(provider, target, inputs, params, deadline, secrets)
+    return result
+
+
+def unsupported(target: Target, what: str) -> ProviderError:
+    return ProviderError("unsupported", f"{target.label} cannot do {what}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Structured output where the provider has no response_format (Anthropic, Bedrock): the JSON schema becomes
+# one tool the model is made to call, and that call's arguments are the answer's text.
+
+JSON_TOOL = "json_output"
+
+
+def json_mode_schema(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema a ``response_format`` asks for (``json_object``: any object), or None for plain text."""
+    rf = params.get("response_format")
+    if not isinstance(rf, dict) or rf.get("type") not in ("json_object", "json_schema"):
+        return None
+    if rf["type"] == "json_object":
+        return {"type": "object"}
+    js = rf.get("json_schema")
+    schema = js.get("schema") if isinstance(js, dict) else None
+    return schema if isinstance(schema, dict) else {"type": "object"}
+
+
+def forced_json_tool(params: dict[str, Any], target: Target, supports_tools: bool) -> dict[str, Any] | None:
+    """The tool (OpenAI function format) that carries a JSON answer, or None without ``response_format``."""
+    schema = json_mode_schema(params)
+    if schema is None:
+        return None
+    if params.get("tools") or not supports_tools:
+        raise unsupported(target, "response_format together with tools" if params.get("tools")
+                          else "response_format (structured output needs tools on this provider)")
+    return {"type": "function", "function": {"name": JSON_TOOL, "description": "Answer with this JSON.",
+                                             "parameters": schema}}
+
+
+def json_result(result: ChatResult) -> ChatResult:
+    """The forced tool call of a JSON answer as the answer's text."""
+    calls = result.tool_calls or []
+    if calls:
+        result.content = str((calls[0].get("function") or {}).get("arguments") or "{}")
+        result.tool_calls = None
+        result.finish_reason = "stop" if result.finish_reason == "tool_calls" else result.finish_reason
+    return result
+
+
+def json_stream(events: Iterator[Delta | None]) -> Iterator[Delta | None]:
+    """The forced tool call's argument pieces of a streamed JSON answer as text pieces (any text beside the call
+    is dropped, as the buffered answer drops it)."""
+    for d in events:
+        if d is not None:
+            d.content = "".join(str((tc.get("function") or {}).get("arguments") or "") for tc in d.tool_calls or [])
+            d.tool_calls = None
+            if d.finish_reason == "tool_calls":
+                d.finish_reason = "stop"
+            if d.raw is not None:
+                d.raw = None
+        yield d

@@ -58,6 +58,7 @@ from .providers import (
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 MIN_ATTEMPT_MS = 100
 DEFAULT_RETRY_AFTER_S = 1
@@ -118,12 +119,12 @@ class Attempt:
     def failed(self) -> bool:
         """A provider failure: a call that counted against the provider (not a skip, not a request the
         provider rejected as the caller's fault)."""
-        return self.outcome not in ("ok", "circuit_open", "client")
+        return self.outcome not in ("ok", "circuit_open", "client", "unsupported")
 
     @property
     def sent(self) -> bool:
-        """A request was made (not a circuit-open skip)."""
-        return self.outcome != "circuit_open"
+        """A request was made (not a circuit-open skip, not a target that cannot do what was asked)."""
+        return self.outcome not in ("circuit_open", "unsupported")
 
 
 @dataclass
@@ -200,6 +201,7 @@ class Attempts:
     ) -> None:
         self.cfg, self.alias, self.remaining_ms, self.breaker, self.rng = cfg, alias, remaining_ms, breaker, rng
         self.attempts: list[Attempt] = []
+        self.unsupported: list[str] = []
         self.deadline_hit = False
 
     def budget_ms(self) -> float:
@@ -251,6 +253,10 @@ class Attempts:
             raise RoutingFailed(
                 status, f"the provider rejected the request: {exc.message}", "provider_rejected_request", self.attempts
             )
+        if exc.kind == "unsupported":  # not the provider's failure: the next target may do it
+            attempt.retry = False
+            self.unsupported.append(exc.message)
+            return
         self.breaker.failure(label, monotonic(), rc.breaker_threshold, rc.breaker_cooldown_s)
         attempt.retry = may_retry and exc.kind in RETRY_SAME_TARGET_KINDS and self.breaker.allow(label, monotonic())
 
@@ -264,7 +270,10 @@ class Attempts:
     def exhausted(self) -> RoutingFailed:
         attempts = self.attempts
         summary = "; ".join(a.label() for a in attempts) or "no target attempted"
-        failures = [a for a in attempts if a.outcome != "circuit_open"]
+        failures = [a for a in attempts if a.outcome not in ("circuit_open", "unsupported")]
+        if self.unsupported and not failures:
+            return RoutingFailed(400, f"no target of this model can serve the request: {'; '.join(self.unsupported)}",
+                                 "unsupported_parameter", attempts)  # fmt: skip
         if self.deadline_hit and not failures:
             return RoutingFailed(504, f"not enough time left to call a provider ({summary})", "upstream_timeout",
                                  attempts)  # fmt: skip
@@ -293,15 +302,29 @@ def route(
     breaker: CircuitBreaker,
     rng: random.Random,
 ) -> RouteResult:
+    rr = route_call(cfg, alias, lambda t: call_target(t.provider, t.target, req, t.deadline, secrets), remaining_ms,
+                    breaker, rng)  # fmt: skip
+    return RouteResult(rr[0], rr[1], rr[2], rr[3])
+
+
+def route_call(
+    cfg: GatewayConfig,
+    alias: ModelAlias,
+    call: Callable[[Try], Any],
+    remaining_ms: Callable[[], float],
+    breaker: CircuitBreaker,
+    rng: random.Random,
+) -> tuple[Any, Target, str, list[Attempt]]:
+    """``call`` on the alias's targets until one answers: the answer, its target and provider type, the attempts."""
     plan = Attempts(cfg, alias, remaining_ms, breaker, rng)
     for attempt in plan:
         try:
-            result = call_target(attempt.provider, attempt.target, req, attempt.deadline, secrets)
+            result = call(attempt)
         except ProviderError as exc:
             plan.failed(attempt, exc)
             continue
         plan.succeeded(attempt)
-        return RouteResult(result, attempt.target, attempt.provider.type, plan.attempts)
+        return result, attempt.target, attempt.provider.type, plan.attempts
     raise plan.exhausted()
 
 

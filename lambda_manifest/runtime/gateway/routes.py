@@ -1,10 +1,15 @@
-"""The gateway's routes and the small ones among them: models, usage, conversations.
+"""The gateway's routes (``contract.ROUTES``) and the small ones among them: models, usage, conversations.
 
 =======  ====================================  ==================================================
 method   path                                  what
 =======  ====================================  ==================================================
 POST     /v1/chat/completions                  OpenAI chat completion (n=1; ``stream: true`` too)
+POST     /v1/responses                         OpenAI Responses (``api_responses``)
+POST     /v1/embeddings                        OpenAI embeddings (``api_embeddings``)
+POST     /v1/messages                          Anthropic Messages (``api_messages``)
+POST     /v1/messages/count_tokens             Anthropic token count
 GET      /v1/models                            aliases this key may use
+GET      /v1/models/{id}                       one of them
 GET      /v1/usage[?date=YYYY-MM-DD]           this key's usage for a UTC day (default today)
 POST     /v1/prompts/{name}                    render + complete the latest version of a prompt
 POST     /v1/prompts/{name}/versions/{v}       ... a given version
@@ -12,7 +17,9 @@ GET      /v1/conversations/{id}                stored history of this tenant's c
 DELETE   /v1/conversations/{id}                delete it
 =======  ====================================  ==================================================
 
-A stage prefix before ``/v1/`` is ignored.
+A stage prefix before ``/v1/`` is ignored. Any other path is a 404 that lists these routes. The modules of the
+Responses, embeddings and Anthropic APIs are imported when the first request for them arrives, so a container
+that serves only chat completions never loads them.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import time
 from . import context
 from .auth import authenticate
 from .completion import completion_route
+from .config import ModelAlias
+from .contract import ROUTES
 from .errors import GatewayError, bad_request
 from .state import Ctx
 from .store import day_id
@@ -37,21 +46,22 @@ if TYPE_CHECKING:
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def models_route(ctx: Ctx) -> dict[str, Any]:
+def _model(name: str, alias: ModelAlias) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "lm-gateway",
+            "description": alias.description or None, "context_window": alias.context_window}  # fmt: skip
+
+
+def models_route(ctx: Ctx, model_id: str | None = None) -> dict[str, Any]:
     key = authenticate(ctx.http, ctx.store, ctx.cfg.auth.key_header)
     ctx.audit.update(tenant=key.tenant, key_id=key.key_id)
-    data = [
-        {
-            "id": name,
-            "object": "model",
-            "created": 0,
-            "owned_by": "lm-gateway",
-            "description": a.description or None,
-        }
-        for name, a in sorted(ctx.cfg.models.items())
-        if key.allows(name)
-    ]
-    return json_response(200, {"object": "list", "data": data}, {"x-lm-request-id": ctx.http.request_id})
+    headers = {"x-lm-request-id": ctx.http.request_id}
+    if model_id is not None:
+        alias = ctx.cfg.models.get(model_id)
+        if alias is None or not key.allows(model_id):  # a model this key may not use does not exist for it
+            raise GatewayError(404, f"the model {model_id[:128]!r} does not exist", "model_not_found", param="model")
+        return json_response(200, _model(model_id, alias), headers)
+    data = [_model(name, a) for name, a in sorted(ctx.cfg.models.items()) if key.allows(name)]
+    return json_response(200, {"object": "list", "data": data}, headers)
 
 
 def usage_route(ctx: Ctx) -> dict[str, Any]:
@@ -78,6 +88,8 @@ def usage_route(ctx: Ctx) -> dict[str, Any]:
         "requests": int(item.get("requests", 0)),
         "prompt_tokens": int(item.get("prompt_tokens", 0)),
         "completion_tokens": int(item.get("completion_tokens", 0)),
+        "cached_tokens": int(item.get("cached_tokens", 0)),
+        "cache_write_tokens": int(item.get("cache_write_tokens", 0)),
         "total_tokens": int(item.get("tokens", 0)),
         "cost_usd": float(item.get("cost_usd", 0)),
         "cache_hits": int(item.get("cache_hits", 0)),
@@ -121,6 +133,8 @@ def conversation_route(ctx: Ctx, conversation_id: str) -> dict[str, Any]:
 
 def dispatch(ctx: Ctx) -> Any:
     """The route's answer: a proxy response dict, or a ``StreamingResponse`` for a streamed completion."""
+    from urllib.parse import unquote
+
     http, cfg = ctx.http, ctx.cfg
     path = normalize_path(http.path)
     parts = path.split("/")[1:]  # "", "v1", ...
@@ -138,9 +152,31 @@ def dispatch(ctx: Ctx) -> Any:
     if path == "/v1/chat/completions":
         allow("POST")
         return completion_route(ctx, lambda: parse_chat(http, cfg))
+    if path == "/v1/responses":
+        allow("POST")
+        from . import api_responses
+
+        return completion_route(ctx, lambda: api_responses.parse(http, cfg))
+    if path in ("/v1/messages", "/v1/messages/count_tokens"):
+        ctx.audit["api"] = "messages"  # errors in Anthropic's shape from here on
+        allow("POST")
+        from . import api_messages
+
+        if path.endswith("/count_tokens"):
+            return api_messages.count_tokens_route(ctx)
+        return completion_route(ctx, lambda: api_messages.parse(http, cfg))
+    if path == "/v1/embeddings":
+        allow("POST")
+        from . import api_embeddings
+
+        return api_embeddings.embeddings_route(ctx)
     if path == "/v1/models":
         allow("GET")
         return models_route(ctx)
+    if len(parts) == 3 and parts[:2] == ["v1", "models"]:
+        allow("GET")
+        ctx.audit["route"] = "GET /v1/models/{id}"
+        return models_route(ctx, unquote(parts[2]))
     if path == "/v1/usage":
         allow("GET")
         return usage_route(ctx)
@@ -151,16 +187,14 @@ def dispatch(ctx: Ctx) -> Any:
         and (len(parts) == 3 or parts[3] == "versions")
     ):
         allow("POST")
-        from urllib.parse import unquote
-
         name = unquote(parts[2])
         version = unquote(parts[4]) if len(parts) == 5 else None
         ctx.audit["route"] = "POST /v1/prompts/{name}" + ("/versions/{v}" if version else "")
         return completion_route(ctx, lambda: parse_prompt(http, cfg, name, version))
     if len(parts) == 3 and parts[0] == "v1" and parts[1] == "conversations":
         allow("GET", "DELETE")
-        from urllib.parse import unquote
-
         ctx.audit["route"] = f"{http.method} /v1/conversations/{{id}}"
         return conversation_route(ctx, unquote(parts[2]))
-    raise GatewayError(404, f"no route for {http.method} {path}", "unknown_route")
+    ctx.audit["route"] = "unknown"  # not the caller's path: audit lines must not carry arbitrary strings
+    routes = ", ".join(f"{m} {p}" for m, p in ROUTES)
+    raise GatewayError(404, f"no route for {http.method} {path[:200]}; this gateway serves: {routes}", "unknown_route")

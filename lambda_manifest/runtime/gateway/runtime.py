@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 
 from . import aws
-from .config import TABLE_ENV, ConfigError, GatewayConfig, load_config
+from .config import ConfigError, GatewayConfig, load_config
+from .contract import TABLE_ENV
 from .credentials import SecretCache
 from .router import CircuitBreaker
 

@@ -18,6 +18,7 @@ key-id pointer     ``KEYID#<key_id>``              ``KEY``                key_ha
 rate window        ``Q#K#<key_id>`` / ``Q#T#<t>``  ``MIN#YYYYMMDDHHMM``   n (window end + 120 s)
 daily usage        ``Q#K#<key_id>`` / ``Q#T#<t>``  ``DAY#YYYY-MM-DD``     requests, prompt_tokens,
                                                                           completion_tokens, tokens, cost_usd,
+                                                                          cached_tokens, cache_write_tokens,
                                                                           cache_hits, errors,
                                                                           ``m:<alias>:requests|tokens|cost_usd``,
                                                                           quota_tokens (day end + usage_ttl_days)
@@ -248,6 +249,8 @@ class UsageDelta:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
+    cached_tokens: int = 0  # prompt tokens read from the provider's cache (included in prompt_tokens)
+    cache_write_tokens: int = 0  # prompt tokens written to it (included in prompt_tokens)
     cache_hit: bool = False
     error: bool = False
 
@@ -410,10 +413,11 @@ class Store:
             "#rq": "requests", "#pt": "prompt_tokens", "#ct": "completion_tokens", "#tk": "tokens",
             "#c": "cost_usd", "#ch": "cache_hits", "#er": "errors", "#e": "expires_at", "#qt": "quota_tokens",
             "#mr": f"m:{usage.alias}:requests", "#mt": f"m:{usage.alias}:tokens", "#mc": f"m:{usage.alias}:cost_usd",
+            "#cr": "cached_tokens", "#cw": "cache_write_tokens",
         }  # fmt: skip
         day_expr = (
-            "ADD #rq :one, #pt :pt, #ct :ct, #tk :tk, #c :c, #ch :ch, #er :er, #mr :one, #mt :tk, #mc :c, #qt :qt "
-            "SET #e = if_not_exists(#e, :exp)"
+            "ADD #rq :one, #pt :pt, #ct :ct, #tk :tk, #c :c, #ch :ch, #er :er, #mr :one, #mt :tk, #mc :c, #qt :qt, "
+            "#cr :cr, #cw :cw SET #e = if_not_exists(#e, :exp)"
         )
         mon_names = {"#rq": "requests", "#tk": "tokens", "#c": "cost_usd", "#e": "expires_at", "#qc": "quota_cost"}
         mon_expr = "ADD #rq :one, #tk :tk, #c :c, #qc :qc SET #e = if_not_exists(#e, :exp)"
@@ -424,7 +428,8 @@ class Store:
                 ":one": N(1), ":pt": N(usage.prompt_tokens), ":ct": N(usage.completion_tokens),
                 ":tk": N(usage.tokens), ":c": N(usage.cost_usd), ":ch": N(1 if usage.cache_hit else 0),
                 ":er": N(1 if usage.error else 0), ":exp": N(day_exp),
-                ":qt": N(usage.tokens - hold.tokens.get(code, 0)),
+                ":qt": N(usage.tokens - hold.tokens.get(code, 0)), ":cr": N(usage.cached_tokens),
+                ":cw": N(usage.cache_write_tokens),
             }  # fmt: skip
             mon_values = {
                 ":one": N(1), ":tk": N(usage.tokens), ":c": N(usage.cost_usd), ":exp": N(mon_exp),

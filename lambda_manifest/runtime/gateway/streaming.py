@@ -51,7 +51,9 @@ REPLAY_PIECE_CHARS = 256  # a cached answer is replayed in pieces of this many c
 
 
 class Chunks:
-    """``chat.completion.chunk`` documents of one answer."""
+    """``chat.completion.chunk`` documents of one answer: the stream encoder of chat completions. Every API's
+    encoder has the same four steps (``start``, ``delta``, ``finish``, ``error``), each returning the bytes to
+    send (possibly none)."""
 
     def __init__(self, call: ChatCall, created: int) -> None:
         self.id = f"chatcmpl-{os.urandom(16).hex()}"
@@ -69,13 +71,38 @@ class Chunks:
             doc["usage"] = None
         return sse_data(doc)
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+    def usage(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> bytes:
         return sse_data({
             "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
             "system_fingerprint": None, "choices": [],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+                      "total_tokens": prompt_tokens + completion_tokens,
+                      "prompt_tokens_details": {"cached_tokens": cached_tokens}},
         })  # fmt: skip
+
+    def start(self, early: list[Delta]) -> bytes:
+        return self.chunk({"role": "assistant", "content": ""})
+
+    def delta(self, d: Delta, delta: dict[str, Any] | None) -> bytes:
+        return self.chunk(delta) if delta is not None else b""
+
+    def finish(self, answer: Answer, usage: tuple[int, int, int, int]) -> bytes:
+        out = self.chunk({}, answer.finish or "stop")
+        if self.include_usage:
+            out += self.usage(usage[0], usage[1], usage[2])
+        return out + SSE_DONE
+
+    def error(self, exc: GatewayError) -> bytes:
+        return sse_data(exc.body())
+
+
+def encoder(call: ChatCall, created: int) -> Any:
+    """The stream encoder of the API the request came through."""
+    if call.api == "chat":
+        return Chunks(call, created)
+    from .completion import api_module
+
+    return api_module(call.api).Encoder(call, created)
 
 
 def _response(body: Iterator[bytes], headers: dict[str, str]) -> StreamingResponse:
@@ -84,7 +111,7 @@ def _response(body: Iterator[bytes], headers: dict[str, str]) -> StreamingRespon
     return StreamingResponse(body, 200, headers)
 
 
-class _Answer:
+class Answer:
     """What the provider said so far, assembled as an OpenAI message."""
 
     def __init__(self) -> None:
@@ -93,13 +120,15 @@ class _Answer:
         self.finish: str | None = None
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
+        self.cached_tokens: int | None = None
+        self.cache_write_tokens: int | None = None
 
     def add(self, d: Delta) -> dict[str, Any] | None:
         """Take in one step; the chunk delta to send for it, if any."""
-        if d.prompt_tokens is not None:
-            self.prompt_tokens = d.prompt_tokens
-        if d.completion_tokens is not None:
-            self.completion_tokens = d.completion_tokens
+        for name in ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens"):
+            value = getattr(d, name)
+            if value is not None:
+                setattr(self, name, value)
         if d.finish_reason is not None:
             self.finish = d.finish_reason
         delta: dict[str, Any] = {}
@@ -144,8 +173,8 @@ def _generate(
     hold: Hold, now: float, cache_key: str | None,
 ) -> Iterator[bytes]:
     cfg, rt = ctx.cfg, ctx.rt
-    chunks = Chunks(call, int(now))
-    answer = _Answer()
+    chunks = encoder(call, int(now))
+    answer = Answer()
     state = StreamRoute()
     prepared: Prepared | None = None
     committed = started = complete = False
@@ -154,7 +183,7 @@ def _generate(
     events: Iterator[Delta | None] | None = None
     try:
         prepared = prepare(ctx, alias, call, key, now)
-        req = ChatRequest(prepared.messages, call.params)
+        req = ChatRequest(prepared.messages, call.params, call.native)
         events = route_stream(cfg, alias, req, ctx.remaining_ms, rt.secrets, rt.breaker, rt.rng, state,
                               cfg.streaming.keepalive_s)  # fmt: skip
         try:
@@ -164,13 +193,14 @@ def _generate(
                     if not started:
                         started = committed = True
                         assert state.target is not None
+                        first_token(ctx)
                         response.headers.update(answer_headers(ctx, call, state.target, False, state.attempts))
                         for early in state.early:
                             answer.add(early)
-                        yield chunks.chunk({"role": "assistant", "content": ""})
-                    delta = answer.add(d)
-                    if delta is not None:
-                        yield chunks.chunk(delta)
+                        yield chunks.start(state.early)
+                    piece = chunks.delta(d, answer.add(d))
+                    if piece:
+                        yield piece
                         last_sent = time.monotonic()
                         continue
                 if time.monotonic() - last_sent >= cfg.streaming.keepalive_s:
@@ -181,14 +211,11 @@ def _generate(
             failed = GatewayError(502 if exc.kind != "timeout" else 504, f"the provider's stream broke: {exc.message}",
                                   "upstream_timeout" if exc.kind == "timeout" else "upstream_stream_error")  # fmt: skip
             ctx.audit["stream_error"] = exc.kind
-            yield sse_data(failed.body())
+            yield chunks.error(failed)
             return
         complete = True
-        yield chunks.chunk({}, answer.finish or "stop")
-        if call.include_usage:
-            pt, ct, _ = _tokens(answer, prepared)
-            yield chunks.usage(pt, ct)
-        yield SSE_DONE
+        pt, ct, _ = _tokens(answer, prepared)
+        yield chunks.finish(answer, (pt, ct, answer.cached_tokens or 0, answer.cache_write_tokens or 0))
         outcome = "done"
     except GeneratorExit:
         outcome = "client_gone"
@@ -198,11 +225,11 @@ def _generate(
         if isinstance(exc, RoutingFailed):
             routing_failed(ctx, exc, usage, prepared)
         if committed:
-            yield sse_data(exc.body())
+            yield chunks.error(exc)
         else:
             response.status_code = exc.status
             response.headers = {**JSON_HEADERS, **error_headers(exc, ctx.http.request_id)}
-            yield dumps(exc.body()).encode("utf-8")
+            yield dumps(exc.body(call.api)).encode("utf-8")
     finally:
         if events is not None:
             events.close()  # type: ignore[attr-defined]  # stops reading the provider
@@ -212,7 +239,7 @@ def _generate(
                          error=failed is not None or (outcome == "client_gone" and not complete))  # fmt: skip
 
 
-def _tokens(answer: _Answer, prepared: Prepared) -> tuple[int, int, bool]:
+def _tokens(answer: Answer, prepared: Prepared) -> tuple[int, int, bool]:
     from . import accounting
 
     estimated = answer.prompt_tokens is None or answer.completion_tokens is None
@@ -225,7 +252,7 @@ def _tokens(answer: _Answer, prepared: Prepared) -> tuple[int, int, bool]:
 
 def _settle(
     ctx: Ctx, call: ChatCall, key: KeyInfo, usage: UsageDelta, hold: Hold, now: float, prepared: Prepared | None,
-    state: StreamRoute, answer: _Answer, started: bool, complete: bool, cache_key: str | None, outcome: str,
+    state: StreamRoute, answer: Answer, started: bool, complete: bool, cache_key: str | None, outcome: str,
     failed: GatewayError | None,
 ) -> None:
     ctx.audit["stream"] = outcome
@@ -234,11 +261,14 @@ def _settle(
     if started and prepared is not None and state.target is not None and state.provider_type is not None:
         # What was generated is paid for, however the stream ended.
         account(ctx, call, prepared, usage, state.target, state.provider_type, state.attempts,
-                answer.prompt_tokens, answer.completion_tokens, answer.completion_text())  # fmt: skip
+                answer.prompt_tokens, answer.completion_tokens, answer.completion_text(), answer.cached_tokens,
+                answer.cache_write_tokens)  # fmt: skip
+        ctx.audit["gen_ai.response.finish_reasons"] = [answer.finish] if answer.finish else None
         if complete:
             message = answer.message()
             pt, ct, _ = _tokens(answer, prepared)
-            body = completion_body(call, message, answer.finish or "stop", pt, ct, now)
+            body = completion_body(call, message, answer.finish or "stop", pt, ct, now, usage.cached_tokens,
+                                   usage.cache_write_tokens)
             cache_body = finish_answer(ctx, call, key, prepared, message, body, now)
             if cache_key is not None and cache_body is not None:
                 ctx.cache_put = (cache_key, cache_body, ctx.cfg.cache.ttl_s)
@@ -247,27 +277,47 @@ def _settle(
     record(ctx, key, usage, now, hold)
 
 
+def first_token(ctx: Ctx) -> None:
+    """Time to first token: from the request's start to its first output, in seconds (the GenAI semantic
+    conventions' gen_ai.server.time_to_first_token)."""
+    ttft = time.perf_counter() - ctx.started
+    ctx.audit["gen_ai.server.time_to_first_token"] = round(ttft, 4)
+    ctx.metric(ttft_s=ttft)
+
+
+def replay_deltas(cached: dict[str, Any]) -> Iterator[Delta]:
+    """A cached answer (a chat completion) as the steps of a stream."""
+    choice = (cached.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    text = message.get("content") or ""
+    for i in range(0, len(text), REPLAY_PIECE_CHARS):
+        yield Delta(content=text[i : i + REPLAY_PIECE_CHARS])
+    for n, tc in enumerate(message.get("tool_calls") or []):
+        yield Delta(tool_calls=[{"index": n, **tc}])
+    u = cached.get("usage") or {}
+    details = u.get("prompt_tokens_details") or {}
+    yield Delta(finish_reason=choice.get("finish_reason") or "stop", prompt_tokens=int(u.get("prompt_tokens", 0)),
+                completion_tokens=int(u.get("completion_tokens", 0)),
+                cached_tokens=int(details.get("cached_tokens") or 0))  # fmt: skip
+
+
 def replay(ctx: Ctx, call: ChatCall, cached: dict[str, Any]) -> StreamingResponse:
-    """A cached answer as a stream: the same chunks a provider's stream would have produced."""
+    """A cached answer as a stream: the same events a provider's stream would have produced."""
     headers = {**SSE_HEADERS, "x-lm-cache": "hit", "x-lm-request-id": ctx.http.request_id}
     response = _response(iter(()), headers)
 
     def body() -> Iterator[bytes]:
-        chunks = Chunks(call, int(cached.get("created") or 0))
+        chunks = encoder(call, int(cached.get("created") or 0))
+        answer = Answer()
         try:
-            choice = (cached.get("choices") or [{}])[0]
-            message = choice.get("message") or {}
-            yield chunks.chunk({"role": "assistant", "content": ""})
-            text = message.get("content") or ""
-            for i in range(0, len(text), REPLAY_PIECE_CHARS):
-                yield chunks.chunk({"content": text[i : i + REPLAY_PIECE_CHARS]})
-            for n, tc in enumerate(message.get("tool_calls") or []):
-                yield chunks.chunk({"tool_calls": [{"index": n, **tc}]})
-            yield chunks.chunk({}, choice.get("finish_reason") or "stop")
-            if call.include_usage:
-                u = cached.get("usage") or {}
-                yield chunks.usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
-            yield SSE_DONE
+            first_token(ctx)
+            yield chunks.start([])
+            for d in replay_deltas(cached):
+                piece = chunks.delta(d, answer.add(d))
+                if piece:
+                    yield piece
+            usage = (answer.prompt_tokens or 0, answer.completion_tokens or 0, answer.cached_tokens or 0, 0)
+            yield chunks.finish(answer, usage)
         finally:
             telemetry.finish(ctx.audit, ctx, response.status_code, ctx.started)
 

@@ -53,3 +53,9 @@ def finish(audit: dict[str, Any], ctx: Ctx | None, status: int, started: float, 
     # Provider names come from the configuration only, so no caller can mint a dimension value.
     for provider, failures in sorted(ctx.provider_failures.items()):
         accounting.emit(accounting.emf_provider_failures(namespace, provider, m.get("model", ""), failures))
+    operation = audit.get("gen_ai.operation.name")
+    if operation and m.get("model"):
+        for record in accounting.emf_genai(namespace, str(operation), m["model"], latency_ms / 1000,
+                                           m.get("ttft_s"), m.get("prompt_tokens", 0), m.get("completion_tokens", 0),
+                                           m.get("served", False) and not failed):  # fmt: skip
+            accounting.emit(record)

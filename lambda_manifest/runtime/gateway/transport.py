@@ -97,8 +97,8 @@ def error_headers(exc: GatewayError, request_id: str) -> dict[str, str]:
     return {**exc.headers, "x-lm-request-id": request_id, "x-should-retry": "true" if exc.should_retry else "false"}
 
 
-def error_response(exc: GatewayError, request_id: str) -> dict[str, Any]:
-    return json_response(exc.status, exc.body(), error_headers(exc, request_id))
+def error_response(exc: GatewayError, request_id: str, api: str = "chat") -> dict[str, Any]:
+    return json_response(exc.status, exc.body(api), error_headers(exc, request_id))
 
 
 def sse_data(doc: Any) -> bytes:

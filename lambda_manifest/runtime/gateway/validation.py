@@ -204,13 +204,35 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
 
 @dataclass
 class ChatCall:
+    """One completion request, whichever API it came through, in OpenAI chat terms."""
+
     alias: str
     messages: list[dict[str, Any]]
     params: dict[str, Any]
-    conversation_id: str | None = None
+    conversation_id: str | None = None  # the stored history this request continues
     prompt: str | None = None
     stream: bool = False
     include_usage: bool = False
+    api: str = "chat"  # "chat" (chat completions, prompts), "responses" or "messages" (Anthropic)
+    store_as: str | None = None  # the conversation item the exchange is stored under (None: not stored)
+    native: dict[str, Any] | None = None  # the Anthropic Messages body, passed through to Anthropic
+    response_id: str | None = None  # the answer's id when the API fixes it up front (Responses)
+    echo: dict[str, Any] | None = None  # request fields the API's answer repeats (Responses: tools, text...)
+
+
+def stream_flag(doc: dict[str, Any], cfg: GatewayConfig) -> bool:
+    """The body's ``stream``, refused with a 400 that names the fix when the gateway does not stream."""
+    stream = doc.get("stream")
+    if stream not in (None, True, False):
+        raise bad_request("stream must be a boolean", "invalid_parameter", "stream")
+    if stream and not cfg.streaming.enabled:
+        raise bad_request(
+            "this gateway does not stream: deploy it with AiGatewayFunction(streaming=True) (a REST API), or "
+            "send stream: false",
+            "streaming_not_supported",
+            "stream",
+        )
+    return bool(stream)
 
 
 def _stream_options(doc: dict[str, Any], cfg: GatewayConfig) -> tuple[bool, bool]:
@@ -228,14 +250,7 @@ def _stream_options(doc: dict[str, Any], cfg: GatewayConfig) -> tuple[bool, bool
             raise bad_request("stream_options is only allowed with stream: true", "invalid_parameter",
                               "stream_options")  # fmt: skip
         include_usage = bool(options.get("include_usage"))
-    if stream and not cfg.streaming.enabled:
-        raise bad_request(
-            "this gateway does not stream: deploy it with AiGatewayFunction(streaming=True) (a REST API), or "
-            "send stream: false",
-            "streaming_not_supported",
-            "stream",
-        )
-    return bool(stream), include_usage
+    return stream_flag(doc, cfg), include_usage
 
 
 def _conversation_id(http: Http, body_value: Any) -> str | None:
@@ -256,18 +271,9 @@ def _conversation_id(http: Http, body_value: Any) -> str | None:
     return cid
 
 
-def parse_chat(http: Http, cfg: GatewayConfig) -> ChatCall:
-    doc = decode_json_body(http, cfg)
-    stream, include_usage = _stream_options(doc, cfg)
-    model = doc.get("model")
-    if not isinstance(model, str) or not model:
-        raise bad_request("model is required", "missing_parameter", "model")
-    n = doc.get("n")
-    if n is not None and (isinstance(n, bool) or n != 1):
-        raise bad_request("only n=1 is supported", "unsupported_parameter", "n")
-    messages = validate_messages(doc.get("messages"))
-    params = validate_params(doc)
-    tools = doc.get("tools")
+def tool_params(tools: Any, tc: Any) -> dict[str, Any]:
+    """``tools`` and ``tool_choice`` in OpenAI chat terms, checked."""
+    params: dict[str, Any] = {}
     if tools is not None:
         if not isinstance(tools, list) or not all(
             isinstance(t, dict)
@@ -283,7 +289,6 @@ def parse_chat(http: Http, cfg: GatewayConfig) -> ChatCall:
             )
         if tools:
             params["tools"] = tools
-    tc = doc.get("tool_choice")
     if tc is not None:
         if not (
             tc in ("none", "auto", "required")
@@ -295,15 +300,29 @@ def parse_chat(http: Http, cfg: GatewayConfig) -> ChatCall:
                 "tool_choice",
             )
         params["tool_choice"] = tc
+    return params
+
+
+def parse_chat(http: Http, cfg: GatewayConfig) -> ChatCall:
+    doc = decode_json_body(http, cfg)
+    stream, include_usage = _stream_options(doc, cfg)
+    model = doc.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("model is required", "missing_parameter", "model")
+    n = doc.get("n")
+    if n is not None and (isinstance(n, bool) or n != 1):
+        raise bad_request("only n=1 is supported", "unsupported_parameter", "n")
+    messages = validate_messages(doc.get("messages"))
+    params = validate_params(doc)
+    params.update(tool_params(doc.get("tools"), doc.get("tool_choice")))
     for name in OPENAI_PASSTHROUGH:
         v = doc.get(name)
         if v is not None:
             if not isinstance(v, int | float | bool | dict):
                 raise bad_request(f"{name} has an invalid type", "invalid_parameter", name)
             params[name] = v
-    return ChatCall(
-        model, messages, params, _conversation_id(http, doc.get("conversation_id")), None, stream, include_usage
-    )
+    cid = _conversation_id(http, doc.get("conversation_id"))
+    return ChatCall(model, messages, params, cid, None, stream, include_usage, store_as=cid)
 
 
 def parse_prompt(http: Http, cfg: GatewayConfig, name: str, version: str | None) -> ChatCall:
@@ -328,10 +347,8 @@ def parse_prompt(http: Http, cfg: GatewayConfig, name: str, version: str | None)
     messages = prompts.render(pv, doc.get("variables", {}))
     params = {**pv.params, **validate_params(doc)}
     stream, include_usage = _stream_options(doc, cfg)
-    return ChatCall(
-        pv.model, messages, params, _conversation_id(http, doc.get("conversation_id")), f"{name}@{v}", stream,
-        include_usage,
-    )
+    cid = _conversation_id(http, doc.get("conversation_id"))
+    return ChatCall(pv.model, messages, params, cid, f"{name}@{v}", stream, include_usage, store_as=cid)
 
 
 def _canonical(value: Any) -> Any:
@@ -345,10 +362,14 @@ def _canonical(value: Any) -> Any:
 
 
 def cache_key(call: ChatCall) -> str:
-    doc = {
+    doc: dict[str, Any] = {
         "model": call.alias,
         "messages": call.messages,
         "params": {k: call.params[k] for k in CACHE_PARAMS if call.params.get(k) is not None},
     }
+    if call.api != "chat":  # the cached answer is rendered per API; a pass-through body is part of the request
+        doc["api"] = call.api
+        if call.native is not None:
+            doc["native"] = {k: v for k, v in call.native.items() if k not in ("stream", "model")}
     canonical = json.dumps(_canonical(doc), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
