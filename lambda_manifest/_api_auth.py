@@ -29,8 +29,8 @@ from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
+from lambda_manifest.runtime.authorizer import contract as auth_contract
 
-AUTHORIZER_HANDLER = "lambda_manifest.runtime.authorizer.handler.main"
 _HEADER = re.compile(r"^[A-Za-z0-9-]+$")
 
 
@@ -203,7 +203,7 @@ class Authorizer:
         keys = bool(o["api_key_table"])
         if tokens and keys:
             return []
-        return [defaults.JWT_IDENTITY_HEADER.value] if tokens else ["x-api-key"]
+        return [auth_contract.AUTHORIZATION_HEADER] if tokens else [auth_contract.API_KEY_HEADER]
 
     def _cache_ttl_seconds(self) -> int:
         ttl = seconds(self.options.get("results_cache_ttl"))
@@ -386,40 +386,40 @@ class Authorizer:
         o = self.options
         env: dict[str, str] = {}
         if o["jwks_url"]:
-            env["LM_AUTH_JWKS_URL"] = o["jwks_url"]
+            env[auth_contract.ENV_JWKS_URL] = o["jwks_url"]
         if o["issuer"]:
-            env["LM_AUTH_ISSUER"] = o["issuer"]
+            env[auth_contract.ENV_ISSUER] = o["issuer"]
         if o["audience"]:
-            env["LM_AUTH_AUDIENCE"] = ",".join(o["audience"])
+            env[auth_contract.ENV_AUDIENCE] = ",".join(o["audience"])
         if o["leeway_seconds"] is not None:
-            env["LM_AUTH_LEEWAY_SECONDS"] = str(o["leeway_seconds"])
+            env[auth_contract.ENV_LEEWAY_SECONDS] = str(o["leeway_seconds"])
         if o["tenant_claim"]:
-            env["LM_AUTH_TENANT_CLAIM"] = o["tenant_claim"]
+            env[auth_contract.ENV_TENANT_CLAIM] = o["tenant_claim"]
         key_ttl = seconds(o["key_cache_ttl"])
         if key_ttl is not None:
-            env["LM_AUTH_CACHE_TTL_SECONDS"] = str(int(key_ttl))
+            env[auth_contract.ENV_CACHE_TTL_SECONDS] = str(int(key_ttl))
         table = o["api_key_table"]
         if table is True:
             table = self._create_api_key_table(scope)
         if table:
             self.api_key_table = table
-            env["LM_AUTH_API_KEY_TABLE"] = table.table_name
+            env[auth_contract.ENV_API_KEY_TABLE] = table.table_name
         secret: secretsmanager.ISecret | None = o["hs256_secret"]
         if secret is not None:
-            env["LM_AUTH_HS256_SECRET_ARN"] = secret.secret_arn
+            env[auth_contract.ENV_HS256_SECRET_ARN] = secret.secret_arn
         options: dict[str, Any] = {
             "code": _assets.runtime_code("authorizer"),
             "description": f"Authorizes requests to {scope.node.path} (lambda_manifest.runtime.authorizer)",
             "timeout": o["timeout"] or cdk.Duration.seconds(defaults.AUTHORIZER_TIMEOUT_SECONDS.value),
             **o["function_options"],
         }
-        function = ObservedFunction(scope, "Authorizer", handler=AUTHORIZER_HANDLER, environment=env, **options)
+        function = ObservedFunction(scope, "Authorizer", handler=auth_contract.HANDLER, environment=env, **options)
         self.function = function
         if secret is not None:
-            function.grant_read_secret(secret)
+            function.grant_read_secret(secret, actions=auth_contract.SECRET_ACTIONS)
         if self.api_key_table is not None:
             # The function looks keys up by hash and never writes: GetItem only, plus decrypt for a CMK table.
-            self.api_key_table.grant(function, "dynamodb:GetItem")
+            self.api_key_table.grant(function, *auth_contract.API_KEY_TABLE_ACTIONS)
             if self.api_key_table.encryption_key is not None:
                 self.api_key_table.encryption_key.grant_decrypt(function)
         ttl = cdk.Duration.seconds(self._cache_ttl_seconds())
@@ -440,7 +440,8 @@ class Authorizer:
     def _create_api_key_table(self, scope: Construct) -> dynamodb.Table:
         # Losing this table would revoke every API key at once, so it is backed up like any other data.
         table = DataTable(
-            scope, "ApiKeyTable", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING)
+            scope, "ApiKeyTable",
+            partition_key=dynamodb.Attribute(name=auth_contract.API_KEY_PARTITION_KEY, type=dynamodb.AttributeType.STRING)
         )
         return table
 

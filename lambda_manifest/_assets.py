@@ -3,7 +3,8 @@
 The runtimes (``lambda_manifest.runtime.<kind>``) are delivered in one of two ways, chosen per function:
 
 * A function that runs only library code (the authorizer, the AI gateway) gets an asset holding just that
-  runtime: ``lambda_manifest/__init__.py``, ``lambda_manifest/runtime/__init__.py`` and the runtime's folder.
+  runtime: ``lambda_manifest/__init__.py``, ``lambda_manifest/runtime/__init__.py``, the runtimes' shared
+  ``lambda_manifest/runtime/aws.py`` and the runtime's folder.
 * A function that runs the app's code (``code=Code.from_asset("src")``) keeps that asset untouched and gets
   each runtime it uses as a layer, one ``LayerVersion`` per runtime and stack. Lambda puts layers under
   ``/opt/python``, after ``/var/task`` on ``sys.path``, so ``lambda_manifest.runtime.worker`` imports the
@@ -43,6 +44,8 @@ RUNTIME_DIR = PACKAGE_DIR / "runtime"
 RUNTIME_ROOT = PACKAGE_DIR.parent
 RUNTIME_PACKAGE = "lambda_manifest.runtime"
 RUNTIME_KINDS = ("authorizer", "gateway", "http", "mcp", "stream", "worker")
+# What every runtime's asset and layer holds besides its own folder: the package and the AWS helpers they share.
+RUNTIME_SHARED = (RUNTIME_DIR / "__init__.py", RUNTIME_DIR / "aws.py")
 # Runtimes another runtime's own asset carries along: the gateway streams through the stream runtime; the MCP
 # gateway authenticates with the AI gateway's virtual keys (its auth, store and transport modules).
 RUNTIME_COMPANIONS = {"gateway": ("stream",), "mcp": ("gateway",)}
@@ -222,7 +225,7 @@ def _stage(kind: str, *, layer: bool) -> Path:
         p for k in (kind, *RUNTIME_COMPANIONS.get(kind, ())) for p in (RUNTIME_DIR / k).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
-    sources = [PACKAGE_DIR / "__init__.py", RUNTIME_DIR / "__init__.py", *files]
+    sources = [PACKAGE_DIR / "__init__.py", *RUNTIME_SHARED, *files]
     digest = hashlib.sha256(_bytecode.tag().encode())
     for path in sources:
         digest.update(str(path.relative_to(RUNTIME_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")

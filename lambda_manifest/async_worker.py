@@ -28,25 +28,24 @@ from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_all, acknowledge_checkov
 from lambda_manifest.data_table import DataTable
 from lambda_manifest.observed_function import ObservedFunction
+from lambda_manifest.runtime.worker.contract import (
+    ENV_FIFO,
+    ENV_IDEMPOTENCY_KEY,
+    ENV_IDEMPOTENCY_TABLE,
+    ENV_IDEMPOTENCY_TTL_SECONDS,
+    ENV_PROCESS,
+    ENV_RAW_BODY,
+    IDEMPOTENCY_PARTITION_KEY,
+    IDEMPOTENCY_TABLE_ACTIONS,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+)
+from lambda_manifest.runtime.worker.contract import ENV_NAMES as _RUNTIME_ENV
+from lambda_manifest.runtime.worker.contract import HANDLER as WORKER_ENTRY
 from lambda_manifest.shared import StackResources
 
 if TYPE_CHECKING:
     from lambda_manifest._api_options import Throttle
     from lambda_manifest.serverless_api import ApiRoute, ServerlessApi
-
-# The handler runtime's contract (lambda_manifest/runtime/worker/handler.py and runtime.py; a test keeps them equal).
-WORKER_ENTRY = "lambda_manifest.runtime.worker.handler.main"
-ENV_PROCESS = "LM_WORKER_PROCESS"
-ENV_FIFO = "LM_WORKER_FIFO"
-ENV_RAW_BODY = "LM_WORKER_RAW_BODY"
-ENV_IDEMPOTENCY_TABLE = "LM_WORKER_IDEMPOTENCY_TABLE"
-ENV_IDEMPOTENCY_KEY = "LM_WORKER_IDEMPOTENCY_KEY"
-ENV_IDEMPOTENCY_TTL_SECONDS = "LM_WORKER_IDEMPOTENCY_TTL_SECONDS"
-_RUNTIME_ENV = (ENV_PROCESS, ENV_FIFO, ENV_RAW_BODY, ENV_IDEMPOTENCY_TABLE, ENV_IDEMPOTENCY_KEY,
-                ENV_IDEMPOTENCY_TTL_SECONDS)
-# Powertools' DynamoDB persistence layer: partition key ``id`` (string) and epoch-seconds TTL ``expiration``.
-IDEMPOTENCY_PARTITION_KEY = "id"
-IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 
 # aws-cdk-lib's singleton (one per stack) that writes bucket notification configurations at deploy time.
 _S3_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
@@ -773,7 +772,7 @@ class AsyncWorker(Construct):
                 fn.add_environment(ENV_IDEMPOTENCY_KEY, idempotency_key)
             # Exactly what Powertools' DynamoDB persistence layer calls, and the key operations DynamoDB needs
             # for a table encrypted with a customer-managed key.
-            table.grant(fn, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+            table.grant(fn, *IDEMPOTENCY_TABLE_ACTIONS)
             assert table.encryption_key is not None
             table.encryption_key.grant(fn, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*",
                                        "kms:DescribeKey")

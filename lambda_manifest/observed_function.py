@@ -34,13 +34,11 @@ from lambda_manifest._validation import Problems, PropsError, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge, acknowledge_checkov, acknowledge_groups
 from lambda_manifest.observation import observe
 from lambda_manifest.runtime import TRACE_AWS_SDK_ENV
+from lambda_manifest.runtime.worker import contract as worker_contract
 from lambda_manifest.shared import StackResources
 
 # What reading a secret takes by default: its value, and its metadata (rotation state, version stages).
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
-
-# The worker runtime's contract: the app module it imports (lambda_manifest.runtime.worker.runtime).
-WORKER_PROCESS_ENV = "LM_WORKER_PROCESS"
 _ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _APP_LEVELS = {level.value: level for level in lambda_.ApplicationLogLevel}
 _SYSTEM_LEVELS = {level.value: level for level in lambda_.SystemLogLevel}
@@ -452,7 +450,7 @@ class ObservedFunction(lambda_.Function):
         folder = _assets.code_directory(code)
         if folder is not None:
             # What Lambda imports first: the handler's module, and the app module the worker runtime loads.
-            entries = [handler.rpartition(".")[0], environment.get(WORKER_PROCESS_ENV, "").partition(":")[0]]
+            entries = [handler.rpartition(".")[0], environment.get(worker_contract.ENV_PROCESS, "").partition(":")[0]]
             kinds |= _assets.runtimes_imported(folder, entries)
             # A runtime's own asset (runtime_code) already holds it; a layer would only duplicate it.
             kinds -= _assets.delivered_runtimes(folder)

@@ -44,6 +44,7 @@ from lambda_manifest.local.tokens import (
     lm_api_key_item,
     lm_authorizer_token,
 )
+from lambda_manifest.runtime.authorizer import contract as auth_contract
 
 DEFAULT_PORT = 3000
 
@@ -525,15 +526,15 @@ class LocalRunner:
     def _lambda_credential(self, key: str, host: FunctionHost, scopes: list[str]) -> None:
         env = host.spec.environment
         credential = lm_authorizer_token(env, self.provisioned.secrets, scopes)
-        if credential is None and env.get("LM_AUTH_API_KEY_TABLE"):
+        if credential is None and env.get(auth_contract.ENV_API_KEY_TABLE):
             try:
-                self.client("dynamodb").put_item(TableName=env["LM_AUTH_API_KEY_TABLE"], Item=lm_api_key_item(scopes))
+                self.client("dynamodb").put_item(TableName=env[auth_contract.ENV_API_KEY_TABLE], Item=lm_api_key_item(scopes))
                 credential = Credential("x-api-key", LOCAL_API_KEY, "lambda_manifest.runtime.authorizer: a local API key stored in its table")
             except Exception as exc:
                 self.warnings.append(f"{host.spec.label}: could not store a local API key: {exc}")
-        elif credential is not None and env.get("LM_AUTH_API_KEY_TABLE"):
+        elif credential is not None and env.get(auth_contract.ENV_API_KEY_TABLE):
             try:
-                self.client("dynamodb").put_item(TableName=env["LM_AUTH_API_KEY_TABLE"], Item=lm_api_key_item(scopes))
+                self.client("dynamodb").put_item(TableName=env[auth_contract.ENV_API_KEY_TABLE], Item=lm_api_key_item(scopes))
             except Exception as exc:
                 self.warnings.append(f"{host.spec.label}: could not store a local API key: {exc}")
         if credential is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambda_manifest.local.gateway import jwt_encode
+from lambda_manifest.runtime.authorizer import contract as auth_contract
 
 DEFAULT_LOCAL_SECRET = "lambda-manifest-local-jwt-signing-key-not-a-secret"
 TOKEN_LIFETIME_SECONDS = 12 * 3600
@@ -63,13 +64,13 @@ def jwt_authorizer_token(issuer: str, audiences: list[str], scopes: list[str], *
 
 def lm_authorizer_token(env: dict[str, str], secrets: dict[str, str], scopes: list[str]) -> Credential | None:
     """A bearer token the library's ``lambda_manifest.runtime.authorizer`` accepts, when it is configured for HS256."""
-    secret_arn = env.get("LM_AUTH_HS256_SECRET_ARN", "")
+    secret_arn = env.get(auth_contract.ENV_HS256_SECRET_ARN, "")
     secret = secrets.get(secret_arn)
     if not secret:
         return None
-    audiences = [a.strip() for a in env.get("LM_AUTH_AUDIENCE", "").split(",") if a.strip()]
-    tenant_claim = env.get("LM_AUTH_TENANT_CLAIM", "tenant") or "tenant"
-    token = mint(secret.encode(), issuer=env.get("LM_AUTH_ISSUER"), audience=audiences[0] if audiences else None,
+    audiences = [a.strip() for a in env.get(auth_contract.ENV_AUDIENCE, "").split(",") if a.strip()]
+    tenant_claim = env.get(auth_contract.ENV_TENANT_CLAIM, "tenant") or "tenant"
+    token = mint(secret.encode(), issuer=env.get(auth_contract.ENV_ISSUER), audience=audiences[0] if audiences else None,
                  scopes=scopes, extra={tenant_claim: "local-tenant"})
     return Credential("Authorization", f"Bearer {token}",
                       "lambda_manifest.runtime.authorizer: HS256 signed with the local value of its secret")
@@ -78,7 +79,7 @@ def lm_authorizer_token(env: dict[str, str], secrets: dict[str, str], scopes: li
 def lm_api_key_item(scopes: list[str]) -> dict[str, Any]:
     """The DynamoDB item (low-level shape) that makes ``LOCAL_API_KEY`` valid for ``lambda_manifest.runtime.authorizer``."""
     item: dict[str, Any] = {
-        "pk": {"S": "APIKEY#" + hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()},
+        auth_contract.API_KEY_PARTITION_KEY: {"S": auth_contract.API_KEY_PREFIX + hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()},
         "tenant": {"S": "local-tenant"},
         "sub": {"S": "local-api-key"},
         "name": {"S": "created by python -m lambda_manifest.local"},

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from lambda_manifest.runtime import aws
 from lambda_manifest.runtime.worker import WorkerRecord
 
 from .gateway import GatewayClient, Verdict, default_client
@@ -32,8 +32,6 @@ MAX_ITEMS = 50
 MAX_TEXT_CHARS = 8000
 PARALLELISM = 4
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
-_clients: dict[str, Any] = {}
-_lock = threading.Lock()
 
 
 class InvalidSubmission(ValueError):
@@ -78,12 +76,7 @@ def parse_submission(body: Any) -> tuple[str, list[dict[str, str]]]:
 
 
 def ddb() -> Any:
-    with _lock:
-        if "dynamodb" not in _clients:
-            import boto3
-
-            _clients["dynamodb"] = boto3.client("dynamodb")
-        return _clients["dynamodb"]
+    return aws.client("dynamodb")
 
 
 class VerdictStore:
@@ -102,8 +95,6 @@ class VerdictStore:
 
     def put_if_absent(self, submission_id: str, item: Mapping[str, str], verdict: Verdict) -> bool:
         """Store the verdict unless one exists; True when this call stored it."""
-        from botocore.exceptions import ClientError
-
         record: dict[str, Any] = {
             **self.key(submission_id, item["id"]),
             "submission_id": {"S": submission_id},
@@ -122,8 +113,8 @@ class VerdictStore:
             record["categories"] = {"SS": sorted(verdict.categories)}
         try:
             self.client.put_item(TableName=self.table, Item=record, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        except Exception as error:
+            if aws.error_code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True

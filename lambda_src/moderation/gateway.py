@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from lambda_manifest.runtime.aws import TtlCache, get_secret
 
 GATEWAY_URL_ENV = "GATEWAY_URL"
 GATEWAY_KEY_ENV = "GATEWAY_KEY_SECRET_ARN"
@@ -96,37 +97,30 @@ def parse_verdict(content: str | None, *, model: str = "", request_id: str = "",
 
 
 class SecretKey:
-    """The virtual key from Secrets Manager (the bare key or JSON ``{"api_key": ...}``), cached with a TTL."""
+    """The virtual key from Secrets Manager (the bare key or JSON ``{"api_key": ...}``), cached with a TTL by the
+    runtimes' shared cache (``lambda_manifest.runtime.aws``, which the HTTP toolkit's and the worker's layers
+    carry)."""
 
-    def __init__(self, secret_arn: str, ttl_s: float = KEY_TTL_SECONDS, client: Any = None) -> None:
+    def __init__(self, secret_arn: str, ttl_s: float = KEY_TTL_SECONDS) -> None:
         self.secret_arn = secret_arn
-        self.ttl_s = ttl_s
-        self._client = client
-        self._lock = threading.Lock()
-        self._value: tuple[float, str] | None = None
+        self._cache = TtlCache(_virtual_key, ttl_seconds=ttl_s)
 
     def __call__(self, *, refresh: bool = False) -> str:
-        with self._lock:
-            now = time.monotonic()
-            if refresh or self._value is None or now - self._value[0] >= self.ttl_s:
-                self._value = (now, self._fetch())
-            return self._value[1]
+        return self._cache.get(self.secret_arn, refresh=refresh)
 
-    def _fetch(self) -> str:
-        if self._client is None:
-            import boto3  # first use only: keeps the import off the cold start of requests that never get here
 
-            self._client = boto3.client("secretsmanager")
-        raw = str(self._client.get_secret_value(SecretId=self.secret_arn).get("SecretString") or "").strip()
-        if raw.startswith("{"):
-            try:
-                value = json.loads(raw).get("api_key", "")
-            except (ValueError, AttributeError):
-                value = ""
-            raw = value if isinstance(value, str) else ""
-        if not raw:
-            raise GatewayRejected(f"the secret {self.secret_arn} holds no virtual key", 401, "missing_key")
-        return raw
+def _virtual_key(secret_arn: str) -> str:
+    value = get_secret(secret_arn)
+    raw = (value.decode("utf-8", "replace") if isinstance(value, bytes) else value).strip()
+    if raw.startswith("{"):
+        try:
+            key = json.loads(raw).get("api_key", "")
+        except (ValueError, AttributeError):
+            key = ""
+        raw = key if isinstance(key, str) else ""
+    if not raw:
+        raise GatewayRejected(f"the secret {secret_arn} holds no virtual key", 401, "missing_key")
+    return raw
 
 
 class GatewayClient:

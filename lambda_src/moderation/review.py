@@ -4,23 +4,17 @@ and where it came from; subscribers (a review queue, e-mail, a ticketing hook) f
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
+
+from lambda_manifest.runtime import aws
 
 from .gateway import Verdict
 
 REVIEW_TOPIC_ENV = "REVIEW_TOPIC_ARN"
-_clients: dict[str, Any] = {}
-_lock = threading.Lock()
 
 
 def sns_client() -> Any:
-    with _lock:
-        if "sns" not in _clients:
-            import boto3
-
-            _clients["sns"] = boto3.client("sns")
-        return _clients["sns"]
+    return aws.client("sns")
 
 
 def review_message(*, content_id: str, source: str, text: str, verdict: Verdict,

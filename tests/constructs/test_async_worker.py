@@ -20,7 +20,6 @@ from aws_cdk.assertions import Match, Template
 
 from lambda_manifest import AsyncWorker, ObservedFunction, Pack, PropsError, acknowledge
 from lambda_manifest import _defaults as defaults
-from lambda_manifest import async_worker as module
 from tests.support import nag_findings, new_stack, template_of
 
 PROCESS = "jobs.worker:process"
@@ -214,19 +213,6 @@ def test_attributes(built: Any) -> None:
     assert worker.metric_messages_deleted().metric_name == "NumberOfMessagesDeleted"
 
 
-def test_runtime_contract_matches_the_handler_side() -> None:
-    from lambda_manifest.runtime.worker import handler, runtime
-
-    assert module.ENV_PROCESS == handler.ENV_PROCESS
-    assert module.ENV_FIFO == runtime.ENV_FIFO
-    assert module.ENV_RAW_BODY == runtime.ENV_RAW_BODY
-    assert module.ENV_IDEMPOTENCY_TABLE == runtime.ENV_IDEMPOTENCY_TABLE
-    assert module.ENV_IDEMPOTENCY_KEY == runtime.ENV_IDEMPOTENCY_KEY
-    assert module.ENV_IDEMPOTENCY_TTL_SECONDS == runtime.ENV_IDEMPOTENCY_TTL_SECONDS
-    assert defaults.IDEMPOTENCY_WINDOW_SECONDS.value == runtime.DEFAULT_IDEMPOTENCY_TTL_SECONDS
-    assert f"{handler.__name__}.{handler.main.__name__}" == module.WORKER_ENTRY
-
-
 # ---------------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------------
@@ -335,12 +321,12 @@ def test_idempotency_table_env_and_exact_grants() -> None:
     assert env["LM_WORKER_IDEMPOTENCY_KEY"] == "body.order_id"
     dynamo = [s for s in policy_statements(template) if any(a.startswith("dynamodb:") for a in actions(s))]
     assert [actions(s) for s in dynamo] == [
-        ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]]
+        ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]]
 
 
 def test_idempotency_window_defaults_to_an_hour() -> None:
     env = only(template_of(lambda s: make(s, idempotency=True)), "AWS::Lambda::Function")["Environment"]["Variables"]
-    assert env["LM_WORKER_IDEMPOTENCY_TTL_SECONDS"] == str(defaults.IDEMPOTENCY_WINDOW_SECONDS.value)
+    assert env["LM_WORKER_IDEMPOTENCY_TTL_SECONDS"] == "3600"
     assert "LM_WORKER_IDEMPOTENCY_KEY" not in env
 
 

@@ -4,10 +4,8 @@ and hashed API keys in DynamoDB, for HTTP API (simple responses) and REST API (I
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -19,16 +17,17 @@ from api_events import (
     http_event,
     rest_authorizer_event,
 )
+from auth_fakes import JwksServer, RsaKey
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from lambda_manifest.runtime import aws as runtime_aws
 from lambda_manifest.runtime.authorizer import handler
 from lambda_manifest.runtime.authorizer.apikeys import partition_key
-from lambda_manifest.runtime.authorizer.aws import client as aws_client
-from lambda_manifest.runtime.authorizer.config import AuthConfig
+from lambda_manifest.runtime.authorizer.config import AWS_CLIENT, AuthConfig
 from lambda_manifest.runtime.authorizer.core import Authorizer, fingerprint
 from lambda_manifest.runtime.authorizer.jwt import (
     ParsedToken,
@@ -41,7 +40,7 @@ from lambda_manifest.runtime.authorizer.jwt import (
     sign_rs256,
     verify_rs256,
 )
-from lambda_manifest.runtime.authorizer.keys import JwksCache, SecretCache
+from lambda_manifest.runtime.authorizer.keys import JwksCache, hs256_keys
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "items-api"
@@ -55,57 +54,9 @@ HS256_HEADER = b64url_encode(b'{"alg":"HS256"}')
 # --- Keys and the JWKS server ----------------------------------------------------------------------------
 
 
-class RsaKey:
-    def __init__(self, kid: str) -> None:
-        self.kid = kid
-        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        numbers = self.private.private_numbers()
-        self.n, self.e, self.d = numbers.public_numbers.n, numbers.public_numbers.e, numbers.d
-
-    def jwk(self) -> dict[str, str]:
-        return public_jwk(self.n, self.e, self.kid)
-
-    def sign(self, claims: dict[str, Any], **headers: Any) -> str:
-        return sign_rs256(claims, n=self.n, d=self.d, kid=self.kid, headers=headers or None)
-
-
 @pytest.fixture(scope="module")
 def keys() -> dict[str, RsaKey]:
     return {name: RsaKey(name) for name in ("k1", "k2", "attacker")}
-
-
-class JwksServer:
-    """A real HTTP server on 127.0.0.1 (ephemeral port) serving a mutable JWKS document."""
-
-    def __init__(self) -> None:
-        self.document: dict[str, Any] = {"keys": []}
-        self.requests = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests += 1
-                body = json.dumps(outer.document).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> JwksServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +70,7 @@ def jwks_server(keys: dict[str, RsaKey]) -> Iterator[JwksServer]:
 def aws() -> Iterator[dict[str, str]]:
     """Secrets Manager secret and API-key table in moto, shared by the module."""
     with mock_aws():
-        aws_client.cache_clear()
+        runtime_aws.reset_clients()
         secret_arn = boto3.client("secretsmanager").create_secret(Name="lm/hs256", SecretString=HS_SECRET)[
             "ARN"
         ]
@@ -143,7 +94,7 @@ def aws() -> Iterator[dict[str, str]]:
         for item in items:
             ddb.put_item(TableName="api-keys", Item=item)
         yield {"secret_arn": secret_arn, "table": "api-keys"}
-        aws_client.cache_clear()
+        runtime_aws.reset_clients()
 
 
 @pytest.fixture
@@ -413,6 +364,8 @@ def test_config_parses_audiences_and_defaults() -> None:
     assert config.leeway_seconds == 5
     assert config.algorithms == frozenset()
     assert config.problems() == []
+    defaults = AuthConfig.from_env({"LM_AUTH_API_KEY_TABLE": "t"})
+    assert (defaults.leeway_seconds, defaults.cache_ttl_seconds, defaults.tenant_claim) == (30, 300, "tenant")
 
 
 # --- JWKS caching and rotation ---------------------------------------------------------------------------
@@ -527,25 +480,26 @@ def test_jwks_ignores_unusable_keys(keys: dict[str, RsaKey]) -> None:
 
 def test_hs256_secret_is_cached_per_container(aws: dict[str, str]) -> None:
     clock = FakeClock()
-    cache = SecretCache(aws["secret_arn"], ttl_seconds=300, clock=clock)
-    calls = []
-    real = aws_client("secretsmanager")
-    original = real.get_secret_value
+    cache = hs256_keys(ttl_seconds=300, clock=clock)
+    calls: list[str] = []
+    events = runtime_aws.client("secretsmanager", **AWS_CLIENT).meta.events
 
-    def counting(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        return original(**kwargs)
+    def count(params: dict[str, Any], **_: Any) -> None:
+        calls.append(params["SecretId"])
 
-    real.get_secret_value = counting
+    events.register("before-parameter-build.secrets-manager.GetSecretValue", count)
     try:
-        assert cache.get() == HS_SECRET.encode()
-        assert cache.get() == HS_SECRET.encode()
+        assert cache.get(aws["secret_arn"]) == HS_SECRET.encode()
+        assert cache.get(aws["secret_arn"]) == HS_SECRET.encode()
+        assert calls == [aws["secret_arn"]]
+        clock.now += 299
+        cache.get(aws["secret_arn"])
         assert len(calls) == 1
-        clock.now += 300
-        cache.get()
+        clock.now += 1
+        cache.get(aws["secret_arn"])
         assert len(calls) == 2
     finally:
-        real.get_secret_value = original
+        events.unregister("before-parameter-build.secrets-manager.GetSecretValue", count)
 
 
 def test_short_hs256_secret_is_refused(aws: dict[str, str]) -> None:

@@ -22,6 +22,7 @@ from items_api import handler
 from items_api.service import ItemStore, expected_version, owner_of, parse_if_match
 from moto import mock_aws
 
+from lambda_manifest.runtime.aws import reset_clients
 from lambda_manifest.runtime.http import Principal
 from lambda_manifest.runtime.http.dynamodb import client
 from lambda_manifest.runtime.http.pagination import encode_cursor
@@ -33,7 +34,7 @@ TABLE = "items"
 def table() -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch, mock_aws():
         patch.setenv("ITEMS_TABLE_NAME", TABLE)
-        client.cache_clear()
+        reset_clients()
         handler.store.cache_clear()
         boto3.client("dynamodb").create_table(
             TableName=TABLE,
@@ -42,7 +43,7 @@ def table() -> Iterator[str]:
             BillingMode="PAY_PER_REQUEST",
         )
         yield TABLE
-        client.cache_clear()
+        reset_clients()
         handler.store.cache_clear()
 
 

@@ -35,7 +35,6 @@ from lambda_manifest.runtime.http import (
 )
 from lambda_manifest.runtime.http.errors import MalformedJson
 from lambda_manifest.runtime.http.pagination import collect_page, decode_cursor, encode_cursor, parse_limit
-from lambda_manifest.runtime.http.validation import MAX_ISSUES
 
 THING = Schema(
     {
@@ -363,7 +362,7 @@ def test_validator_keywords() -> None:
 
 def test_validator_caps_issues_and_long_names() -> None:
     schema = {"type": "object", "additionalProperties": False}
-    assert len(Schema(schema).errors({f"k{i}": i for i in range(1000)})) == MAX_ISSUES
+    assert len(Schema(schema).errors({f"k{i}": i for i in range(1000)})) == 20  # the first 20, not 1,000
     (issue,) = Schema(schema).errors({"x" * 10_000: 1})
     assert len(issue.path) < 80
 

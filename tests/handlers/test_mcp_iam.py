@@ -31,6 +31,7 @@ from lambda_manifest import (
     TenantQuota,
 )
 from lambda_manifest.keys import create_key
+from lambda_manifest.runtime import aws as shared
 from lambda_manifest.runtime.gateway import aws
 from lambda_manifest.runtime.mcp import contract, handler
 from tests.support import new_stack
@@ -76,9 +77,10 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     with mock_aws():
         ddb = cached_client("dynamodb")
         create_table(ddb)
-        real = aws.client
+        real, real_shared = aws.client, shared.client
         aws.reset()
         monkeypatch.setattr(aws, "client", lambda *a, **kw: recorder.hook(real(*a, **kw)))
+        monkeypatch.setattr(shared, "client", lambda *a, **kw: recorder.hook(real_shared(*a, **kw)))
         monkeypatch.setenv(contract.KEYS_TABLE_ENV, TABLE)
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.setenv(contract.CONFIG_ENV, json.dumps({

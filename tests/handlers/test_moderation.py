@@ -28,6 +28,7 @@ from moderation.gateway import (
 from moto import mock_aws
 from worker_sqs import FakeContext, synthetic_record
 
+from lambda_manifest.runtime.aws import reset_clients
 from lambda_manifest.runtime.worker import worker
 
 VIRTUAL_KEY = "lmg-test-virtual-key-0123456789"
@@ -191,14 +192,16 @@ def test_secret_key_reads_bare_and_json_secrets_and_caches() -> None:
         bare = sm.create_secret(Name="bare", SecretString=VIRTUAL_KEY)["ARN"]
         wrapped = sm.create_secret(Name="json", SecretString=json.dumps({"api_key": VIRTUAL_KEY}))["ARN"]
         empty = sm.create_secret(Name="empty", SecretString="{}")["ARN"]
-        key = SecretKey(bare, client=sm)
+        reset_clients()
+        key = SecretKey(bare)
         assert key() == VIRTUAL_KEY
         sm.put_secret_value(SecretId=bare, SecretString="lmg-rotated")
         assert key() == VIRTUAL_KEY  # cached
         assert key(refresh=True) == "lmg-rotated"
-        assert SecretKey(wrapped, client=sm)() == VIRTUAL_KEY
+        assert SecretKey(wrapped)() == VIRTUAL_KEY
         with pytest.raises(GatewayRejected, match="holds no virtual key"):
-            SecretKey(empty, client=sm)()
+            SecretKey(empty)()
+        reset_clients()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,14 +235,10 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         monkeypatch.setenv("REVIEW_TOPIC_ARN", topic)
         monkeypatch.setenv("VERDICTS_TABLE", VERDICTS)
         gateway.reset()
-        batch._clients.clear()
-        from moderation import review
-
-        review._clients.clear()
+        reset_clients()
         yield Env(fake, sqs, ddb, review_url)
         gateway.reset()
-        batch._clients.clear()
-        review._clients.clear()
+        reset_clients()
 
 
 def reviews(env: Env) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from moto import mock_aws
 from partner_api import handler
 from partner_api.service import CatalogStore, OrderStore, submit_order
 
+from lambda_manifest.runtime.aws import reset_clients
 from lambda_manifest.runtime.http.dynamodb import client
 
 CATALOG = "catalog"
@@ -41,7 +42,7 @@ def tables() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch, mock_aws():
         patch.setenv("CATALOG_TABLE_NAME", CATALOG)
         patch.setenv("PARTNER_ORDERS_TABLE_NAME", ORDERS)
-        client.cache_clear()
+        reset_clients()
         handler.catalog.cache_clear()
         handler.orders.cache_clear()
         ddb = boto3.client("dynamodb")
@@ -55,7 +56,7 @@ def tables() -> Iterator[None]:
         for product in PRODUCTS:
             ddb.put_item(TableName=CATALOG, Item=product)
         yield
-        client.cache_clear()
+        reset_clients()
         handler.catalog.cache_clear()
         handler.orders.cache_clear()
 

@@ -164,7 +164,7 @@ def test_raw_body_mode_accepts_text(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_settings_from_env_validate() -> None:
-    assert WorkerSettings.from_env({}) == WorkerSettings()
+    assert WorkerSettings.from_env({}) == WorkerSettings(False, False, None, None, 3600)
     parsed = WorkerSettings.from_env(
         {
             "LM_WORKER_FIFO": "TRUE",

@@ -22,7 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .aws import client
+from lambda_manifest.runtime import aws
+
+from .config import AWS_CLIENT
+from .contract import API_KEY_PARTITION_KEY, API_KEY_PREFIX
 from .jwt import TokenError
 
 # Generated keys are URL-safe tokens; refusing anything else skips a DynamoDB call for garbage.
@@ -36,7 +39,7 @@ def key_hash(api_key: str) -> str:
 
 
 def partition_key(api_key: str) -> str:
-    return f"APIKEY#{key_hash(api_key)}"
+    return f"{API_KEY_PREFIX}{key_hash(api_key)}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class ApiKeyPrincipal:
 
 
 def dynamodb_get_item(table: str, pk: str) -> Mapping[str, Any] | None:
-    item = client("dynamodb").get_item(TableName=table, Key={"pk": {"S": pk}}).get("Item")
+    item = aws.client("dynamodb", **AWS_CLIENT).get_item(
+        TableName=table, Key={API_KEY_PARTITION_KEY: {"S": pk}}).get("Item")
     return item if isinstance(item, dict) else None
 
 
@@ -74,7 +78,7 @@ def lookup_api_key(
     if not _API_KEY_FORMAT.fullmatch(api_key):
         raise TokenError("malformed api key")
     digest = key_hash(api_key)
-    item = get_item(table, f"APIKEY#{digest}")
+    item = get_item(table, f"{API_KEY_PREFIX}{digest}")
     if item is None:
         raise TokenError("unknown api key")
     if item.get("revoked", {}).get("BOOL") is True:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+from . import contract
 
 DEFAULT_LEEWAY_SECONDS = 30
 DEFAULT_CACHE_TTL_SECONDS = 300
 # More skew than this means a broken clock, and accepting it would stretch every token's lifetime.
 MAX_LEEWAY_SECONDS = 300
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# API Gateway gives up on an authorizer after about 10 s: AWS calls fail fast and retry once.
+AWS_CLIENT: dict[str, Any] = {"connect_timeout": 2.0, "read_timeout": 3.0, "max_attempts": 2}
 
 
 @dataclass(frozen=True)
@@ -62,23 +67,24 @@ class AuthConfig:
         found = list(self.env_problems)
         if not self.algorithms and not self.api_key_table:
             found.append(
-                "no credential type is enabled: set LM_AUTH_JWKS_URL, LM_AUTH_HS256_SECRET_ARN "
-                "or LM_AUTH_API_KEY_TABLE"
+                f"no credential type is enabled: set {contract.ENV_JWKS_URL}, {contract.ENV_HS256_SECRET_ARN} "
+                f"or {contract.ENV_API_KEY_TABLE}"
             )
         if self.algorithms:
             if not self.issuer:
-                found.append("LM_AUTH_ISSUER is required when bearer tokens are enabled")
+                found.append(f"{contract.ENV_ISSUER} is required when bearer tokens are enabled")
             if not self.audiences:
-                found.append("LM_AUTH_AUDIENCE is required when bearer tokens are enabled")
+                found.append(f"{contract.ENV_AUDIENCE} is required when bearer tokens are enabled")
         if self.jwks_url:
             parts = urlsplit(self.jwks_url)
             plain_http_ok = parts.scheme == "http" and parts.hostname in _LOOPBACK
             if parts.scheme != "https" and not plain_http_ok:
-                found.append("LM_AUTH_JWKS_URL must be an https:// URL (http only for loopback)")
+                found.append(f"{contract.ENV_JWKS_URL} must be an https:// URL (http only for loopback)")
         if not 0 <= self.leeway_seconds <= MAX_LEEWAY_SECONDS:
-            found.append(f"LM_AUTH_LEEWAY_SECONDS must be 0-{MAX_LEEWAY_SECONDS}, got {self.leeway_seconds}")
+            found.append(
+                f"{contract.ENV_LEEWAY_SECONDS} must be 0-{MAX_LEEWAY_SECONDS}, got {self.leeway_seconds}")
         if self.cache_ttl_seconds < 0:
-            found.append("LM_AUTH_CACHE_TTL_SECONDS must not be negative")
+            found.append(f"{contract.ENV_CACHE_TTL_SECONDS} must not be negative")
         return found
 
     @classmethod
@@ -99,15 +105,15 @@ class AuthConfig:
         def text(name: str) -> str | None:
             return env.get(name, "").strip() or None
 
-        audiences = tuple(a.strip() for a in env.get("LM_AUTH_AUDIENCE", "").split(",") if a.strip())
+        audiences = tuple(a.strip() for a in env.get(contract.ENV_AUDIENCE, "").split(",") if a.strip())
         return cls(
-            jwks_url=text("LM_AUTH_JWKS_URL"),
-            hs256_secret_arn=text("LM_AUTH_HS256_SECRET_ARN"),
-            issuer=text("LM_AUTH_ISSUER"),
+            jwks_url=text(contract.ENV_JWKS_URL),
+            hs256_secret_arn=text(contract.ENV_HS256_SECRET_ARN),
+            issuer=text(contract.ENV_ISSUER),
             audiences=audiences,
-            leeway_seconds=integer("LM_AUTH_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS),
-            api_key_table=text("LM_AUTH_API_KEY_TABLE"),
-            cache_ttl_seconds=integer("LM_AUTH_CACHE_TTL_SECONDS", DEFAULT_CACHE_TTL_SECONDS),
-            tenant_claim=text("LM_AUTH_TENANT_CLAIM") or "tenant",
+            leeway_seconds=integer(contract.ENV_LEEWAY_SECONDS, DEFAULT_LEEWAY_SECONDS),
+            api_key_table=text(contract.ENV_API_KEY_TABLE),
+            cache_ttl_seconds=integer(contract.ENV_CACHE_TTL_SECONDS, DEFAULT_CACHE_TTL_SECONDS),
+            tenant_claim=text(contract.ENV_TENANT_CLAIM) or "tenant",
             env_problems=tuple(problems),
         )

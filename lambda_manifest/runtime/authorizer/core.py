@@ -9,10 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lambda_manifest.runtime.aws import TtlCache
+
 from .apikeys import GetItem, dynamodb_get_item, lookup_api_key
 from .config import AuthConfig
 from .jwt import TokenError, check_claims, parse, verify_hs256, verify_rs256
-from .keys import JwksCache, SecretCache
+from .keys import JwksCache, hs256_keys
 
 Log = Callable[..., None]
 
@@ -89,7 +91,7 @@ class Authorizer:
     jwks:
         Override the JWKS cache (tests inject one with a fake clock).
     secret:
-        Override the HS256 secret cache.
+        Override the HS256 key cache (by secret id).
     get_item:
         Override the DynamoDB lookup for API keys.
     log:
@@ -101,7 +103,7 @@ class Authorizer:
         config: AuthConfig,
         *,
         jwks: JwksCache | None = None,
-        secret: SecretCache | None = None,
+        secret: TtlCache[bytes] | None = None,
         get_item: GetItem = dynamodb_get_item,
         log: Log | None = None,
     ) -> None:
@@ -109,9 +111,7 @@ class Authorizer:
         self.problems = config.problems()
         ttl = config.cache_ttl_seconds
         self.jwks = jwks or (JwksCache(config.jwks_url, ttl_seconds=ttl) if config.jwks_url else None)
-        self.secret = secret or (
-            SecretCache(config.hs256_secret_arn, ttl_seconds=ttl) if config.hs256_secret_arn else None
-        )
+        self.secret = secret or (hs256_keys(ttl_seconds=ttl) if config.hs256_secret_arn else None)
         self._get_item = get_item
         self._log: Log = log or (lambda level, message, **fields: None)
 
@@ -169,8 +169,8 @@ class Authorizer:
             if key is None:
                 raise TokenError("unknown kid")
             valid = verify_rs256(parsed, key)
-        elif alg == "HS256" and self.secret is not None:
-            valid = verify_hs256(parsed, self.secret.get())
+        elif alg == "HS256" and self.secret is not None and config.hs256_secret_arn:
+            valid = verify_hs256(parsed, self.secret.get(config.hs256_secret_arn))
         else:
             raise TokenError("alg not allowed")
         if not valid:

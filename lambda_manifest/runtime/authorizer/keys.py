@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .aws import client
+from lambda_manifest.runtime import aws
+
+from .config import AWS_CLIENT
 from .jwt import MIN_HS256_SECRET_BYTES, RsaPublicKey, TokenError
 
 Clock = Callable[[], float]
@@ -117,28 +119,19 @@ class JwksCache:
         return key
 
 
-class SecretCache:
-    """The HS256 key from Secrets Manager, cached per container for ``ttl_seconds``.
+def hs256_key(secret_id: str) -> bytes:
+    """The HS256 key held by a Secrets Manager secret.
 
     The secret's ``SecretString`` (UTF-8) or ``SecretBinary`` is the key itself, as CDK's
     ``secretsmanager.Secret`` generates it; it must be at least 32 bytes (RFC 7518 §3.2).
     """
+    value = aws.get_secret(secret_id, **AWS_CLIENT)
+    key = value.encode("utf-8") if isinstance(value, str) else value
+    if len(key) < MIN_HS256_SECRET_BYTES:
+        raise TokenError("HS256 secret shorter than 32 bytes")
+    return key
 
-    def __init__(self, secret_id: str, *, ttl_seconds: float = 300, clock: Clock = time.monotonic) -> None:
-        self.secret_id = secret_id
-        self.ttl_seconds = ttl_seconds
-        self._clock = clock
-        self._value: bytes | None = None
-        self._fetched_at = 0.0
 
-    def get(self) -> bytes:
-        now = self._clock()
-        if self._value is None or now - self._fetched_at >= self.ttl_seconds:
-            response = client("secretsmanager").get_secret_value(SecretId=self.secret_id)
-            value = response.get("SecretBinary")
-            if value is None:
-                value = str(response.get("SecretString", "")).encode("utf-8")
-            if len(value) < MIN_HS256_SECRET_BYTES:
-                raise TokenError("HS256 secret shorter than 32 bytes")
-            self._value, self._fetched_at = bytes(value), now
-        return self._value
+def hs256_keys(*, ttl_seconds: float = 300, clock: Clock = time.monotonic) -> aws.TtlCache[bytes]:
+    """HS256 keys by secret id, cached per container for ``ttl_seconds`` (a rejected secret is not cached)."""
+    return aws.TtlCache(hs256_key, ttl_seconds=ttl_seconds, clock=clock)

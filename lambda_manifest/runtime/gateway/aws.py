@@ -1,15 +1,17 @@
-"""Lazily created, per-container boto3 clients (boto3 is imported on first use, never at handler import)."""
+"""The gateway's boto3 clients: the runtimes' shared ones (``lambda_manifest.runtime.aws``), plus per-service
+overrides for tests. boto3 is imported on first use, never at handler import."""
 
 from __future__ import annotations
 
 import threading
+
+from lambda_manifest.runtime import aws as shared
 
 TYPE_CHECKING = False  # avoids importing typing at run time (import-time budget)
 if TYPE_CHECKING:
     from typing import Any
 
 _lock = threading.Lock()
-_clients: dict[tuple[str, str | None, float | None], Any] = {}
 _overrides: dict[str, Any] = {}
 
 
@@ -19,29 +21,10 @@ def client(service: str, region: str | None = None, timeout_s: float | None = No
     override = _overrides.get(service)
     if override is not None:
         return override
-    key = (service, region, timeout_s)
-    c = _clients.get(key)
-    if c is not None:
-        return c
-    with _lock:
-        c = _clients.get(key)
-        if c is None:
-            import boto3
-            from botocore.config import Config
-
-            if timeout_s is None:
-                cfg = Config(
-                    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5
-                )
-            else:
-                cfg = Config(
-                    retries={"max_attempts": 1, "mode": "standard"},
-                    connect_timeout=min(timeout_s, 5.0),
-                    read_timeout=timeout_s,
-                )
-            c = boto3.client(service, region_name=region, config=cfg)
-            _clients[key] = c
-    return c
+    if timeout_s is None:
+        return shared.client(service, region=region)
+    return shared.client(service, region=region, connect_timeout=min(timeout_s, 5.0), read_timeout=timeout_s,
+                         max_attempts=1)
 
 
 def set_client(service: str, value: Any) -> None:
@@ -54,5 +37,5 @@ def reset(*, keep_clients: bool = False) -> None:
     """Forget the overrides and (unless ``keep_clients``) the cached clients."""
     with _lock:
         if not keep_clients:
-            _clients.clear()
+            shared.reset_clients()
         _overrides.clear()

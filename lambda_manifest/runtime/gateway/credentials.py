@@ -4,8 +4,8 @@ logged: errors name the secret ARN only, not its value."""
 from __future__ import annotations
 
 import json
-import threading
-import time
+
+from lambda_manifest.runtime.aws import TtlCache, error_code
 
 from . import aws
 
@@ -19,24 +19,24 @@ class SecretUnavailable(Exception):
 
 
 class SecretCache:
+    """Provider keys by secret ARN, kept ``ttl_s`` per container (the runtimes' shared ``TtlCache``)."""
+
     def __init__(self, ttl_s: float = 300.0) -> None:
-        self.ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._values: dict[str, tuple[float, str]] = {}
+        self._cache = TtlCache(lambda arn: self._fetch(arn), ttl_seconds=ttl_s)
+
+    @property
+    def ttl_s(self) -> float:
+        return self._cache.ttl_seconds
+
+    @ttl_s.setter
+    def ttl_s(self, value: float) -> None:
+        self._cache.ttl_seconds = value
 
     def get(self, secret_arn: str) -> str:
-        now = time.monotonic()
-        hit = self._values.get(secret_arn)
-        if hit is not None and now - hit[0] < self.ttl_s:
-            return hit[1]
-        value = self._fetch(secret_arn)
-        with self._lock:
-            self._values[secret_arn] = (now, value)
-        return value
+        return self._cache.get(secret_arn)
 
     def invalidate(self, secret_arn: str) -> None:
-        with self._lock:
-            self._values.pop(secret_arn, None)
+        self._cache.invalidate(secret_arn)
 
     @staticmethod
     def _fetch(secret_arn: str) -> str:
@@ -45,8 +45,7 @@ class SecretCache:
         try:
             resp: dict[str, Any] = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise SecretUnavailable(f"secret {secret_arn}: {code}") from None
+            raise SecretUnavailable(f"secret {secret_arn}: {error_code(exc) or 'error'}") from None
         except BotoCoreError as exc:
             raise SecretUnavailable(f"secret {secret_arn}: {type(exc).__name__}") from None
         raw = resp.get("SecretString")

@@ -1,16 +1,18 @@
-"""DynamoDB plumbing for API handlers: a lazily created client and attribute-value conversion.
+"""DynamoDB plumbing for API handlers: the execution environment's client and attribute-value conversion.
 
-boto3 is imported on first use only: it costs ~150 ms, and routes that fail validation never need it.
+boto3 is imported on first use only (``lambda_manifest.runtime.aws``): it costs ~150 ms, and routes that fail
+validation never need it.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from decimal import Context, Decimal, Inexact, Rounded
 from typing import Any
 
+from lambda_manifest.runtime import aws
+from lambda_manifest.runtime.aws import error_code as error_code  # re-exported: handlers import it from here
 from lambda_manifest.runtime.http.pagination import Page, collect_page
 
 # DynamoDB numbers carry at most 38 significant digits; the trap makes a longer one an error rather than
@@ -18,15 +20,13 @@ from lambda_manifest.runtime.http.pagination import Page, collect_page
 _NUMBER_CONTEXT = Context(prec=38, traps=[Inexact, Rounded])
 
 
-@functools.cache
 def client() -> Any:
-    """The container's DynamoDB client (tests call ``client.cache_clear()`` between mocks)."""
-    import boto3
-    from botocore.config import Config
+    """The execution environment's DynamoDB client (tests call ``lambda_manifest.runtime.aws.reset_clients()``).
 
-    # API Gateway gives up after 29 s (HTTP APIs: 30 s); bounded timeouts leave room for a clean 500.
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
-    return boto3.client("dynamodb", config=config)
+    API Gateway gives up after 29 s (HTTP APIs: 30 s); the shared client's bounded timeouts leave room for a
+    clean 500.
+    """
+    return aws.client("dynamodb")
 
 
 def table_name(env_var: str) -> str:
@@ -59,15 +59,6 @@ def deserialize(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
     deserializer = TypeDeserializer()
     return {key: deserializer.deserialize(value) for key, value in attributes.items()}
-
-
-def error_code(error: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (without importing botocore), else ``None``."""
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return code if isinstance(code, str) else None
-    return None
 
 
 # Items read per Scan call while filling a page: enough to fill most pages in one call, small enough that a

@@ -1,8 +1,12 @@
 """A small, dependency-free validator for the subset of JSON Schema our request bodies need.
 
-Powertools' validation utility needs ``fastjsonschema``, which the Powertools layer does not ship, and its
-OpenAPI validation needs Pydantic (slow to import). Request bodies here are small and flat, so a
-hand-rolled validator is both cheaper and easier to audit.
+Kept over Powertools' validation utility (``fastjsonschema``, which the Powertools layer ships) by the numbers
+in the README (bench/bench_runtime_choices.py, Python 3.14, a handler that already holds the toolkit): the
+first request pays about 2 ms here against 6-9 ms for importing Powertools' utility and compiling the schema;
+Powertools' ``validate()`` compiles the schema on every call (about 1 ms per request), and a schema compiled
+once with ``fastjsonschema`` checks a body in 1 µs against 4 µs here, a difference no request notices. And it
+stops at the first error, where this validator reports every problem (up to ``MAX_ISSUES``) with its path,
+which is what the toolkit's ``VALIDATION_FAILED`` details promise clients.
 
 Supported keywords: ``type`` (``string``, ``integer``, ``number``, ``boolean``, ``object``, ``array``,
 ``null`` or a list of them), ``required``, ``properties``, ``additionalProperties`` (bool or schema),

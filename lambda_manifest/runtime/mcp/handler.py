@@ -141,9 +141,12 @@ def _log(line: dict[str, Any]) -> None:
 
 
 def _lambda_invoke(function: str, payload: bytes, timeout_s: float) -> tuple[bytes, str | None]:
-    from lambda_manifest.runtime.gateway.aws import client
+    """Lambda's synchronous Invoke, waiting as long as the tool may run. One attempt: a retry after a read
+    timeout would run the tool twice."""
+    from lambda_manifest.runtime.aws import client
 
-    response = client("lambda", timeout_s=timeout_s + INVOKE_MARGIN_S).invoke(FunctionName=function, Payload=payload)
+    lambda_client = client("lambda", read_timeout=timeout_s + INVOKE_MARGIN_S, max_attempts=1)
+    response = lambda_client.invoke(FunctionName=function, Payload=payload)
     return response["Payload"].read(), response.get("FunctionError")
 
 

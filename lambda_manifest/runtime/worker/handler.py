@@ -12,9 +12,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .contract import ENV_PROCESS
 from .runtime import BatchResponse, Worker
-
-ENV_PROCESS = "LM_WORKER_PROCESS"
 
 _loaded: tuple[str, Worker] | None = None
 

@@ -21,6 +21,15 @@ from typing import TYPE_CHECKING, Any, overload
 
 from aws_lambda_powertools import Logger
 
+from .contract import (
+    ENV_FIFO,
+    ENV_IDEMPOTENCY_KEY,
+    ENV_IDEMPOTENCY_TABLE,
+    ENV_IDEMPOTENCY_TTL_SECONDS,
+    ENV_RAW_BODY,
+    IDEMPOTENCY_PARTITION_KEY,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+)
 from .record import MalformedBodyError, Skip, WorkerRecord, from_sqs_record
 
 if TYPE_CHECKING:
@@ -31,12 +40,7 @@ BatchResponse = dict[str, list[dict[str, str]]]
 _RaiseSite = tuple["type[BaseException]", str]
 _Failure = tuple[Mapping[str, Any], BaseException]
 
-ENV_FIFO = "LM_WORKER_FIFO"
-ENV_RAW_BODY = "LM_WORKER_RAW_BODY"
-ENV_IDEMPOTENCY_TABLE = "LM_WORKER_IDEMPOTENCY_TABLE"
-ENV_IDEMPOTENCY_KEY = "LM_WORKER_IDEMPOTENCY_KEY"
-ENV_IDEMPOTENCY_TTL_SECONDS = "LM_WORKER_IDEMPOTENCY_TTL_SECONDS"
-
+# The settings' variables; a change to any of them is noticed at the next invocation.
 _ENV_NAMES = (ENV_FIFO, ENV_RAW_BODY, ENV_IDEMPOTENCY_TABLE, ENV_IDEMPOTENCY_KEY, ENV_IDEMPOTENCY_TTL_SECONDS)
 
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 3600
@@ -109,7 +113,11 @@ class _IdempotentRunner:
             # A configured key that a message lacks would otherwise run the side effect unguarded.
             raise_on_no_idempotency_key=bool(settings.idempotency_key),
         )
-        store = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+        store = DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table,
+            key_attr=IDEMPOTENCY_PARTITION_KEY,
+            expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE,
+        )
 
         # wraps() carries the user function's module and name into the idempotency key prefix, so two workers
         # sharing a table never collide.
