@@ -143,9 +143,9 @@ deploy-local: install
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(WITH314) $(PY) $$f || exit 1; done
 
-## docs: regenerate the README's defaults reference from lambda_manifest/_defaults.py
+## docs: regenerate the defaults tables of the construct reference (docs/constructs/) from lambda_manifest/_defaults.py
 docs: install
-	$(PY) -c 'from lambda_manifest import _defaults; print("README.md updated" if _defaults.update_readme() else "README.md up to date")'
+	$(PY) -c 'from lambda_manifest import _defaults; print(", ".join(_defaults.update_docs()) or "docs/constructs up to date")'
 
 wheel: install
 	$(WITH314) $(PY) -m build --wheel --outdir dist .

@@ -1,10 +1,10 @@
-"""Synth cost of a ServerlessApi with N routes against the same HTTP API written with plain aws-cdk-lib.
+"""Synth cost of an HttpServerlessApi with N routes against the same HTTP API written with plain aws-cdk-lib.
 
 Both variants build the same API: an encrypted access-log group, an HTTP API with a throttled ``$default``
 stage and JSON access logs, a JWT authorizer, N routes to one function (one Lambda proxy integration, one
 scoped permission per route), two error-rate alarms and two latency alarms with an SNS action, and a
 dashboard row. The function is the same ``ObservedFunction`` in both, so the ratio measures what
-``ServerlessApi`` adds (validation, route bookkeeping, acknowledgements), not what it builds.
+``HttpServerlessApi`` adds (validation, route bookkeeping, acknowledgements), not what it builds.
 
 The two sides are interleaved (see interleave.py: A B A B in every process, half the processes starting with
 each) after an unmeasured warm-up of both at the same size, so jsii start-up, lazy module loading and V8
@@ -30,7 +30,7 @@ import json, sys, time
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as v2, aws_apigatewayv2_integrations as i2, aws_apigatewayv2_authorizers as a2
 from aws_cdk import aws_cloudwatch as cw, aws_cloudwatch_actions as cwa, aws_lambda as lambda_, aws_logs as logs
-from lambda_manifest import Authorizer, ObservedFunction, ServerlessApi, StackResources
+from lambda_manifest import Authorizer, ObservedFunction, HttpServerlessApi, StackResources
 
 ISSUER, AUDIENCE = "https://issuer.example.com/", ["bench"]
 FORMAT = json.dumps({"requestId": "$context.requestId", "routeKey": "$context.routeKey", "status": "$context.status",
@@ -47,7 +47,7 @@ def build(variant, n, outdir):
     fn = ObservedFunction(stack, "Fn", handler="index.main", powertools=False,
                           code=lambda_.Code.from_inline("def main(e, c):\n    return e\n"))
     if variant == "library":
-        api = ServerlessApi(stack, "Api", authorizer=Authorizer.jwt(issuer=ISSUER, audience=AUDIENCE))
+        api = HttpServerlessApi(stack, "Api", authorizer=Authorizer.jwt(issuer=ISSUER, audience=AUDIENCE))
         for route in routes(n):
             api.add_route(route, fn)
     else:
@@ -110,7 +110,7 @@ def main() -> int:
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-api-synth-{os.getpid()}"
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    print("| routes | plain aws-cdk-lib (s) min / median / max | ServerlessApi (s) min / median / max "
+    print("| routes | plain aws-cdk-lib (s) min / median / max | HttpServerlessApi (s) min / median / max "
           "| ratio of medians (per-pair min-max) | per route (ms) |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for n in (int(s) for s in args.sizes.split(",")):

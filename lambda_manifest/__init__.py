@@ -16,7 +16,22 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lambda_manifest._api_auth import Authorizer
+    from lambda_manifest._api_options import (
+        ApiType,
+        Canary,
+        Cors,
+        CustomDomain,
+        QueueSend,
+        ResponseCache,
+        RouteCache,
+        Throttle,
+        UsagePlan,
+        Waf,
+    )
+    from lambda_manifest._api_props import HttpApiOptions, RestApiOptions
     from lambda_manifest._assets import python_code
+    from lambda_manifest._function_props import FunctionOptions
     from lambda_manifest._validation import PropsError
     from lambda_manifest.ai_gateway import (
         AiGatewayFunction,
@@ -41,40 +56,32 @@ if TYPE_CHECKING:
         apply_compliance_packs,
     )
     from lambda_manifest.data_table import DataTable
+    from lambda_manifest.http_serverless_api import HttpServerlessApi
     from lambda_manifest.mcp_gateway import McpTool, McpToolGateway, ToolAnnotations
     from lambda_manifest.observation import Observation, observe
     from lambda_manifest.observed_function import ObservedFunction
-    from lambda_manifest.serverless_api import (
-        ApiRoute,
-        ApiType,
-        Authorizer,
-        Canary,
-        Cors,
-        CustomDomain,
-        ResponseCache,
-        RouteCache,
-        RouteGroup,
-        ServerlessApi,
-        Throttle,
-        UsagePlan,
-        Waf,
-    )
+    from lambda_manifest.rest_serverless_api import RestServerlessApi
+    from lambda_manifest.serverless_api import ApiRoute, IServerlessApi, RouteGroup, ServerlessApiBase
     from lambda_manifest.shared import StackResources
 
 _EXPORTS: dict[str, str] = {
     "ALL_PACKS": "lambda_manifest.compliance",
     "AiGatewayFunction": "lambda_manifest.ai_gateway",
     "ApiRoute": "lambda_manifest.serverless_api",
-    "ApiType": "lambda_manifest.serverless_api",
+    "ApiType": "lambda_manifest._api_options",
     "AsyncWorker": "lambda_manifest.async_worker",
     "AuditOptions": "lambda_manifest.ai_gateway",
-    "Authorizer": "lambda_manifest.serverless_api",
+    "Authorizer": "lambda_manifest._api_auth",
     "CacheOptions": "lambda_manifest.ai_gateway",
-    "Canary": "lambda_manifest.serverless_api",
+    "Canary": "lambda_manifest._api_options",
     "ContextOptions": "lambda_manifest.ai_gateway",
-    "Cors": "lambda_manifest.serverless_api",
-    "CustomDomain": "lambda_manifest.serverless_api",
+    "Cors": "lambda_manifest._api_options",
+    "CustomDomain": "lambda_manifest._api_options",
     "DataTable": "lambda_manifest.data_table",
+    "FunctionOptions": "lambda_manifest._function_props",
+    "HttpApiOptions": "lambda_manifest._api_props",
+    "HttpServerlessApi": "lambda_manifest.http_serverless_api",
+    "IServerlessApi": "lambda_manifest.serverless_api",
     "McpTool": "lambda_manifest.mcp_gateway",
     "McpToolGateway": "lambda_manifest.mcp_gateway",
     "ModelAlias": "lambda_manifest.ai_gateway",
@@ -86,23 +93,26 @@ _EXPORTS: dict[str, str] = {
     "PromptTemplate": "lambda_manifest.ai_gateway",
     "PropsError": "lambda_manifest._validation",
     "Provider": "lambda_manifest.ai_gateway",
-    "ResponseCache": "lambda_manifest.serverless_api",
-    "RouteCache": "lambda_manifest.serverless_api",
+    "QueueSend": "lambda_manifest._api_options",
+    "ResponseCache": "lambda_manifest._api_options",
+    "RestApiOptions": "lambda_manifest._api_props",
+    "RestServerlessApi": "lambda_manifest.rest_serverless_api",
+    "RouteCache": "lambda_manifest._api_options",
     "RouteGroup": "lambda_manifest.serverless_api",
     "RoutingOptions": "lambda_manifest.ai_gateway",
-    "ServerlessApi": "lambda_manifest.serverless_api",
-    "python_code": "lambda_manifest._assets",
+    "ServerlessApiBase": "lambda_manifest.serverless_api",
     "StackResources": "lambda_manifest.shared",
     "Target": "lambda_manifest.ai_gateway",
     "TenantQuota": "lambda_manifest.ai_gateway",
+    "Throttle": "lambda_manifest._api_options",
     "ToolAnnotations": "lambda_manifest.mcp_gateway",
-    "Throttle": "lambda_manifest.serverless_api",
-    "UsagePlan": "lambda_manifest.serverless_api",
-    "Waf": "lambda_manifest.serverless_api",
+    "UsagePlan": "lambda_manifest._api_options",
+    "Waf": "lambda_manifest._api_options",
     "acknowledge": "lambda_manifest.compliance",
     "acknowledge_checkov": "lambda_manifest.compliance",
-    "observe": "lambda_manifest.observation",
     "apply_compliance_packs": "lambda_manifest.compliance",
+    "observe": "lambda_manifest.observation",
+    "python_code": "lambda_manifest._assets",
 }
 
 
@@ -133,6 +143,10 @@ __all__ = [
     "Cors",
     "CustomDomain",
     "DataTable",
+    "FunctionOptions",
+    "HttpApiOptions",
+    "HttpServerlessApi",
+    "IServerlessApi",
     "McpTool",
     "McpToolGateway",
     "ModelAlias",
@@ -144,11 +158,14 @@ __all__ = [
     "PromptTemplate",
     "PropsError",
     "Provider",
+    "QueueSend",
     "ResponseCache",
+    "RestApiOptions",
+    "RestServerlessApi",
     "RouteCache",
     "RouteGroup",
     "RoutingOptions",
-    "ServerlessApi",
+    "ServerlessApiBase",
     "StackResources",
     "Target",
     "TenantQuota",

@@ -1,4 +1,4 @@
-"""``Authorizer``: how a ServerlessApi authorizes its routes (JWT, Cognito, Lambda or IAM).
+"""``Authorizer``: how an API authorizes its routes (JWT, Cognito, Lambda or IAM).
 
 An ``Authorizer`` is a specification made by one of the static factories. The API binds it once, creating
 what it needs (a user pool, the authorizer function, an API-key table) under the API's scope; the bound
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aws_cdk as cdk
@@ -25,6 +25,7 @@ from constructs import Construct
 from lambda_manifest import _assets
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._api_options import ApiType
+from lambda_manifest._function_props import FunctionOptions, function_options
 from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.data_table import DataTable
@@ -42,20 +43,21 @@ class AuthorizerKind(enum.Enum):
 
 
 class Authorizer:
-    """Authorization for every route of a ServerlessApi. Create one with a factory:
+    """Authorization for every route of an API (``HttpServerlessApi`` or ``RestServerlessApi``). Create one
+    with a factory:
 
     * :meth:`jwt` - HTTP APIs: API Gateway validates JWTs from your identity provider.
     * :meth:`cognito` - a Cognito user pool (created with a secure policy, or yours).
     * :meth:`lambda_` - the shipped ``lambda_manifest.runtime.authorizer`` function: bearer JWTs (RS256 via JWKS, HS256 via a
       Secrets Manager secret) and/or API keys stored hashed in DynamoDB.
-    * :meth:`iam` - SigV4-signed requests; grant callers with ``ServerlessApi.grant_invoke``.
+    * :meth:`iam` - SigV4-signed requests; grant callers with the API's ``grant_invoke``.
 
     One ``Authorizer`` belongs to one API.
     """
 
-    def __init__(self, kind: AuthorizerKind, options: Mapping[str, Any]) -> None:
+    def __init__(self, kind: AuthorizerKind, spec: _Jwt | _Cognito | _Lambda | None = None) -> None:
         self.kind = kind
-        self.options = dict(options)
+        self._spec = spec
         self.function: ObservedFunction | None = None
         self.user_pool: aws_cognito.IUserPool | None = None
         self.user_pool_clients: list[aws_cognito.IUserPoolClient] = []
@@ -82,8 +84,8 @@ class Authorizer:
         identity_header:
             Default: ``Authorization``.
         """
-        return Authorizer(AuthorizerKind.JWT, {"issuer": issuer, "audience": list(audience),
-                                               "identity_header": identity_header})
+        return Authorizer(AuthorizerKind.JWT, _Jwt(issuer=issuer, audience=list(audience),
+                                                   identity_header=identity_header))
 
     @staticmethod
     def cognito(
@@ -107,9 +109,9 @@ class Authorizer:
         mfa / feature_plan / password_min_length:
             For a created pool. Default: ``Mfa.OPTIONAL`` / ``FeaturePlan.PLUS`` / ``12``.
         """
-        return Authorizer(AuthorizerKind.COGNITO, {
-            "user_pool": user_pool, "user_pool_clients": list(user_pool_clients or []), "mfa": mfa,
-            "feature_plan": feature_plan, "password_min_length": password_min_length})
+        return Authorizer(AuthorizerKind.COGNITO, _Cognito(
+            user_pool=user_pool, user_pool_clients=list(user_pool_clients or []), mfa=mfa,
+            feature_plan=feature_plan, password_min_length=password_min_length))
 
     @staticmethod
     def lambda_(
@@ -125,7 +127,7 @@ class Authorizer:
         tenant_claim: str | None = None,
         key_cache_ttl: cdk.Duration | None = None,
         timeout: cdk.Duration | None = None,
-        function_options: Mapping[str, Any] | None = None,
+        function_options: FunctionOptions | None = None,
     ) -> Authorizer:
         """A Lambda REQUEST authorizer running the shipped ``lambda_manifest.runtime.authorizer.handler.main``.
 
@@ -160,20 +162,21 @@ class Authorizer:
         timeout:
             Function timeout, 1-10 s. Default: 10 s (API Gateway's authorizer limit).
         function_options:
-            Extra ``ObservedFunction`` props (``memory_size``, ``reserved_concurrent_executions``, ``code``, ...).
+            Extra ``ObservedFunction`` props: ``FunctionOptions(memory_size=..., reserved_concurrent_executions=...,
+            code=...)``; not ``handler``, ``environment`` or ``secrets``, which the factory arguments set.
         """
-        return Authorizer(AuthorizerKind.LAMBDA, {
-            "jwks_url": jwks_url, "hs256_secret": hs256_secret, "issuer": issuer,
-            "audience": list(audience or []), "api_key_table": api_key_table,
-            "results_cache_ttl": results_cache_ttl, "identity_headers": identity_headers,
-            "leeway_seconds": leeway_seconds, "tenant_claim": tenant_claim, "key_cache_ttl": key_cache_ttl,
-            "timeout": timeout, "function_options": dict(function_options or {})})
+        return Authorizer(AuthorizerKind.LAMBDA, _Lambda(
+            jwks_url=jwks_url, hs256_secret=hs256_secret, issuer=issuer, audience=list(audience or []),
+            api_key_table=api_key_table, results_cache_ttl=results_cache_ttl,
+            identity_headers=None if identity_headers is None else list(identity_headers),
+            leeway_seconds=leeway_seconds, tenant_claim=tenant_claim, key_cache_ttl=key_cache_ttl, timeout=timeout,
+            function_options=function_options))
 
     @staticmethod
     def iam() -> Authorizer:
         """IAM authorization: callers sign requests with SigV4 and need ``execute-api:Invoke``
-        (``ServerlessApi.grant_invoke``)."""
-        return Authorizer(AuthorizerKind.IAM, {})
+        (the API's ``grant_invoke``)."""
+        return Authorizer(AuthorizerKind.IAM)
 
     # ------------------------------------------------------------------------------------------
     # What the API asks
@@ -192,121 +195,88 @@ class Authorizer:
         }[self.kind]
 
     def _identity_headers(self) -> list[str]:
-        o = self.options
-        if self.kind is AuthorizerKind.JWT:
-            return [o["identity_header"] or defaults.JWT_IDENTITY_HEADER.value]
-        if self.kind is AuthorizerKind.COGNITO:
+        spec = self._spec
+        if isinstance(spec, _Jwt):
+            return [spec.identity_header or defaults.JWT_IDENTITY_HEADER.value]
+        if not isinstance(spec, _Lambda):
             return [defaults.JWT_IDENTITY_HEADER.value]
-        if o["identity_headers"] is not None:
-            return list(o["identity_headers"])
-        tokens = bool(o["jwks_url"] or o["hs256_secret"])
-        keys = bool(o["api_key_table"])
-        if tokens and keys:
+        if spec.identity_headers is not None:
+            return list(spec.identity_headers)
+        if spec.tokens and spec.api_key_table:
             return []
-        return [auth_contract.AUTHORIZATION_HEADER] if tokens else [auth_contract.API_KEY_HEADER]
+        return [auth_contract.AUTHORIZATION_HEADER] if spec.tokens else [auth_contract.API_KEY_HEADER]
 
     def _cache_ttl_seconds(self) -> int:
-        ttl = seconds(self.options.get("results_cache_ttl"))
+        ttl = seconds(self._spec.results_cache_ttl) if isinstance(self._spec, _Lambda) else None
         if ttl is not None:
             return int(ttl)
         if not self._identity_headers():
             return 0
         return int(defaults.AUTHORIZER_CACHE_TTL_SECONDS.value)
 
+    def headers_read(self) -> frozenset[str]:
+        """The request headers (lower-case) this authorizer reads, so nothing else may carry a credential in them."""
+        spec = self._spec
+        if isinstance(spec, _Jwt):
+            return frozenset({(spec.identity_header or defaults.JWT_IDENTITY_HEADER.value).lower()})
+        if not isinstance(spec, _Lambda):
+            return frozenset({"authorization"})  # SigV4 signature / the user pool's token
+        # The shipped authorizer takes Authorization as a bearer token whenever a request carries it (and denies
+        # the request unless it is a valid JWT, even with tokens off), and reads x-api-key when its API-key table
+        # is on.
+        headers = {"authorization", *(h.lower() for h in spec.identity_headers or [])}
+        if spec.api_key_table:
+            headers.add(auth_contract.API_KEY_HEADER)
+        return frozenset(headers)
+
     def check(self, problems: Problems, api_type: ApiType) -> None:
         """Add every problem with this authorizer for an API of ``api_type``."""
         if self._bound_to is not None:
-            problems.add("authorizer", "a new Authorizer for each ServerlessApi", f"already used by {self._bound_to}",
+            problems.add("authorizer", "a new Authorizer for each API", f"already used by {self._bound_to}",
                          "call the Authorizer factory again for this API")
-        o = self.options
-        if self.kind is AuthorizerKind.JWT:
+        spec = self._spec
+        if isinstance(spec, _Jwt):
             if api_type is ApiType.REST:
                 problems.add("authorizer", "Authorizer.cognito(), Authorizer.lambda_() or Authorizer.iam() on a "
                              "REST API", "Authorizer.jwt()",
                              "REST APIs have no JWT authorizer: use Authorizer.cognito(user_pool=...) for Cognito "
                              "tokens or Authorizer.lambda_(jwks_url=..., issuer=..., audience=...) for any IdP")
-            _check_https("authorizer.issuer", o["issuer"], problems)
-            if not o["audience"]:
-                problems.add("authorizer.audience", "at least one audience", o["audience"],
+            _check_https("authorizer.issuer", spec.issuer, problems)
+            if not spec.audience:
+                problems.add("authorizer.audience", "at least one audience", spec.audience,
                              "pass the client ids or API identifiers your tokens carry in 'aud'")
-        if self.kind is AuthorizerKind.COGNITO:
-            mfa = o["mfa"]
-            if o["user_pool"] is not None and any(o[k] is not None for k in ("mfa", "feature_plan", "password_min_length")):
+        if isinstance(spec, _Cognito):
+            if spec.user_pool is not None and any(v is not None for v in (spec.mfa, spec.feature_plan,
+                                                                           spec.password_min_length)):
                 problems.add("authorizer", "mfa/feature_plan/password_min_length only for a created user pool",
                              "set with user_pool", "configure your own pool directly, or drop user_pool")
-            if mfa is not None and mfa == aws_cognito.Mfa.OFF:
+            if spec.mfa is not None and spec.mfa == aws_cognito.Mfa.OFF:
                 problems.add("authorizer.mfa", "Mfa.OPTIONAL or Mfa.REQUIRED", "Mfa.OFF",
                              "users must at least be able to enrol a second factor")
-            length = o["password_min_length"]
-            if length is not None:
+            if spec.password_min_length is not None:
                 low, high = defaults.COGNITO_PASSWORD_RANGE
-                problems.check_range("authorizer.password_min_length", length, low, high, "characters",
-                                     "pass 12 or more")
-            if o["user_pool_clients"] and api_type is ApiType.REST:
+                problems.check_range("authorizer.password_min_length", spec.password_min_length, low, high,
+                                     "characters", "pass 12 or more")
+            if spec.user_pool_clients and api_type is ApiType.REST:
                 problems.add("authorizer.user_pool_clients", "used only on HTTP APIs", "set",
                              "REST Cognito authorizers accept tokens of every client of the pool; drop it")
-        if self.kind is AuthorizerKind.LAMBDA:
-            self._check_lambda(problems)
-
-    def _check_lambda(self, problems: Problems) -> None:
-        o = self.options
-        tokens = bool(o["jwks_url"] or o["hs256_secret"])
-        if not tokens and not o["api_key_table"]:
-            problems.add("authorizer", "Authorizer.lambda_ with jwks_url, hs256_secret and/or api_key_table",
-                         "no credential type", "enable bearer tokens, API keys, or both")
-        if o["jwks_url"] is not None:
-            _check_https("authorizer.jwks_url", o["jwks_url"], problems)
-        if tokens:
-            if not o["issuer"]:
-                problems.add("authorizer.issuer", "set when bearer tokens are enabled", o["issuer"],
-                             "pass the 'iss' your tokens carry; without it a token from any issuer sharing the "
-                             "key would pass")
-            if not o["audience"]:
-                problems.add("authorizer.audience", "at least one audience when bearer tokens are enabled",
-                             o["audience"], "pass the 'aud' values of tokens minted for this API")
-        elif o["issuer"] or o["audience"]:
-            problems.add("authorizer.issuer/audience", "used only with jwks_url or hs256_secret", "set",
-                         "enable bearer tokens or drop issuer/audience")
-        for header in o["identity_headers"] or []:
-            if not _HEADER.match(header):
-                problems.add("authorizer.identity_headers", "header names", header, "e.g. 'Authorization'")
-        low, high = defaults.AUTHORIZER_CACHE_TTL_RANGE_SECONDS
-        ttl = seconds(o["results_cache_ttl"])
-        problems.check_range("authorizer.results_cache_ttl", ttl, low, high, "seconds",
-                             "pass e.g. results_cache_ttl=Duration.minutes(5), or Duration.seconds(0) to disable")
-        if ttl and o["identity_headers"] is not None and not o["identity_headers"]:
-            problems.add("authorizer.results_cache_ttl", "0 when identity_headers is empty", ttl,
-                         "caching is keyed by the identity headers: name one, or pass results_cache_ttl=0")
-        if ttl and o["identity_headers"] is None and not self._identity_headers():
-            problems.add("authorizer.results_cache_ttl", "0 when both bearer tokens and API keys are enabled "
-                         "without identity_headers", ttl,
-                         "pass identity_headers=['Authorization'] (API-key callers then need it too) or drop "
-                         "results_cache_ttl")
-        leeway = o["leeway_seconds"]
-        low, high = defaults.AUTHORIZER_LEEWAY_RANGE_SECONDS
-        problems.check_range("authorizer.leeway_seconds", leeway, low, high, "seconds", "pass e.g. 30")
-        low, high = defaults.AUTHORIZER_TIMEOUT_RANGE_SECONDS
-        problems.check_range("authorizer.timeout", seconds(o["timeout"]), low, high, "seconds",
-                             "API Gateway waits at most 10 s for an authorizer")
-        reserved = {"handler", "environment", "secrets"}
-        clash = sorted(reserved & set(o["function_options"]))
-        if clash:
-            problems.add("authorizer.function_options", f"free of {sorted(reserved)}", clash,
-                         "the authorizer's handler, environment and secrets are set from the factory arguments")
+        if isinstance(spec, _Lambda):
+            spec.check(problems, self._identity_headers())
 
     # ------------------------------------------------------------------------------------------
     # Binding
     # ------------------------------------------------------------------------------------------
     def bind(self, scope: Construct, api_type: ApiType) -> None:
-        """Create the authorizer's resources under ``scope`` (the ServerlessApi)."""
+        """Create the authorizer's resources under ``scope`` (the API construct)."""
         self._bound_to = scope.node.path
-        if self.kind is AuthorizerKind.COGNITO:
-            self._bind_cognito(scope, api_type)
-        elif self.kind is AuthorizerKind.LAMBDA:
-            self._bind_lambda(scope, api_type)
-        elif self.kind is AuthorizerKind.JWT:
+        spec = self._spec
+        if isinstance(spec, _Cognito):
+            self._bind_cognito(scope, api_type, spec)
+        elif isinstance(spec, _Lambda):
+            self._bind_lambda(scope, api_type, spec)
+        elif isinstance(spec, _Jwt):
             self.http_authorizer = authorizers.HttpJwtAuthorizer(
-                "JwtAuthorizer", self.options["issuer"], jwt_audience=self.options["audience"],
+                "JwtAuthorizer", spec.issuer, jwt_audience=spec.audience,
                 identity_source=[f"$request.header.{h}" for h in self._identity_headers()],
             )
         elif api_type is ApiType.HTTP:
@@ -318,12 +288,11 @@ class Authorizer:
             self.rest_authorizer = self._rest_factory()
         return self.rest_authorizer
 
-    def _bind_cognito(self, scope: Construct, api_type: ApiType) -> None:
-        o = self.options
-        pool: aws_cognito.IUserPool = o["user_pool"] or self._create_user_pool(scope)
+    def _bind_cognito(self, scope: Construct, api_type: ApiType, spec: _Cognito) -> None:
+        pool: aws_cognito.IUserPool = spec.user_pool or self._create_user_pool(scope, spec)
         self.user_pool = pool
         if api_type is ApiType.HTTP:
-            clients = list(o["user_pool_clients"]) or [pool.add_client(
+            clients = list(spec.user_pool_clients) or [pool.add_client(
                 "ApiClient",
                 auth_flows=aws_cognito.AuthFlow(user_srp=True),
                 disable_o_auth=True,
@@ -341,10 +310,9 @@ class Authorizer:
                 identity_source=apigateway.IdentitySource.header("Authorization"),
             )
 
-    def _create_user_pool(self, scope: Construct) -> aws_cognito.UserPool:
-        o = self.options
-        plan = o["feature_plan"] or aws_cognito.FeaturePlan.PLUS
-        mfa = o["mfa"] or aws_cognito.Mfa.OPTIONAL
+    def _create_user_pool(self, scope: Construct, spec: _Cognito) -> aws_cognito.UserPool:
+        plan = spec.feature_plan or aws_cognito.FeaturePlan[defaults.COGNITO_FEATURE_PLAN.value]
+        mfa = spec.mfa or aws_cognito.Mfa[defaults.COGNITO_MFA.value]
         pool = aws_cognito.UserPool(
             scope,
             "UserPool",
@@ -352,7 +320,7 @@ class Authorizer:
             sign_in_aliases=aws_cognito.SignInAliases(email=True),
             auto_verify=aws_cognito.AutoVerifiedAttrs(email=True),
             password_policy=aws_cognito.PasswordPolicy(
-                min_length=o["password_min_length"] or defaults.COGNITO_PASSWORD_MIN_LENGTH.value,
+                min_length=spec.password_min_length or defaults.COGNITO_PASSWORD_MIN_LENGTH.value,
                 require_lowercase=True,
                 require_uppercase=True,
                 require_digits=True,
@@ -382,38 +350,38 @@ class Authorizer:
                         "price; threat protection is off. Pass feature_plan=FeaturePlan.PLUS to enable it.")
         return pool
 
-    def _bind_lambda(self, scope: Construct, api_type: ApiType) -> None:
-        o = self.options
+    def _bind_lambda(self, scope: Construct, api_type: ApiType, spec: _Lambda) -> None:
         env: dict[str, str] = {}
-        if o["jwks_url"]:
-            env[auth_contract.ENV_JWKS_URL] = o["jwks_url"]
-        if o["issuer"]:
-            env[auth_contract.ENV_ISSUER] = o["issuer"]
-        if o["audience"]:
-            env[auth_contract.ENV_AUDIENCE] = ",".join(o["audience"])
-        if o["leeway_seconds"] is not None:
-            env[auth_contract.ENV_LEEWAY_SECONDS] = str(o["leeway_seconds"])
-        if o["tenant_claim"]:
-            env[auth_contract.ENV_TENANT_CLAIM] = o["tenant_claim"]
-        key_ttl = seconds(o["key_cache_ttl"])
+        if spec.jwks_url:
+            env[auth_contract.ENV_JWKS_URL] = spec.jwks_url
+        if spec.issuer:
+            env[auth_contract.ENV_ISSUER] = spec.issuer
+        if spec.audience:
+            env[auth_contract.ENV_AUDIENCE] = ",".join(spec.audience)
+        if spec.leeway_seconds is not None:
+            env[auth_contract.ENV_LEEWAY_SECONDS] = str(spec.leeway_seconds)
+        if spec.tenant_claim:
+            env[auth_contract.ENV_TENANT_CLAIM] = spec.tenant_claim
+        key_ttl = seconds(spec.key_cache_ttl)
         if key_ttl is not None:
             env[auth_contract.ENV_CACHE_TTL_SECONDS] = str(int(key_ttl))
-        table = o["api_key_table"]
+        table = spec.api_key_table
         if table is True:
             table = self._create_api_key_table(scope)
         if table:
+            assert not isinstance(table, bool)
             self.api_key_table = table
             env[auth_contract.ENV_API_KEY_TABLE] = table.table_name
-        secret: secretsmanager.ISecret | None = o["hs256_secret"]
+        secret = spec.hs256_secret
         if secret is not None:
             env[auth_contract.ENV_HS256_SECRET_ARN] = secret.secret_arn
-        options: dict[str, Any] = {
-            "code": _assets.runtime_code("authorizer"),
-            "description": f"Authorizes requests to {scope.node.path} (lambda_manifest.runtime.authorizer)",
-            "timeout": o["timeout"] or cdk.Duration.seconds(defaults.AUTHORIZER_TIMEOUT_SECONDS.value),
-            **o["function_options"],
-        }
-        function = ObservedFunction(scope, "Authorizer", handler=auth_contract.HANDLER, environment=env, **options)
+        options = (spec.function_options or FunctionOptions()).with_defaults(
+            code=_assets.runtime_code("authorizer"),
+            description=f"Authorizes requests to {scope.node.path} (lambda_manifest.runtime.authorizer)",
+            timeout=spec.timeout or cdk.Duration.seconds(defaults.AUTHORIZER_TIMEOUT_SECONDS.value),
+        )
+        function = ObservedFunction(scope, "Authorizer", **{**options.given(), "handler": auth_contract.HANDLER,
+                                                            "environment": env})
         self.function = function
         if secret is not None:
             function.grant_read_secret(secret, actions=auth_contract.SECRET_ACTIONS)
@@ -441,9 +409,90 @@ class Authorizer:
         # Losing this table would revoke every API key at once, so it is backed up like any other data.
         table = DataTable(
             scope, "ApiKeyTable",
-            partition_key=dynamodb.Attribute(name=auth_contract.API_KEY_PARTITION_KEY, type=dynamodb.AttributeType.STRING)
+            partition_key=dynamodb.Attribute(name=auth_contract.API_KEY_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
         )
         return table
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Jwt:
+    issuer: str
+    audience: list[str]
+    identity_header: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Cognito:
+    user_pool: aws_cognito.IUserPool | None
+    user_pool_clients: list[aws_cognito.IUserPoolClient]
+    mfa: aws_cognito.Mfa | None
+    feature_plan: aws_cognito.FeaturePlan | None
+    password_min_length: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Lambda:
+    jwks_url: str | None
+    hs256_secret: secretsmanager.ISecret | None
+    issuer: str | None
+    audience: list[str]
+    api_key_table: dynamodb.ITable | bool
+    results_cache_ttl: cdk.Duration | None
+    identity_headers: list[str] | None
+    leeway_seconds: int | None
+    tenant_claim: str | None
+    key_cache_ttl: cdk.Duration | None
+    timeout: cdk.Duration | None
+    function_options: FunctionOptions | None
+
+    @property
+    def tokens(self) -> bool:
+        return bool(self.jwks_url or self.hs256_secret)
+
+    def check(self, problems: Problems, identity_headers: list[str]) -> None:
+        if not self.tokens and not self.api_key_table:
+            problems.add("authorizer", "Authorizer.lambda_ with jwks_url, hs256_secret and/or api_key_table",
+                         "no credential type", "enable bearer tokens, API keys, or both")
+        if self.jwks_url is not None:
+            _check_https("authorizer.jwks_url", self.jwks_url, problems)
+        if self.tokens:
+            if not self.issuer:
+                problems.add("authorizer.issuer", "set when bearer tokens are enabled", self.issuer,
+                             "pass the 'iss' your tokens carry; without it a token from any issuer sharing the "
+                             "key would pass")
+            if not self.audience:
+                problems.add("authorizer.audience", "at least one audience when bearer tokens are enabled",
+                             self.audience, "pass the 'aud' values of tokens minted for this API")
+        elif self.issuer or self.audience:
+            problems.add("authorizer.issuer/audience", "used only with jwks_url or hs256_secret", "set",
+                         "enable bearer tokens or drop issuer/audience")
+        for header in self.identity_headers or []:
+            if not _HEADER.match(header):
+                problems.add("authorizer.identity_headers", "header names", header, "e.g. 'Authorization'")
+        low, high = defaults.AUTHORIZER_CACHE_TTL_RANGE_SECONDS
+        ttl = seconds(self.results_cache_ttl)
+        problems.check_range("authorizer.results_cache_ttl", ttl, low, high, "seconds",
+                             "pass e.g. results_cache_ttl=Duration.minutes(5), or Duration.seconds(0) to disable")
+        if ttl and self.identity_headers is not None and not self.identity_headers:
+            problems.add("authorizer.results_cache_ttl", "0 when identity_headers is empty", ttl,
+                         "caching is keyed by the identity headers: name one, or pass results_cache_ttl=0")
+        if ttl and self.identity_headers is None and not identity_headers:
+            problems.add("authorizer.results_cache_ttl", "0 when both bearer tokens and API keys are enabled "
+                         "without identity_headers", ttl,
+                         "pass identity_headers=['Authorization'] (API-key callers then need it too) or drop "
+                         "results_cache_ttl")
+        low, high = defaults.AUTHORIZER_LEEWAY_RANGE_SECONDS
+        problems.check_range("authorizer.leeway_seconds", self.leeway_seconds, low, high, "seconds", "pass e.g. 30")
+        low, high = defaults.AUTHORIZER_TIMEOUT_RANGE_SECONDS
+        problems.check_range("authorizer.timeout", seconds(self.timeout), low, high, "seconds",
+                             "API Gateway waits at most 10 s for an authorizer")
+        options = function_options(problems, "authorizer.function_options", self.function_options)
+        if options is not None:
+            clash = sorted(name for name in ("handler", "environment", "secrets")
+                           if getattr(options, name) is not None)
+            if clash:
+                problems.add("authorizer.function_options", "free of handler, environment and secrets", clash,
+                             "the authorizer's handler, environment and secrets are set from the factory arguments")
 
 
 def _check_https(prop: str, url: str | None, problems: Problems) -> None:

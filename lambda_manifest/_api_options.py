@@ -1,4 +1,4 @@
-"""Value types for :class:`~lambda_manifest.serverless_api.ServerlessApi` props.
+"""Value types for the props of the API constructs (``HttpServerlessApi``, ``RestServerlessApi``).
 
 Plain frozen dataclasses and enum-like classes with static factories: they carry what the caller asked for
 and are validated by the construct, so one ``PropsError`` lists every problem.
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_sqs as sqs
 
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._validation import Problems, is_token, seconds
@@ -33,10 +35,11 @@ PRICE_NOTE = (
 
 
 class ApiType(enum.Enum):
-    """Which API Gateway flavour to build.
+    """Which kind of API Gateway API an API construct is (its ``api_type``).
 
-    ``HTTP`` (the default): payload format 2.0, cheaper and faster. ``REST``: payload format 1.0, with
-    response caching, API keys and usage plans, WAF, request validation, VTL integrations and canaries.
+    ``HTTP`` (``HttpServerlessApi``): payload format 2.0, cheaper and faster. ``REST`` (``RestServerlessApi``):
+    payload format 1.0, with response caching, API keys and usage plans, WAF, request validation, VTL
+    integrations, canaries and response streaming.
     """
 
     HTTP = "HTTP"
@@ -291,6 +294,34 @@ class CustomDomain:
         if self.base_path is not None and not re.match(r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$", self.base_path):
             problems.add("domain.base_path", "path segments without leading or trailing '/'", self.base_path,
                          "e.g. base_path='orders' or 'orders/v1'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueSend:
+    """An SQS ``SendMessage`` route: the request body becomes one message of ``queue``, sent by API Gateway with
+    ``role``. ``AsyncWorker.add_api_route`` builds one; both API kinds take it in ``add_queue_route``.
+
+    Parameters
+    ----------
+    queue / role:
+        The queue, and the role API Gateway assumes to send to it (``sqs:SendMessage``, and the key's use).
+    message_group_id / deduplication_id:
+        FIFO queues: a static value or a request value in HTTP API mapping syntax (``$request.header.NAME``,
+        ``$request.querystring.NAME``, ``$request.path.NAME``, ``$request.body.FIELD``, ``$context.NAME``); a
+        REST API maps the same forms. Default: - none.
+    accepted_status:
+        What the client gets when SQS took the message, with SQS's answer (its ``MessageId``) as the body.
+        Default: - SQS's 200.
+    id:
+        The construct id of the integration. Default: - ``<route id>SendMessage``.
+    """
+
+    queue: sqs.IQueue
+    role: iam.IRole
+    message_group_id: str | None = None
+    deduplication_id: str | None = None
+    accepted_status: int | None = None
+    id: str | None = None
 
 
 def parse_route(route: str) -> tuple[str, str] | None:

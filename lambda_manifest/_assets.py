@@ -42,7 +42,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 RUNTIME_DIR = PACKAGE_DIR / "runtime"
 # The folder that holds the ``lambda_manifest`` package: where a module of a delivered runtime is found.
 RUNTIME_ROOT = PACKAGE_DIR.parent
-RUNTIME_PACKAGE = "lambda_manifest.runtime"
+LIBRARY_PACKAGE = "lambda_manifest"
+RUNTIME_PACKAGE = f"{LIBRARY_PACKAGE}.runtime"
 RUNTIME_KINDS = ("authorizer", "gateway", "http", "mcp", "stream", "worker")
 # What every runtime's asset and layer holds besides its own folder: the package and the AWS helpers they share.
 RUNTIME_SHARED = (RUNTIME_DIR / "__init__.py", RUNTIME_DIR / "aws.py")
@@ -84,10 +85,11 @@ def runtimes_imported(folder: Path, entry_modules: Iterable[str]) -> set[str]:
     Imports are followed through the folder's own modules with ``ast``, so a docstring that names a runtime
     or an example app beside this one in the same folder adds nothing. A module that imports dynamically
     (``importlib.import_module``, ``__import__``) makes the whole folder count, since where it leads cannot
-    be read.
+    be read. The library's own package ``__init__`` is the exception: it imports the constructs lazily (never
+    a runtime, and nothing in Lambda asks for a construct), so it is not followed.
     """
     kinds: set[str] = set()
-    seen: set[str] = set()
+    seen: set[str] = {LIBRARY_PACKAGE}
     pending = [m for m in entry_modules if m]
     while pending:
         module = pending.pop()

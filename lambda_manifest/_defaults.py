@@ -1,8 +1,12 @@
 """Every default the constructs use, with the reason it was chosen.
 
-This is the one place a default value lives. Constructs read their defaults from here, and the README's
-reference tables are generated from ``REFERENCE`` (``python -m lambda_manifest._defaults``), so the docs and
-the code cannot drift apart: a test compares them.
+This is the one place a default value lives. Constructs read their defaults from here, and the defaults tables
+of the construct reference (``docs/constructs/*.md``) are generated from ``REFERENCE`` by ``make docs``, so the
+docs and the code cannot drift apart: a test compares them.
+
+Why this module is longer than 500 lines: it is one table, an entry per default with its reason and range,
+read top to bottom like the reference it generates. Split by construct it would put the single place a
+default lives in eight places, and the shared API entries in none of them.
 """
 
 from __future__ import annotations
@@ -78,9 +82,9 @@ SYSTEM_LOG_LEVEL = _d(
     "Drops the START/END/REPORT platform lines (metrics carry the same facts) and keeps platform warnings.",
     "DEBUG, INFO, WARN",
 )
-LOG_RETENTION_DAYS = _d(
-    _OF, "log_retention", 365,
-    "One year: bounded cost, and long enough for the audit look-backs HIPAA/PCI reviews ask for.",
+LOG_RETENTION = _d(
+    _OF, "log_retention", "ONE_YEAR",
+    "One year (365 days): bounded cost, and long enough for the audit look-backs HIPAA/PCI reviews ask for.",
     "any aws_logs.RetentionDays value except INFINITE",
 )
 LOG_ENCRYPTION = _d(
@@ -144,6 +148,16 @@ CONCURRENCY_ALARM_FRACTION = _d(
     "With reserved concurrency set, peak concurrency above 80% of it alarms before throttling starts.",
     "0 < x <= 1",
 )
+FUNCTION_DASHBOARD = _d(
+    _OF, "dashboard", True,
+    "A row of the stack's dashboard (invocations, errors, throttles, duration against the timeout, concurrency): "
+    "every function is watched the same way without anyone building a dashboard.",
+)
+ASYNC_INVOCATION = _d(
+    _OF, "async_invocation", False,
+    "Synchronous callers (API Gateway, event source mappings) receive every error themselves; an on-failure "
+    "queue is created only for functions invoked asynchronously.",
+)
 ALARM_PERIOD_SECONDS = 300
 ALARM_EVALUATION_PERIODS = 1
 
@@ -156,24 +170,19 @@ ASYNC_MAX_EVENT_AGE_RANGE_SECONDS = (60, 21600)
 
 
 # --------------------------------------------------------------------------------------------------
-# ServerlessApi
+# HttpServerlessApi and RestServerlessApi (the shared props, then each kind's own)
 # --------------------------------------------------------------------------------------------------
-_SA = "ServerlessApi"
+_SA = "HttpServerlessApi and RestServerlessApi"
+_HTTP = "HttpServerlessApi"
+_REST = "RestServerlessApi"
 
-API_TYPE = _d(
-    _SA, "api_type", "HTTP",
-    "HTTP APIs cost $1.00 per million requests against REST's $3.50 (us-east-1 list prices, first tiers) and "
-    "add less latency. Choose REST only for what HTTP APIs lack: response caching, API keys and usage plans, "
-    "WAF, request validation models, VTL integrations, canary stages, compression.",
-    "ApiType.HTTP, ApiType.REST",
-)
 HTTP_STAGE_NAME = _d(
-    _SA, "stage_name (HTTP)", "$default",
+    _HTTP, "stage_name", "$default",
     "The HTTP API default stage serves at the root of the URL, so paths carry the version (/v1/...) and the "
     "stage name never leaks into client URLs.",
 )
 REST_STAGE_NAME = _d(
-    _SA, "stage_name (REST)", "prod",
+    _REST, "stage_name", "prod",
     "REST APIs always put the stage in the path; one stage per API, versions live in the route paths.",
     "[A-Za-z0-9_]+",
 )
@@ -188,11 +197,20 @@ THROTTLE_BURST_LIMIT = _d(
     "Twice the rate: absorbs a client's retry burst without letting a runaway caller through.",
     ">= 1 (requests)",
 )
-ACCESS_LOG_RETENTION_DAYS = _d(
-    _SA, "access_log_retention", 365,
+ACCESS_LOG_RETENTION = _d(
+    _SA, "access_log_retention", "ONE_YEAR",
     "JSON access logs (request id, route, status, latency, integration and authorizer errors, source IP, "
     "user agent) kept one year in a KMS-encrypted log group: the audit look-back HIPAA/PCI reviews ask for.",
     "any aws_logs.RetentionDays value except INFINITE",
+)
+DETAILED_METRICS = _d(
+    _SA, "detailed_metrics", False,
+    "Per-route (HTTP) or per-method (REST) metrics are billed as custom metrics; the API-wide metrics the "
+    "alarms use are free.",
+)
+API_DASHBOARD = _d(
+    _SA, "dashboard", True,
+    "A row of the stack's dashboard: requests and errors, error rates, latency p50/p99 and integration latency.",
 )
 ACCESS_LOG_ENCRYPTION = _d(
     _SA, "log_encryption_key", "the stack's shared KMS key",
@@ -254,52 +272,57 @@ COGNITO_FEATURE_PLAN = _d(
     "FeaturePlan.ESSENTIALS, FeaturePlan.PLUS",
 )
 REST_ENDPOINT_TYPE = _d(
-    _SA, "endpoint_type (REST)", "REGIONAL",
+    _REST, "endpoint_type", "REGIONAL",
     "Regional, not edge-optimized: no hidden CloudFront hop, WAF attaches directly, and callers in the region "
     "get lower latency. Put your own CloudFront in front for global clients.",
     "EndpointType.REGIONAL, EndpointType.EDGE, EndpointType.PRIVATE",
 )
-REST_TRACING = _d(_SA, "tracing (REST)", True, "X-Ray on the REST stage: a request is traced from the edge to "
-                                                 "the function and beyond.")
+REST_TRACING = _d(_REST, "tracing", True, "X-Ray on the REST stage: a request is traced from the edge to the "
+                  "function and beyond.")
 REST_EXECUTION_LOGGING = _d(
-    _SA, "execution_logging_level (REST)", "ERROR",
+    _REST, "execution_logging_level", "ERROR",
     "Execution logs for failed requests only, in a pre-created encrypted log group with bounded retention; "
     "INFO logs every request twice (access log plus execution log) and full request data is never logged.",
     "MethodLoggingLevel.ERROR, MethodLoggingLevel.INFO, MethodLoggingLevel.OFF",
 )
+REST_CLIENT_CERTIFICATE = _d(
+    _REST, "client_certificate", False,
+    "A client certificate only authenticates API Gateway to HTTP backends; Lambda and AWS service integrations "
+    "use IAM and never see one.",
+)
 REST_CLOUD_WATCH_ROLE = _d(
-    _SA, "cloud_watch_role (REST)", False,
+    _REST, "cloud_watch_role", False,
     "The API Gateway CloudWatch role is one per account and region. Accounts that already manage it must not "
     "have it overwritten, so it is created only when asked (execution logging fails to deploy until one "
     "stack in the account sets it).",
 )
 REST_WAF = _d(
-    _SA, "waf (REST)", "Waf.managed()",
+    _REST, "waf", "managed",
     "A regional WAFv2 web ACL with AWS managed rule groups (common rule set, known bad inputs, Amazon IP "
     "reputation), logging to an encrypted aws-waf-logs-* group with the Authorization and x-api-key headers "
     "redacted. About $8/month plus $0.60 per million requests; pass Waf.disabled(reason) to go without.",
     "Waf.managed(), Waf.from_web_acl_arn(arn), Waf.disabled(reason)",
 )
 REST_CACHE_SIZE = _d(
-    _SA, "cache.size (REST)", "0.5",
+    _REST, "cache.size", "0.5",
     "The smallest cache cluster (0.5 GB, about $14/month), encrypted; caching is enabled per route only, "
     "because the cache key does not include the caller and a cached authorized response would be served to "
     "the next caller.",
     "0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237 (GB)",
 )
 REST_CACHE_TTL_SECONDS = _d(
-    _SA, "cache.ttl / add_route(cache=) (REST)", 300,
+    _REST, "cache.ttl / add_route(cache=)", 300,
     "Five minutes: stale data is bounded and the backend sees one request per cache key per 5 minutes.",
     "0-3600 (s)",
 )
 REST_MIN_COMPRESSION_BYTES = _d(
-    _SA, "minimum_compression_size (REST)", 1024,
+    _REST, "minimum_compression_size", 1024,
     "Responses of 1 KiB or more are gzip-compressed for clients that accept it; smaller ones are not worth "
     "the CPU.",
     "0-10485760 (bytes)",
 )
 REST_REQUEST_VALIDATION = _d(
-    _SA, "request validation (REST)", "body and parameters on every method",
+    _REST, "request validation", "body and parameters on every method",
     "One request validator checks required parameters and, where a route has a request_model, the JSON "
     "body, so malformed requests are refused before a function is billed (AwsSolutions-APIG2).",
 )
@@ -337,7 +360,7 @@ INTEGRATION_LATENCY_ALARM_MS = _d(
     "1-30000 (ms)",
 )
 ROUTE_STREAM = _d(
-    _SA, "add_route(stream=)", False,
+    _REST, "add_route(stream=)", False,
     "A buffered route answers once the handler returns (10 MB, 29 s). stream=True (REST only: HTTP APIs cannot "
     "stream) sends each piece as it is produced, for up to 15 minutes; a Python function then runs the stream "
     "runtime's loop through AWS_LAMBDA_EXEC_WRAPPER, because the managed Python runtime cannot stream.",
@@ -361,8 +384,9 @@ COGNITO_PASSWORD_RANGE = (8, 99)
 _AW = "AsyncWorker"
 
 QUEUE_ENCRYPTION = _d(
-    _AW, "encryption", "KMS with the stack's shared key",
-    "Messages are encrypted with a customer-managed key whose policy already lets SNS, EventBridge and S3 "
+    _AW, "encryption", "KMS",
+    "Messages are encrypted with a customer-managed key (the stack's shared key unless encryption_key is given) "
+    "whose policy already lets SNS, EventBridge and S3 "
     "(this account only) deliver into the queue. QueueEncryption.SQS_MANAGED is the cheaper alternative "
     "(no KMS request charges); the AWS-managed aws/sqs key is rejected because SNS and EventBridge cannot use it.",
     "QueueEncryption.KMS, QueueEncryption.SQS_MANAGED",
@@ -417,6 +441,16 @@ CONTENT_BASED_DEDUPLICATION = _d(
     _AW, "content_based_deduplication", False,
     "FIFO only. Off: producers send a MessageDeduplicationId (the API route sends the request id). On: SQS "
     "hashes the body, so two genuinely equal orders within 5 minutes would collapse into one.",
+)
+RAW_BODY = _d(
+    _AW, "raw_body", False,
+    "Message bodies are JSON: one that is not fails and is retried, so a producer's bug is noticed instead of "
+    "handed to process() as text. Pass True for workers that take plain text.",
+)
+WORKER_DASHBOARD = _d(
+    _AW, "dashboard", True,
+    "A row of the stack's dashboard: queue depth and messages in flight, the age of the oldest message and the "
+    "dead-letter queue's depth.",
 )
 IDEMPOTENCY = _d(
     _AW, "idempotency", False,
@@ -551,6 +585,11 @@ GATEWAY_TABLE = _d(
     "TTL expires caches, windows and conversations for free, and the keys and usage records survive a stack "
     "delete.",
 )
+GATEWAY_DASHBOARD = _d(
+    _GW, "dashboard", True,
+    "A row of the stack's dashboard: tokens and cost by tenant and by model, requests and failed attempts by "
+    "provider, error and fallback rates, latency p99 by provider.",
+)
 GATEWAY_BACKUP = _d(
     _GW, "backup", True,
     "A daily AWS Backup plan with 35-day retention (HIPAA/NIST DynamoDBInBackupPlan): virtual keys and usage "
@@ -566,7 +605,7 @@ GATEWAY_PUBLIC_REASON = _d(
 )
 GATEWAY_API_LATENCY_HEADROOM_SECONDS = 1
 GATEWAY_API = _d(
-    _GW, "api", "a new HTTP ServerlessApi",
+    _GW, "api", "a new HttpServerlessApi",
     "HTTP APIs cost $1.00 per million requests against REST's $3.50 and the gateway needs none of REST's "
     "extras. The created API's latency alarms follow latency_alarm_threshold, not the 3 s default of a CRUD API.",
 )
@@ -657,11 +696,24 @@ DASHBOARD = _d(
 # --------------------------------------------------------------------------------------------------
 _MCP = "McpToolGateway"
 
+MCP_MODE = _d(
+    _MCP, "mode", "lambda",
+    "The library's runtime in a gateway function: the AI gateway's virtual keys with a tool allowlist and rpm per "
+    "key, an audit line and metrics per call, alarms per tool. mode='agentcore' hands the endpoint to the managed "
+    "AgentCore Gateway, which has none of those.",
+    "'lambda' or 'agentcore'",
+)
+MCP_API = _d(
+    _MCP, "api", "a new RestServerlessApi",
+    "REST, so the endpoint can take WAF, usage plans and response streaming; an HttpServerlessApi (api= or "
+    "api_options=HttpApiOptions(...)) serves it as well, for a second less of timeout headroom.",
+    "any IServerlessApi",
+)
 MCP_TIMEOUT_SECONDS = _d(
     _MCP, "timeout", 28,
     "One second under the REST integration timeout (29 s), so a slow tool ends in the gateway's own tool error "
     "rather than API Gateway's bare 504. A tool's own timeout must leave 2 s of it for the call around it.",
-    "4-28 (s)",
+    "4 s to 1 s under the API's integration timeout (28 s REST, 29 s HTTP)",
 )
 MCP_MEMORY_SIZE_MB = _d(
     _MCP, "memory_size", 256,
@@ -703,9 +755,11 @@ MCP_ALARM_MIN_CALLS = _d(
     "pages nobody.",
     ">= 1",
 )
-MCP_INVOKE_MARGIN_SECONDS = 2
-# Lambda's limit on a function's environment (keys and values together), and what the tool catalogue may take.
-MCP_ENVIRONMENT_BUDGET_BYTES = 3500
+MCP_DASHBOARD = _d(
+    _MCP, "dashboard", True,
+    "A row of the stack's dashboard: calls, tool errors and p99 latency by tool, and refused calls; the gateway "
+    "function and its API add their own rows.",
+)
 MCP_PUBLIC_REASON = _d(
     _MCP, "public_reason",
     "The MCP gateway authenticates every request itself with the AI gateway's virtual keys (Authorization: "
@@ -713,10 +767,12 @@ MCP_PUBLIC_REASON = _d(
     "The endpoint is public at API Gateway when callers use virtual keys; this sentence is its "
     "AwsSolutions-APIG4 acknowledgement.",
 )
-
+# Lambda allows 4 KB of environment (keys and values together); what the tool catalogue and the tools' ARNs may
+# take of it, leaving room for the function's other variables.
+MCP_ENVIRONMENT_BUDGET_BYTES = 3500
 
 def markdown_reference(construct: str) -> str:
-    """Render the reference table of one construct's defaults as Markdown (used for the README)."""
+    """Render the reference table of one construct's defaults as Markdown (used for docs/constructs/)."""
     rows = ["| prop | default | allowed | why |", "| --- | --- | --- | --- |"]
     for entry in REFERENCE:
         if entry.construct == construct:
@@ -732,27 +788,41 @@ def constructs_in_reference() -> list[str]:
     return seen
 
 
-README_START = "<!-- defaults:start (generated by `make docs` from lambda_manifest/_defaults.py) -->"
-README_END = "<!-- defaults:end -->"
+DOCS_START = "<!-- defaults:start (generated by `make docs` from lambda_manifest/_defaults.py) -->"
+DOCS_END = "<!-- defaults:end -->"
+# The construct reference page (docs/constructs/<page>) that shows each construct's defaults.
+DOC_PAGES: dict[str, tuple[str, ...]] = {
+    "observed-function.md": (_OF,),
+    "http-serverless-api.md": (_SA, _HTTP),
+    "rest-serverless-api.md": (_REST,),
+    "async-worker.md": (_AW,),
+    "ai-gateway-function.md": (_GW,),
+    "mcp-tool-gateway.md": (_MCP,),
+    "data-table.md": ("DataTable",),
+    "stack-resources.md": (_SR,),
+}
 
 
-def readme_block() -> str:
-    """The README section between the markers: one table per construct, in definition order."""
-    parts = [README_START]
-    for name in constructs_in_reference():
+def docs_block(constructs: tuple[str, ...]) -> str:
+    """The generated section of one reference page: a table per construct, between the markers."""
+    parts = [DOCS_START]
+    for name in constructs:
         parts.append(f"\n#### {name} defaults\n\n{markdown_reference(name)}\n")
-    parts.append(README_END)
+    parts.append(DOCS_END)
     return "\n".join(parts)
 
 
-def update_readme(path: str = "README.md") -> bool:
-    """Rewrite the generated block of the README; return True when it changed."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    new = text[:start] + readme_block() + text[end:]
-    if new != text:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(new)
-    return new != text
-
+def update_docs(folder: str = "docs/constructs") -> list[str]:
+    """Rewrite the generated section of every reference page; return the pages that changed."""
+    changed = []
+    for page, constructs in DOC_PAGES.items():
+        path = f"{folder}/{page}"
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        start, end = text.index(DOCS_START), text.index(DOCS_END) + len(DOCS_END)
+        new = text[:start] + docs_block(constructs) + text[end:]
+        if new != text:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(new)
+            changed.append(page)
+    return changed

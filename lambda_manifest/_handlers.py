@@ -22,14 +22,13 @@ Usage from a construct's validation::
 
 from __future__ import annotations
 
-import ast
 import difflib
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +36,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from lambda_manifest._module_names import BindingKind, Module, Unparsable, inline_module, module_file
 from lambda_manifest._validation import Problems, is_token
 
 __all__ = [
@@ -278,7 +278,7 @@ def _use(candidate: str, form: HandlerForm, fallback: str, *, note: str = "") ->
 class _Found:
     label: str
     # None for a module that exists but cannot be read (a compiled extension, a sourceless .pyc).
-    module: _Module | _Unparsable | None
+    module: Module | Unparsable | None
     path: Path | None = None  # the source file (None: inline code, or nothing readable)
 
 
@@ -316,7 +316,7 @@ class _Search:
         """The module, or the miss that got furthest, or None when nowhere local can hold it."""
         dotted = ".".join(target.module)
         if self.is_inline and target.module == (_INLINE_MODULE,):
-            return _Found("inline index.py", None if self.inline is None else _inline_module(self.inline))
+            return _Found("inline index.py", None if self.inline is None else inline_module(self.inline))
         folders = [] if self.folder is None else [self.folder]
         folders += [r.path.absolute() for r in self.roots if r.serves(dotted) and r.path.is_dir()]
         misses: list[_Missing] = []
@@ -344,14 +344,14 @@ def _find_module(root: Path, parts: tuple[str, ...]) -> _Found | _Missing:
     dirs, files = _entries(folder)
     if leaf in dirs and "__init__.py" in _entries(folder / leaf)[1]:
         path = folder / leaf / "__init__.py"
-        return _Found(_show(path), _module_file(path), path)
+        return _Found(_show(path), module_file(path), path)
     if f"{leaf}.py" in files:
         path = folder / f"{leaf}.py"
-        return _Found(_show(path), _module_file(path), path)
+        return _Found(_show(path), module_file(path), path)
     if any(_is_compiled(name, leaf) for name in files):
         return _Found(_show(folder / leaf), None)
     if leaf in dirs:
-        return _Found(f"{_show(folder / leaf, folder=True)} (a folder without __init__.py)", _Module({}, False))
+        return _Found(f"{_show(folder / leaf, folder=True)} (a folder without __init__.py)", Module({}, False))
     modules = sorted({f[:-3] for f in files if f.endswith(".py") and f[:-3].isidentifier()} - {"__init__"})
     listed = sorted([f"{m}.py" for m in modules] + [f"{d}/" for d in dirs])
     return _Missing(len(parts) - 1, folder, f"{leaf}.py", tuple(sorted({*modules, *dirs})), tuple(listed))
@@ -388,148 +388,6 @@ def _show(path: Path, *, folder: bool = False) -> str:
 # --------------------------------------------------------------------------------------------------
 # What the module defines
 # --------------------------------------------------------------------------------------------------
-
-BindingKind = Literal["def", "async def", "class", "assignment", "import", "module"]
-
-
-@dataclass(frozen=True)
-class _Binding:
-    kind: BindingKind
-    line: int
-
-
-@dataclass(frozen=True)
-class _Module:
-    names: Mapping[str, _Binding]
-    # A star import or a module-level __getattr__: any name may exist at run time.
-    open_ended: bool
-
-
-@dataclass(frozen=True)
-class _Unparsable:
-    line: int | None
-    message: str
-    # What a line scan finds, for when the failure may be syntax newer than this interpreter.
-    scanned: _Module = field(compare=False)
-
-
-# Parsed modules by path, kept while the file's mtime and size stay the same: a stack with many functions
-# on one folder reads each handler module once.
-_PARSED: dict[Path, tuple[tuple[int, int], _Module | _Unparsable]] = {}
-
-
-def _module_file(path: Path) -> _Module | _Unparsable | None:
-    try:
-        stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        cached = _PARSED.get(path)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        source = path.read_bytes()
-    except OSError:
-        return None
-    result = _read_module(source)
-    _PARSED[path] = (stamp, result)
-    return result
-
-
-@lru_cache(maxsize=64)
-def _inline_module(source: str) -> _Module | _Unparsable:
-    return _read_module(source.encode())
-
-
-def _read_module(source: bytes) -> _Module | _Unparsable:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as error:
-        return _Unparsable(error.lineno, error.msg, _scan(source))
-    except (ValueError, RecursionError) as error:  # null bytes, undecodable text, absurd nesting
-        return _Unparsable(None, str(error), _scan(source))
-    names: dict[str, _Binding] = {}
-    return _Module(names, _collect(tree.body, names))
-
-
-def _collect(body: Sequence[ast.stmt], names: dict[str, _Binding]) -> bool:
-    """Bind the names ``body`` defines at module level, in order; True when any name may exist."""
-    open_ended = False
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            kind: BindingKind = (
-                "async def" if isinstance(node, ast.AsyncFunctionDef)
-                else "class" if isinstance(node, ast.ClassDef) else "def"
-            )
-            names[node.name] = _Binding(kind, node.lineno)
-            open_ended |= node.name == "__getattr__"
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                _bind_target(target, node.lineno, names)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            _bind_target(node.target, node.lineno, names)
-        elif isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                if alias.name == "*":
-                    open_ended = True
-                else:
-                    names[alias.asname or alias.name] = _Binding("import", node.lineno)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                names[alias.asname or alias.name.split(".")[0]] = _Binding("module", node.lineno)
-        elif isinstance(node, ast.Delete):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    names.pop(target.id, None)
-        elif isinstance(node, ast.If):
-            # A __main__ block never runs when Lambda imports the module.
-            if not _is_main_guard(node.test):
-                open_ended |= _collect(node.body, names)
-            open_ended |= _collect(node.orelse, names)
-        elif isinstance(node, ast.Try | ast.TryStar):
-            for block in (node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody):
-                open_ended |= _collect(block, names)
-        elif isinstance(node, ast.With | ast.AsyncWith):
-            open_ended |= _collect(node.body, names)
-    return open_ended
-
-
-def _bind_target(target: ast.expr, line: int, names: dict[str, _Binding]) -> None:
-    if isinstance(target, ast.Name):
-        names[target.id] = _Binding("assignment", line)
-    elif isinstance(target, ast.Tuple | ast.List):
-        for item in target.elts:
-            _bind_target(item.value if isinstance(item, ast.Starred) else item, line, names)
-
-
-def _is_main_guard(test: ast.expr) -> bool:
-    return (
-        isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
-        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
-    )
-
-
-_SCAN_DEF = re.compile(rb"^(async[ \t]+)?(def|class)[ \t]+([A-Za-z_]\w*)", re.M)
-_SCAN_ASSIGN = re.compile(rb"^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.M)
-_SCAN_FROM = re.compile(rb"^from[ \t]+[\w.]+[ \t]+import[ \t]+\(?([\w \t,]+)", re.M)
-
-
-def _scan(source: bytes) -> _Module:
-    """Top-level names found line by line; open-ended, as it misses anything indented."""
-    names: dict[str, _Binding] = {}
-
-    def line(offset: int) -> int:
-        return source.count(b"\n", 0, offset) + 1
-
-    for match in _SCAN_DEF.finditer(source):
-        kind: BindingKind = "async def" if match[1] else "class" if match[2] == b"class" else "def"
-        names[match[3].decode()] = _Binding(kind, line(match.start()))
-    for match in _SCAN_ASSIGN.finditer(source):
-        names[match[1].decode()] = _Binding("assignment", line(match.start()))
-    for match in _SCAN_FROM.finditer(source):
-        for item in match[1].decode().split(","):
-            words = item.split()
-            if words:
-                names[words[-1]] = _Binding("import", line(match.start()))
-    return _Module(names, True)
-
 
 def _host_reads(runtime: lambda_.Runtime | None) -> bool:
     """Whether this interpreter parses everything ``runtime`` does, so its SyntaxError is the runtime's."""
@@ -569,7 +427,7 @@ def _check_target(
     module = located.module
     if module is None:
         return None
-    if isinstance(module, _Unparsable):
+    if isinstance(module, Unparsable):
         if trust_syntax:
             at = f"{located.label}:{module.line}" if module.line is not None else located.label
             return problem("a module Python can parse", f"{at}: {module.message}",
@@ -616,7 +474,7 @@ def _repair(target: _Target, search: _Search, trust_syntax: bool) -> _Target | N
             continue
         if isinstance(located, _Found) and located.module is not None:
             module = located.module
-            if isinstance(module, _Unparsable):
+            if isinstance(module, Unparsable):
                 module = module.scanned
             if current.attribute[0] not in module.names:
                 match = _closest(current.attribute[0], _candidates(module))
@@ -633,7 +491,7 @@ _LISTING_ORDER: dict[BindingKind, int] = {
 }
 
 
-def _candidates(module: _Module) -> list[str]:
+def _candidates(module: Module) -> list[str]:
     named = [(n, b) for n, b in module.names.items() if b.kind != "module" and not n.startswith("__")]
     return [n for n, b in sorted(named, key=lambda item: (_LISTING_ORDER[item[1].kind], item[0]))]
 

@@ -40,6 +40,11 @@ class Problems:
             raise PropsError(f"{self._where} has invalid props:\n{lines}")
 
 
+def pick(value: Any, default: Any) -> Any:
+    """``value`` unless it is unset (``None``): ``0`` and ``False`` are values, not requests for the default."""
+    return default if value is None else value
+
+
 # CDK encodes a token in a string as "${Token[...]}" (in a list element, "#{Token[...]}") and in a number as a
 # double near -1.9e289. Anything else is resolved, which Python can tell without a jsii round trip (each
 # costs about half a millisecond, and construct validation asks for every prop).

@@ -27,12 +27,14 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from lambda_manifest.runtime.mcp import contract as mcp_contract
+
 KEY_PREFIX = "lmg-"
 KEY_SK = "KEY"
 _TENANT_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MODEL_RE = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127})$")
-# MCP tool names (lambda_manifest.runtime.mcp.contract.TOOL_NAME_PATTERN), or * for every tool.
-_TOOL_RE = re.compile(r"^(\*|[A-Za-z0-9_.-]{1,128})$")
+# MCP tool names, or * for every tool.
+_TOOL_RE = re.compile(rf"^(\*|{mcp_contract.TOOL_NAME})$")
 
 
 @dataclass

@@ -19,20 +19,24 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from lambda_manifest import _defaults as defaults
-from lambda_manifest import _tool_schema, monitoring
+from lambda_manifest import _tool_schema
 from lambda_manifest._api_auth import Authorizer
-from lambda_manifest._api_options import ApiType
+from lambda_manifest._api_props import HttpApiOptions, RestApiOptions
+from lambda_manifest._function_props import FunctionOptions
+from lambda_manifest._mcp_monitoring import McpMonitoring
+from lambda_manifest._mcp_props import McpProps
 from lambda_manifest._validation import Problems, is_token, seconds
 from lambda_manifest.ai_gateway import KEY_ACTIONS, AiGatewayFunction
+from lambda_manifest.http_serverless_api import HttpServerlessApi
 from lambda_manifest.observed_function import ObservedFunction
+from lambda_manifest.rest_serverless_api import RestServerlessApi
 from lambda_manifest.runtime.mcp import contract
-from lambda_manifest.serverless_api import ApiRoute, ServerlessApi
+from lambda_manifest.serverless_api import ApiRoute, IServerlessApi
 from lambda_manifest.shared import StackResources
 
 __all__ = ["McpTool", "McpToolGateway", "ToolAnnotations"]
 
 _TOOL_NAME = re.compile(contract.TOOL_NAME_PATTERN)
-_MODES = ("lambda", "agentcore")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,13 +69,14 @@ class McpTool:
     alarms: dict[str, cloudwatch.Alarm]
 
 
-class McpToolGateway(Construct):
+class McpToolGateway(McpMonitoring):
     """Lambda functions published as tools of an MCP server (Streamable HTTP, the stateless 2026-07-28 revision
     and the 2025-11-25 handshake), authenticated with the AI gateway's virtual keys, each key limited to its
     allowlist of tools and its requests per minute, every call audited, measured and alarmed.
 
     ``tool = gateway.add_tool("search_items", fn, description="...")`` publishes any ``IFunction``; a Python
-    handler's input schema is read from its type hints at synth. MCP clients connect to :attr:`url`.
+    handler's input schema is read from its type hints at synth. MCP clients connect to :attr:`url`. Every
+    default comes from :mod:`lambda_manifest._defaults`; docs/constructs/mcp-tool-gateway.md lists each prop.
 
     Parameters
     ----------
@@ -79,27 +84,34 @@ class McpToolGateway(Construct):
         The ``AiGatewayFunction`` whose virtual keys callers present (``Authorization: Bearer <key>``, or its
         ``key_header``). A key's ``tools`` (``python -m lambda_manifest.keys create --tools a,b``) are its
         allowlist, and each ``tools/call`` counts against the key's and its tenant's ``rpm``. Default: - none:
-        then ``authorizer`` is required.
+        then ``authorizer``, or an ``api`` with an authorizer, is required.
     authorizer:
-        Authenticate with the API's authorizer instead: any ``Authorizer``. Scopes ``tools:<name>`` /
-        ``tools:*`` in a Lambda authorizer's context narrow the tools. Default: - none.
+        Authenticate with an authorizer of the API this construct creates instead: any ``Authorizer``. Scopes
+        ``tools:<name>`` / ``tools:*`` (a Lambda authorizer's context, or a JWT's ``scope`` claim) narrow the
+        tools. Default: - none.
     mode:
-        ``"lambda"``: the gateway function behind a REST ``ServerlessApi``. ``"agentcore"``: the same tools as an
+        ``"lambda"``: the gateway function behind an API Gateway API. ``"agentcore"``: the same tools as an
         Amazon Bedrock AgentCore Gateway with Lambda targets (AWS runs the MCP endpoint; its own authorizer,
         IAM by default, replaces ``keys``). Default: ``"lambda"``.
     server_name / instructions:
         What ``server/discover`` and ``initialize`` report. Default: - the construct id / none.
     api:
-        A REST ``ServerlessApi`` to add the endpoint to. Default: - a new REST ``ServerlessApi`` (REST, so the
+        An ``HttpServerlessApi`` or ``RestServerlessApi`` (any ``IServerlessApi``) to add the endpoint to; without
+        ``keys``, its authorizer guards the endpoint. Default: - a new ``RestServerlessApi`` (REST, so the
         endpoint can take WAF, usage plans and response streaming).
     api_options:
-        Extra props of the ``ServerlessApi`` this construct creates. Default: - none.
+        The props of the API this construct creates: ``RestApiOptions(...)``, or ``HttpApiOptions(...)`` for an
+        HTTP API. Default: - the gateway's own (description, alarm topic, dashboard).
     path:
         The endpoint's path. Default: ``/mcp``.
     page_size / list_ttl:
         ``tools/list`` page size and the ``ttlMs`` cache hint. Default: 50 / 5 minutes.
-    timeout / memory_size / function_options:
-        The gateway function's. Default: 28 s / 256 MB / - none.
+    timeout / memory_size:
+        The gateway function's; the timeout stays one second under the API's integration timeout. Default:
+        28 s / 256 MB.
+    function_options:
+        More ``ObservedFunction`` props of the gateway function: ``FunctionOptions(environment=..., vpc=...)``;
+        the construct sets the handler, code, timeout, memory and the Powertools choice itself. Default: - none.
     metrics_namespace:
         Namespace of the per-tool metrics. Default: ``McpTools/<construct path>``.
     alarm_topic:
@@ -118,84 +130,94 @@ class McpToolGateway(Construct):
         *,
         keys: AiGatewayFunction | None = None,
         authorizer: Authorizer | None = None,
-        mode: str = "lambda",
+        mode: str = defaults.MCP_MODE.value,
         server_name: str | None = None,
         instructions: str | None = None,
-        api: ServerlessApi | None = None,
-        api_options: dict[str, Any] | None = None,
+        api: IServerlessApi | None = None,
+        api_options: HttpApiOptions | RestApiOptions | None = None,
         path: str = defaults.MCP_PATH.value,
         page_size: int = defaults.MCP_PAGE_SIZE.value,
         list_ttl: cdk.Duration | None = None,
         timeout: cdk.Duration | None = None,
         memory_size: int = defaults.MCP_MEMORY_SIZE_MB.value,
-        function_options: dict[str, Any] | None = None,
+        function_options: FunctionOptions | None = None,
         metrics_namespace: str | None = None,
         alarm_topic: sns.ITopic | None = None,
         error_rate_alarm_percent: float | None = defaults.MCP_ERROR_RATE_ALARM_PERCENT.value,
         latency_alarm_fraction: float | None = defaults.MCP_LATENCY_ALARM_FRACTION.value,
         alarm_min_calls: int = defaults.MCP_ALARM_MIN_CALLS.value,
-        dashboard: bool = True,
+        dashboard: bool = defaults.MCP_DASHBOARD.value,
     ) -> None:
         super().__init__(scope, id)
-        timeout = timeout or cdk.Duration.seconds(defaults.MCP_TIMEOUT_SECONDS.value)
-        list_ttl = list_ttl or cdk.Duration.seconds(defaults.MCP_LIST_TTL_SECONDS.value)
-        self._validate(id, keys=keys, authorizer=authorizer, mode=mode, api=api, api_options=api_options,
-                       path=path, page_size=page_size, list_ttl=list_ttl, timeout=timeout,
-                       error_rate=error_rate_alarm_percent, latency_fraction=latency_alarm_fraction,
-                       alarm_min_calls=alarm_min_calls, server_name=server_name)
+        props = McpProps.resolve(
+            id, self.node.path, keys=keys, authorizer=authorizer, mode=mode, server_name=server_name,
+            instructions=instructions, api=api, api_options=api_options, path=path, page_size=page_size,
+            list_ttl=list_ttl, timeout=timeout, memory_size=memory_size, function_options=function_options,
+            metrics_namespace=metrics_namespace, alarm_topic=alarm_topic,
+            error_rate_alarm_percent=error_rate_alarm_percent, latency_alarm_fraction=latency_alarm_fraction,
+            alarm_min_calls=alarm_min_calls, dashboard=dashboard)
         shared = StackResources.of(self)
-        self.mode = mode
-        self.keys = keys
-        self.server_name = server_name or id
-        self.instructions = instructions
-        self.path = path
-        self.page_size = page_size
-        self.list_ttl = list_ttl
-        self.timeout_seconds = float(seconds(timeout) or defaults.MCP_TIMEOUT_SECONDS.value)
-        self.metrics_namespace = metrics_namespace or "McpTools/" + re.sub(r"[^A-Za-z0-9._/#:-]", "-",
-                                                                           self.node.path)[:240]
-        self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
+        self._props = props
+        self.mode = props.mode
+        self.keys = props.keys
+        self.server_name = props.server_name
+        self.instructions = props.instructions
+        self.path = props.path
+        self.timeout_seconds = props.timeout_seconds
+        self.metrics_namespace = props.metrics_namespace
+        self.alarm_topic: sns.ITopic = props.alarm_topic or shared.alarm_topic
         self.tools: dict[str, McpTool] = {}
-        self._alarm_settings = (error_rate_alarm_percent, latency_alarm_fraction, alarm_min_calls)
-        self._dashboard = shared.dashboard if dashboard else None
+        self._dashboard = shared.dashboard if props.dashboard else None
         self.node.add_validation(_Catalogue(self))
 
         self.function: ObservedFunction | None = None
-        self.api: ServerlessApi | None = None
-        self.routes: list[ApiRoute] = []
+        self.api: IServerlessApi | None = None
+        self.routes: list[ApiRoute[Construct]] = []
         self.agentcore_gateway: Any = None
-        if mode == "agentcore":
+        if props.mode == "agentcore":
             from lambda_manifest import _agentcore
 
-            self.agentcore_gateway = _agentcore.gateway(self, instructions=instructions)
+            self.agentcore_gateway = _agentcore.gateway(self, instructions=props.instructions)
             return
 
-        options = dict(function_options or {})
+        options = props.function_options.with_defaults(service_name=id)
         environment = {
-            **dict(options.pop("environment", None) or {}),
+            **dict(options.environment or {}),
             contract.CONFIG_ENV: cdk.Lazy.string(_Producer(self._render_config)),
             contract.FUNCTIONS_ENV: cdk.Lazy.string(_Producer(self._render_functions)),
         }
-        if keys is not None:
-            environment[contract.KEYS_TABLE_ENV] = keys.table.table_name
-        self.function = ObservedFunction(
-            self, "Function", handler=contract.HANDLER,
-            description=f"MCP tool gateway {self.node.path}: Lambda functions as MCP tools",
-            timeout=timeout, memory_size=memory_size, powertools=False, alarm_topic=self.alarm_topic,
-            dashboard=dashboard, **{"service_name": id, **options, "environment": environment},
-        )
-        if keys is not None:
-            keys.table.grant(self.function, *contract.KEYS_TABLE_ACTIONS)
-            keys.table_key.grant(self.function, *KEY_ACTIONS)
-        self.api = api or ServerlessApi(self, "Api", **{
-            "api_type": ApiType.REST, "authorizer": authorizer, "alarm_topic": self.alarm_topic,
-            "dashboard": dashboard, "description": f"MCP endpoint of {self.node.path}", **(api_options or {})})
-        reason = None if authorizer is not None else defaults.MCP_PUBLIC_REASON.value
-        self.routes = [self.api.add_route(f"{method} {path}", self.function, public_reason=reason)
+        if props.keys is not None:
+            environment[contract.KEYS_TABLE_ENV] = props.keys.table.table_name
+        self.function = ObservedFunction(self, "Function", **{
+            **options.given(),
+            "handler": contract.HANDLER,
+            "description": options.description or f"MCP tool gateway {self.node.path}: Lambda functions as MCP tools",
+            "timeout": cdk.Duration.seconds(props.timeout_seconds),
+            "memory_size": props.memory_size,
+            "powertools": False,
+            "alarm_topic": self.alarm_topic,
+            "dashboard": props.dashboard,
+            "environment": environment,
+        })
+        if props.keys is not None:
+            props.keys.table.grant(self.function, *contract.KEYS_TABLE_ACTIONS)
+            props.keys.table_key.grant(self.function, *KEY_ACTIONS)
+        self.api = props.api or self._create_api(props)
+        reason = None if props.authorized_by_api else defaults.MCP_PUBLIC_REASON.value
+        self.routes = [self.api.add_route(f"{method} {props.path}", self.function, public_reason=reason)
                        for method in contract.ENDPOINT_METHODS]
         if self._dashboard is not None:
             self._add_dashboard_row(self._dashboard)
         cdk.CfnOutput(self, "Url", value=self.url, description=f"MCP endpoint (Streamable HTTP) of {self.node.path}")
+
+    def _create_api(self, props: McpProps) -> IServerlessApi:
+        """The endpoint's own API: REST unless the options are an ``HttpApiOptions``."""
+        options = (props.api_options or RestApiOptions()).with_defaults(
+            authorizer=props.authorizer, alarm_topic=self.alarm_topic, dashboard=props.dashboard,
+            description=f"MCP endpoint of {self.node.path}")
+        if isinstance(options, HttpApiOptions):
+            return HttpServerlessApi(self, "Api", **options.given())
+        return RestServerlessApi(self, "Api", **options.given())
 
     # ----------------------------------------------------------------------------------------------
     # Tools
@@ -254,12 +276,13 @@ class McpToolGateway(Construct):
                              'and structured results are JSON objects)', schema, 'wrap the fields in '
                              '{"type": "object", "properties": {...}}')
         timeout_s = seconds(timeout) if timeout is not None else _function_timeout(function)
-        limit = self.timeout_seconds - defaults.MCP_INVOKE_MARGIN_SECONDS
+        limit = self._props.tool_timeout_limit_seconds
         if timeout_s is None:
             timeout_s = limit
         elif timeout_s > limit + 1e-9:
             problems.add("function timeout", f"at most {limit:g} s: the gateway (timeout {self.timeout_seconds:g} s, "
-                         "under API Gateway's 29 s) must outlive the call", f"{timeout_s:g} s",
+                         f"under API Gateway's {self._props.max_timeout_seconds + 1} s) must outlive the call",
+                         f"{timeout_s:g} s",
                          "give the tool's function a shorter timeout (e.g. timeout=Duration.seconds(10))")
         problems.raise_if_any()
         if input_schema is None:
@@ -281,9 +304,11 @@ class McpToolGateway(Construct):
             assert self.function is not None
             # Exactly this function: its ARN, not ARN:* (no versions or aliases the gateway does not call).
             self.function.add_to_role_policy(iam.PolicyStatement(
-                actions=["lambda:InvokeFunction"], resources=[function.function_arn]))
-            tool = McpTool(name, function, definition, timeout_s, _runtime_validates(input_schema),
-                           self._tool_alarms(name, timeout_s))
+                actions=list(contract.TOOL_ACTIONS), resources=[function.function_arn]))
+            props = self._props
+            alarms = self._tool_alarms(name, timeout_s, error_rate=props.error_rate_alarm_percent,
+                                       fraction=props.latency_alarm_fraction, min_calls=props.alarm_min_calls)
+            tool = McpTool(name, function, definition, timeout_s, _runtime_validates(input_schema), alarms)
         self.tools[name] = tool
         return tool
 
@@ -313,8 +338,8 @@ class McpToolGateway(Construct):
         doc: dict[str, Any] = {
             "version": 1,
             "server": {"name": self.server_name, "version": _library_version()},
-            "page_size": self.page_size,
-            "list_ttl_ms": int((seconds(self.list_ttl) or 0) * 1000),
+            "page_size": self._props.page_size,
+            "list_ttl_ms": self._props.list_ttl_ms,
             "metrics_namespace": self.metrics_namespace,
             "auth": self._auth_config(),
             "tools": tools,
@@ -336,112 +361,6 @@ class McpToolGateway(Construct):
 
     def _render_functions(self) -> str:
         return cdk.Stack.of(self).to_json_string({name: t.function.function_arn for name, t in self.tools.items()})
-
-    # ----------------------------------------------------------------------------------------------
-    # Metrics and alarms
-    # ----------------------------------------------------------------------------------------------
-    def metric(self, metric_name: str, tool: str | None = None, **options: Any) -> cloudwatch.Metric:
-        """One of the runtime's metrics (``ToolCalls``, ``ToolErrors``, ``ToolLatencyMs``, ``ToolCallsRejected``)
-        of one tool, or gateway-wide. Default: sum over 5 minutes (p99 for ``ToolLatencyMs``)."""
-        props: dict[str, Any] = {
-            "namespace": self.metrics_namespace, "metric_name": metric_name, "period": monitoring.period(),
-            "statistic": "p99" if metric_name == contract.METRIC_LATENCY else "Sum",
-            **({"dimensions_map": {contract.TOOL_DIMENSION: tool}} if tool is not None else {}), **options}
-        return cloudwatch.Metric(**props)
-
-    def metric_error_rate(self, tool: str | None = None, min_calls: int = 1) -> cloudwatch.MathExpression:
-        """Tool errors as a percentage of calls (0 in periods with fewer than ``min_calls`` calls)."""
-        return cloudwatch.MathExpression(
-            expression=f"IF(calls >= {min_calls}, 100 * errors / calls, 0)",
-            using_metrics={"calls": self.metric(contract.METRIC_CALLS, tool),
-                           "errors": self.metric(contract.METRIC_ERRORS, tool)},
-            period=monitoring.period(), label=f"{tool or 'all tools'}: tool errors (%)")
-
-    def _tool_alarms(self, name: str, timeout_s: float) -> dict[str, cloudwatch.Alarm]:
-        error_rate, fraction, min_calls = self._alarm_settings
-        alarms: dict[str, cloudwatch.Alarm] = {}
-        safe = re.sub(r"[^A-Za-z0-9]", "", name.title()) or "Tool"
-        if error_rate is not None:
-            alarms["ErrorRate"] = monitoring.create_alarm(
-                self, f"{safe}ErrorRateAlarm", metric=self.metric_error_rate(name, min_calls), threshold=error_rate,
-                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, action_topic=self.alarm_topic,
-                description=f"{self.node.path}: more than {error_rate:g}% of calls to MCP tool '{name}' ended in a "
-                            "tool error in 5 minutes. The audit lines (type mcp_tool_call) name each error_type; "
-                            "the tool function's own logs and alarms say why.")
-        if fraction is not None:
-            threshold_ms = round(timeout_s * 1000 * fraction)
-            alarms["LatencyP99"] = monitoring.create_alarm(
-                self, f"{safe}LatencyAlarm", metric=self.metric(contract.METRIC_LATENCY, name),
-                threshold=threshold_ms, comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                action_topic=self.alarm_topic,
-                description=f"{self.node.path}: p99 latency of MCP tool '{name}' above {threshold_ms} ms, "
-                            f"{fraction:g} of its {timeout_s:g} s timeout: calls will start timing out. See the "
-                            "tool function's duration and its dependencies.")
-        return alarms
-
-    def _add_dashboard_row(self, dashboard: cloudwatch.Dashboard) -> None:
-        ns = self.metrics_namespace
-
-        def search(metric: str, stat: str) -> cloudwatch.MathExpression:
-            return cloudwatch.MathExpression(
-                expression=f"SEARCH('{{\"{ns}\",{contract.TOOL_DIMENSION}}} MetricName=\"{metric}\"', '{stat}', 300)",
-                using_metrics={}, label=metric, period=monitoring.period())
-
-        dashboard.add_widgets(monitoring.header(f"MCP tools {self.node.path}", f"Namespace `{ns}`"))
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Calls by tool", width=8, height=6, left=[search(contract.METRIC_CALLS, "Sum")]),
-            cloudwatch.GraphWidget(title="Tool errors by tool", width=8, height=6,
-                                   left=[search(contract.METRIC_ERRORS, "Sum")],
-                                   right=[self.metric(contract.METRIC_REJECTED, label="rejected calls")]),
-            cloudwatch.GraphWidget(title="Latency p99 by tool (ms)", width=8, height=6,
-                                   left=[search(contract.METRIC_LATENCY, "p99")]),
-        )
-
-    # ----------------------------------------------------------------------------------------------
-    # Validation
-    # ----------------------------------------------------------------------------------------------
-    @staticmethod
-    def _validate(id: str, **p: Any) -> None:
-        problems = Problems("McpToolGateway", id)
-        mode = p["mode"]
-        if mode not in _MODES:
-            problems.add("mode", "'lambda' or 'agentcore'", mode, "use mode='lambda' (default) or 'agentcore'")
-        elif mode == "agentcore":
-            for prop in ("keys", "authorizer", "api", "api_options"):
-                if p[prop]:
-                    problems.add(prop, "unset with mode='agentcore'", type(p[prop]).__name__,
-                                 "AgentCore Gateway runs the MCP endpoint and authenticates callers itself (IAM); "
-                                 "drop the prop or use mode='lambda'")
-        elif p["keys"] is None and p["authorizer"] is None and p["api"] is None:
-            problems.add("keys / authorizer", "one of them: who may call the tools", None,
-                         "pass keys=<your AiGatewayFunction> (virtual keys with tool allowlists) or "
-                         "authorizer=Authorizer....")
-        if p["keys"] is not None and p["authorizer"] is not None:
-            problems.add("authorizer", "unset when keys= is given (callers present a virtual key)", "an Authorizer",
-                         "choose one way to authenticate")
-        if p["keys"] is not None and not isinstance(p["keys"], AiGatewayFunction):
-            problems.add("keys", "an AiGatewayFunction (whose virtual keys callers present)", type(p["keys"]).__name__,
-                         "pass the AiGatewayFunction of this app")
-        api = p["api"]
-        if api is not None and getattr(api, "api_type", None) is not ApiType.REST:
-            problems.add("api", "a REST ServerlessApi", type(api).__name__, "pass ServerlessApi(api_type=ApiType.REST)")
-        path = p["path"]
-        if not isinstance(path, str) or not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", path):
-            problems.add("path", "a path like '/mcp'", path, "use '/mcp' or another literal path")
-        problems.check_range("page_size", p["page_size"], 1, 1000, "", "choose a page size of tools/list")
-        problems.check_range("list_ttl", seconds(p["list_ttl"]), 0, 86400, "s", "use a TTL up to a day")
-        timeout_s = seconds(p["timeout"])
-        problems.check_range("timeout", timeout_s, 4, 28, "s",
-                             "the gateway answers through API Gateway's 29 s REST integration timeout")
-        if p["error_rate"] is not None:
-            problems.check_range("error_rate_alarm_percent", p["error_rate"], 0.001, 100, "%", "or None to disable")
-        if p["latency_fraction"] is not None:
-            problems.check_range("latency_alarm_fraction", p["latency_fraction"], 0.01, 1, "", "or None to disable")
-        problems.check_range("alarm_min_calls", p["alarm_min_calls"], 1, 1_000_000, "", "at least 1")
-        name = p["server_name"]
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            problems.add("server_name", "a non-empty string", name, "name the server or leave the default")
-        problems.raise_if_any()
 
 
 def encode_config(doc: dict[str, Any]) -> str:

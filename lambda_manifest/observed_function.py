@@ -7,7 +7,6 @@ constructor runs; everything else it owns (on-failure queue, alarms, alias) is i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -27,11 +26,19 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from lambda_manifest import _assets, _handlers, monitoring
+from lambda_manifest import _assets, monitoring
 from lambda_manifest import _defaults as defaults
+from lambda_manifest._function_compliance import acknowledge_function, failure_queue, grant_vpc_networking
+from lambda_manifest._function_props import (
+    APP_LEVELS,
+    FIELDS,
+    SYSTEM_LEVELS,
+    FunctionOptions,
+    FunctionProps,
+    check_env_name,
+)
 from lambda_manifest._role import ManagedPolicyRole
-from lambda_manifest._validation import Problems, PropsError, is_token, seconds
-from lambda_manifest.compliance import Pack, acknowledge, acknowledge_checkov, acknowledge_groups
+from lambda_manifest._validation import PropsError
 from lambda_manifest.observation import observe
 from lambda_manifest.runtime import TRACE_AWS_SDK_ENV
 from lambda_manifest.runtime.worker import contract as worker_contract
@@ -39,9 +46,6 @@ from lambda_manifest.shared import StackResources
 
 # What reading a secret takes by default: its value, and its metadata (rotation state, version stages).
 SECRET_READ_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
-_ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_APP_LEVELS = {level.value: level for level in lambda_.ApplicationLogLevel}
-_SYSTEM_LEVELS = {level.value: level for level in lambda_.SystemLogLevel}
 
 
 class ObservedFunction(lambda_.Function):
@@ -49,8 +53,8 @@ class ObservedFunction(lambda_.Function):
     encrypted log group, X-Ray, a least-privilege role, alarms with an action, a dashboard row, and an
     on-failure destination when invoked asynchronously.
 
-    Every default comes from :mod:`lambda_manifest._defaults` and can be overridden. The README's
-    reference lists each prop with its default and allowed range.
+    Every default comes from :mod:`lambda_manifest._defaults` and can be overridden.
+    docs/constructs/observed-function.md lists each prop with its default and allowed range.
 
     Parameters
     ----------
@@ -151,20 +155,20 @@ class ObservedFunction(lambda_.Function):
         function_name: str | None = None,
         runtime: lambda_.Runtime | None = None,
         architecture: lambda_.Architecture | None = None,
-        memory_size: int = defaults.MEMORY_SIZE_MB.value,
+        memory_size: int | None = None,
         timeout: cdk.Duration | None = None,
         environment: Mapping[str, str] | None = None,
         service_name: str | None = None,
-        metrics_namespace: str = defaults.METRICS_NAMESPACE.value,
-        powertools: bool = defaults.POWERTOOLS.value,
-        powertools_layer_version: int = defaults.POWERTOOLS_LAYER_VERSION.value,
-        tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
-        trace_aws_sdk: bool = defaults.TRACE_AWS_SDK.value,
-        application_log_level: str = defaults.APPLICATION_LOG_LEVEL.value,
-        system_log_level: str = defaults.SYSTEM_LOG_LEVEL.value,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        metrics_namespace: str | None = None,
+        powertools: bool | None = None,
+        powertools_layer_version: int | None = None,
+        tracing: lambda_.Tracing | None = None,
+        trace_aws_sdk: bool | None = None,
+        application_log_level: str | None = None,
+        system_log_level: str | None = None,
+        log_retention: logs.RetentionDays | None = None,
         log_encryption_key: kms.IKey | None = None,
-        async_invocation: bool = False,
+        async_invocation: bool | None = None,
         retry_attempts: int | None = None,
         max_event_age: cdk.Duration | None = None,
         on_failure: lambda_.IDestination | None = None,
@@ -179,64 +183,26 @@ class ObservedFunction(lambda_.Function):
         ephemeral_storage_size: cdk.Size | None = None,
         code_signing_config: lambda_.ICodeSigningConfig | None = None,
         alarm_topic: sns.ITopic | None = None,
-        errors_alarm_threshold: int = defaults.ERRORS_ALARM_THRESHOLD.value,
-        throttles_alarm_threshold: int = defaults.THROTTLES_ALARM_THRESHOLD.value,
-        duration_alarm_fraction: float = defaults.DURATION_ALARM_FRACTION.value,
-        concurrency_alarm_fraction: float = defaults.CONCURRENCY_ALARM_FRACTION.value,
-        dashboard: bool = True,
+        errors_alarm_threshold: int | None = None,
+        throttles_alarm_threshold: int | None = None,
+        duration_alarm_fraction: float | None = None,
+        concurrency_alarm_fraction: float | None = None,
+        dashboard: bool | None = None,
     ) -> None:
-        timeout = timeout or cdk.Duration.seconds(defaults.TIMEOUT_SECONDS.value)
-        runtime = runtime or lambda_.Runtime.PYTHON_3_14
-        architecture = architecture or lambda_.Architecture.ARM_64
-        environment = dict(environment or {})
-        secrets = dict(secrets or {})
+        # Every keyword argument is a FunctionOptions field: resolve them all at once (defaults, checks).
+        arguments = locals()
+        given = {name: value for name, value in arguments.items() if name in FIELDS}
+        props = FunctionProps.resolve(id, FunctionOptions(**given))
         scope_path = scope.node.path  # read once: every jsii read is a round trip to Node
         path = f"{scope_path}/{id}" if scope_path else id
-        if code is None and not is_token(handler):
-            kind = _assets.runtime_of_handler(handler)
-            code = _assets.runtime_code(kind) if kind is not None else None
-
-        self._validate(
-            id,
-            handler=handler,
-            code=code,
-            layers=layers,
-            runtime=runtime,
-            memory_size=memory_size,
-            timeout=timeout,
-            environment=environment,
-            application_log_level=application_log_level,
-            system_log_level=system_log_level,
-            log_retention=log_retention,
-            async_invocation=async_invocation,
-            retry_attempts=retry_attempts,
-            max_event_age=max_event_age,
-            on_failure=on_failure,
-            reserved=reserved_concurrent_executions,
-            provisioned=provisioned_concurrent_executions,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            security_groups=security_groups,
-            secrets=secrets,
-            ephemeral_storage_size=ephemeral_storage_size,
-            errors_alarm_threshold=errors_alarm_threshold,
-            throttles_alarm_threshold=throttles_alarm_threshold,
-            duration_alarm_fraction=duration_alarm_fraction,
-            concurrency_alarm_fraction=concurrency_alarm_fraction,
-            powertools_layer_version=powertools_layer_version,
-            trace_aws_sdk=trace_aws_sdk,
-            tracing=tracing,
-            powertools=powertools,
-        )
-        assert code is not None  # _validate rejects a missing code
 
         shared = StackResources.of(scope)
         # What the function needs before it exists: where its logs go and who it is.
         log_group = logs.LogGroup(
             scope,
             f"{id}LogGroup",
-            retention=log_retention,
-            encryption_key=log_encryption_key or shared.key,
+            retention=props.log_retention,
+            encryption_key=props.log_encryption_key or shared.key,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         role = ManagedPolicyRole(scope, f"{id}ServiceRole", description=f"Execution role of {path}")
@@ -250,13 +216,13 @@ class ObservedFunction(lambda_.Function):
         )
 
         env = {
-            "POWERTOOLS_SERVICE_NAME": service_name or id,
-            "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
-            "POWERTOOLS_LOG_LEVEL": application_log_level,
-            **({TRACE_AWS_SDK_ENV: "true"} if trace_aws_sdk else {}),
-            **environment,
+            "POWERTOOLS_SERVICE_NAME": props.service_name,
+            "POWERTOOLS_METRICS_NAMESPACE": props.metrics_namespace,
+            "POWERTOOLS_LOG_LEVEL": props.application_log_level,
+            **({TRACE_AWS_SDK_ENV: "true"} if props.trace_aws_sdk else {}),
+            **props.environment,
         }
-        for name, secret in secrets.items():
+        for name, secret in props.secrets.items():
             # jsii interfaces are not runtime-checkable, so tell the two kinds apart by their attributes.
             if hasattr(secret, "secret_arn"):
                 env[name] = secret.secret_arn
@@ -268,95 +234,96 @@ class ObservedFunction(lambda_.Function):
         # Environment variables are encrypted at rest with a customer-managed key (the stack key unless one is
         # given). Lambda decrypts them once per execution environment, before init, as the execution role, so
         # the role gets kms:Decrypt on exactly that key (Lambda adds the function's ARN as encryption context).
-        env_key = environment_encryption or shared.key
+        env_key = props.environment_encryption or shared.key
         role.policy.add_statements(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[env_key.key_arn]))
 
         all_layers: list[lambda_.ILayerVersion] = []
-        if powertools:
-            all_layers.append(_powertools_layer(scope, runtime, architecture, powertools_layer_version))
-        folder = _assets.code_directory(code)
+        if props.powertools:
+            all_layers.append(_powertools_layer(scope, props.runtime, props.architecture,
+                                                props.powertools_layer_version))
+        folder = _assets.code_directory(props.code)
         # Runtimes the function's own code holds (a runtime's asset), and those it gets as layers.
         code_runtimes = _assets.delivered_runtimes(folder) if folder is not None else set()
-        runtime_layers = self._runtimes(handler, code, environment)
+        runtime_layers = self._runtimes(props.handler, props.code, props.environment)
         all_layers += [_assets.runtime_layer(scope, kind) for kind in sorted(runtime_layers)]
-        all_layers += list(layers or [])
+        all_layers += props.layers
 
         super().__init__(
             scope,
             id,
-            handler=handler,
-            code=code,
-            runtime=runtime,
-            architecture=architecture,
-            description=description,
-            function_name=function_name,
-            memory_size=memory_size,
-            timeout=timeout,
+            handler=props.handler,
+            code=props.code,
+            runtime=props.runtime,
+            architecture=props.architecture,
+            description=props.description,
+            function_name=props.function_name,
+            memory_size=props.memory_size,
+            timeout=props.timeout,
             environment=env,
             role=role,
-            tracing=tracing,
+            tracing=props.tracing,
             logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=_APP_LEVELS[application_log_level],
-            system_log_level_v2=_SYSTEM_LEVELS[system_log_level],
+            application_log_level_v2=APP_LEVELS[props.application_log_level],
+            system_log_level_v2=SYSTEM_LEVELS[props.system_log_level],
             log_group=log_group,
             layers=all_layers or None,
-            reserved_concurrent_executions=reserved_concurrent_executions,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            security_groups=list(security_groups) if security_groups else None,
+            reserved_concurrent_executions=props.reserved_concurrent_executions,
+            vpc=props.vpc,
+            vpc_subnets=props.vpc_subnets,
+            security_groups=props.security_groups or None,
             environment_encryption=env_key,
-            ephemeral_storage_size=ephemeral_storage_size,
-            code_signing_config=code_signing_config,
+            ephemeral_storage_size=props.ephemeral_storage_size,
+            code_signing_config=props.code_signing_config,
         )
+        self._function_props = props
         self._role = role
         self._code_runtimes = code_runtimes
         self._runtime_layers = runtime_layers
-        self._async_invocation = async_invocation
-        self.alarm_topic: sns.ITopic = alarm_topic or shared.alarm_topic
-        if vpc is not None:
-            self._grant_vpc_networking()
+        self.alarm_topic: sns.ITopic = props.alarm_topic or shared.alarm_topic
+        if props.vpc is not None:
+            grant_vpc_networking(role.policy)
 
         self.on_failure_queue: sqs.Queue | None = None
-        if async_invocation:
+        if props.async_invocation:
+            on_failure = props.on_failure
             if on_failure is None:
-                self.on_failure_queue = self._failure_queue(shared.key)
+                self.on_failure_queue = failure_queue(self, shared.key)
                 on_failure = destinations.SqsDestination(self.on_failure_queue)
             # An on-failure destination, not a DeadLetterConfig: it records the error and the attempt count
             # with the event, and configuring both would deliver every failure twice.
             self.configure_async_invoke(
-                on_failure=on_failure,
-                retry_attempts=defaults.ASYNC_RETRY_ATTEMPTS.value if retry_attempts is None else retry_attempts,
-                max_event_age=max_event_age or cdk.Duration.seconds(defaults.ASYNC_MAX_EVENT_AGE_SECONDS.value),
+                on_failure=on_failure, retry_attempts=props.retry_attempts, max_event_age=props.max_event_age,
             )
 
         self.alias: lambda_.Alias | None = None
-        if provisioned_concurrent_executions:
+        if props.provisioned_concurrent_executions:
             self.alias = lambda_.Alias(
                 self,
                 "LiveAlias",
                 alias_name="live",
                 version=self.current_version,
-                provisioned_concurrent_executions=provisioned_concurrent_executions,
+                provisioned_concurrent_executions=props.provisioned_concurrent_executions,
             )
 
         observation = observe(
             self,
-            timeout=timeout,
-            reserved_concurrent_executions=reserved_concurrent_executions,
+            timeout=props.timeout,
+            reserved_concurrent_executions=props.reserved_concurrent_executions,
             on_failure_queue=self.on_failure_queue,
             alarm_topic=self.alarm_topic,
-            errors_alarm_threshold=errors_alarm_threshold,
-            throttles_alarm_threshold=throttles_alarm_threshold,
-            duration_alarm_fraction=duration_alarm_fraction,
-            concurrency_alarm_fraction=concurrency_alarm_fraction,
-            dashboard=dashboard,
+            errors_alarm_threshold=props.errors_alarm_threshold,
+            throttles_alarm_threshold=props.throttles_alarm_threshold,
+            duration_alarm_fraction=props.duration_alarm_fraction,
+            concurrency_alarm_fraction=props.concurrency_alarm_fraction,
+            dashboard=props.dashboard,
             resources=shared,
             path=path,
         )
         self.alarms: dict[str, cloudwatch.Alarm] = observation.alarms
         self.dashboard: cloudwatch.Dashboard | None = observation.dashboard
 
-        self._acknowledge(path, async_invocation=async_invocation, reserved=reserved_concurrent_executions, vpc=vpc)
+        acknowledge_function(self, role.policy, path, async_invocation=props.async_invocation,
+                          reserved=props.reserved_concurrent_executions, vpc=props.vpc)
 
     # ----------------------------------------------------------------------------------------------
     # Public helpers in the CDK style
@@ -388,7 +355,7 @@ class ObservedFunction(lambda_.Function):
         """Run the function on ``lambda_manifest.runtime.stream``'s runtime loop, started by Lambda through
         ``AWS_LAMBDA_EXEC_WRAPPER``, so it can answer with a ``StreamingResponse`` (the managed Python runtime
         cannot stream). The stream runtime comes from the function's own code when it holds it, else from its
-        layer. ``ServerlessApi.add_route(..., stream=True)`` calls this; calling it again changes nothing."""
+        layer. ``RestServerlessApi.add_route(..., stream=True)`` calls this; calling it again changes nothing."""
         if "stream" in self._code_runtimes:
             wrapper = _assets.STREAM_WRAPPER_IN_CODE
         else:
@@ -405,7 +372,7 @@ class ObservedFunction(lambda_.Function):
         on-failure queue, so every lost run waits in one place behind one alarm. Requires
         ``async_invocation=True``: a scheduled run has no caller to return an error to.
         """
-        if not self._async_invocation:
+        if not self._function_props.async_invocation:
             raise PropsError(
                 f"ObservedFunction '{self.node.id}': add_schedule needs async_invocation=True, got False; a "
                 "schedule invokes asynchronously, so create the function with async_invocation=True to get "
@@ -425,11 +392,7 @@ class ObservedFunction(lambda_.Function):
 
     def add_environment(self, key: str, value: str, *, remove_in_edge: bool | None = None) -> lambda_.Function:
         """``Function.add_environment``, with the name checked now rather than by the Lambda API at deploy."""
-        if not cdk.Token.is_unresolved(key) and not _ENV_NAME.match(key):
-            raise PropsError(
-                f"ObservedFunction '{self.node.id}': add_environment key must be an environment variable name "
-                f"({_ENV_NAME.pattern}), got {key!r}; rename it, e.g. {re.sub(r'[^A-Za-z0-9_]', '_', key).upper()!r}"
-            )
+        check_env_name("ObservedFunction", self.node.id, key)
         return super().add_environment(key, value, remove_in_edge=remove_in_edge)
 
     def metric_concurrent_executions(self, **options: Any) -> cloudwatch.Metric:
@@ -455,187 +418,6 @@ class ObservedFunction(lambda_.Function):
             # A runtime's own asset (runtime_code) already holds it; a layer would only duplicate it.
             kinds -= _assets.delivered_runtimes(folder)
         return kinds
-
-    @staticmethod
-    def _validate(id: str, **p: Any) -> None:
-        problems = Problems("ObservedFunction", id)
-        if p["code"] is None:
-            problems.add("code", "the function's deployment package", None,
-                         "pass code=lambda_.Code.from_asset('src'), the folder that holds the handler's module; only "
-                         "a handler in a library runtime (lambda_manifest.runtime.<kind>) brings its own code")
-        else:
-            # The handler must name a module of the code (or of a runtime the library delivers) and a function
-            # it defines: read from the files, never imported. App layers may hold modules we cannot see.
-            _handlers.add_to(problems, _handlers.check_handler(
-                p["handler"], p["code"], runtime=p["runtime"], runtime_roots=[_handlers.LIBRARY_RUNTIME],
-                opaque_layers=bool(p["layers"])))
-        low, high = defaults.MEMORY_RANGE_MB
-        problems.check_range("memory_size", p["memory_size"], low, high, "MB",
-                             f"pass memory_size in MB, e.g. memory_size={defaults.MEMORY_SIZE_MB.value}")
-        low, high = defaults.TIMEOUT_RANGE_SECONDS
-        problems.check_range("timeout", seconds(p["timeout"]), low, high, "seconds",
-                             "pass e.g. timeout=Duration.seconds(30); work longer than 15 minutes belongs in "
-                             "Step Functions or a queue")
-        size = p["ephemeral_storage_size"]
-        if size is not None and not is_token(size.to_mebibytes()):
-            low, high = defaults.EPHEMERAL_STORAGE_RANGE_MB
-            problems.check_range("ephemeral_storage_size", size.to_mebibytes(), low, high, "MiB",
-                                 "pass e.g. ephemeral_storage_size=Size.mebibytes(1024)")
-        for prop in ("reserved", "provisioned"):
-            value = p[prop]
-            if value is not None and not is_token(value) and value < 0:
-                problems.add(f"{prop}_concurrent_executions", "a non-negative integer", value,
-                             "pass 0 or more, or leave it unset")
-        reserved, provisioned = p["reserved"], p["provisioned"]
-        if reserved is not None and provisioned and not is_token(reserved) and not is_token(provisioned) \
-                and provisioned > reserved:
-            problems.add("provisioned_concurrent_executions", f"at most reserved_concurrent_executions ({reserved})",
-                         provisioned, "lower it or raise reserved_concurrent_executions")
-        if reserved == 0:
-            problems.note("reserved_concurrent_executions=0 would stop the function from ever running; "
-                          "leave it unset or pass a positive number")
-        if p["application_log_level"] not in _APP_LEVELS:
-            problems.add("application_log_level", f"one of {sorted(_APP_LEVELS)}", p["application_log_level"],
-                         "use a Lambda application log level name")
-        if p["system_log_level"] not in _SYSTEM_LEVELS:
-            problems.add("system_log_level", f"one of {sorted(_SYSTEM_LEVELS)}", p["system_log_level"],
-                         "use a Lambda system log level name")
-        if p["log_retention"] == logs.RetentionDays.INFINITE:
-            problems.add("log_retention", "a bounded retention", "INFINITE",
-                         "pass e.g. log_retention=RetentionDays.ONE_YEAR; unbounded logs grow cost forever")
-        if not p["async_invocation"]:
-            for prop in ("retry_attempts", "max_event_age", "on_failure"):
-                if p[prop] is not None:
-                    problems.add(prop, "used only with async_invocation=True", "set",
-                                 "pass async_invocation=True if the function is invoked asynchronously, "
-                                 f"or drop {prop}")
-        else:
-            low, high = defaults.ASYNC_RETRY_RANGE
-            problems.check_range("retry_attempts", p["retry_attempts"], low, high, "",
-                                 "pass 0, 1 or 2 (the Lambda limits)")
-            low, high = defaults.ASYNC_MAX_EVENT_AGE_RANGE_SECONDS
-            problems.check_range("max_event_age", seconds(p["max_event_age"]), low, high, "seconds",
-                                 "pass between Duration.minutes(1) and Duration.hours(6)")
-        if p["vpc"] is None:
-            for prop in ("vpc_subnets", "security_groups"):
-                if p[prop]:
-                    problems.add(prop, "used only together with vpc", "set", f"pass vpc=... or drop {prop}")
-        for name in p["secrets"]:
-            if not _ENV_NAME.match(name):
-                problems.add("secrets", f"keyed by environment variable names ({_ENV_NAME.pattern})", name,
-                             "rename the key")
-            if name in p["environment"]:
-                problems.add("secrets", "keys distinct from environment keys", name,
-                             f"remove {name} from environment or from secrets")
-        for name in p["environment"]:
-            if not _ENV_NAME.match(name):
-                problems.add("environment", f"keyed by names matching {_ENV_NAME.pattern}", name, "rename it")
-        for prop in ("errors_alarm_threshold", "throttles_alarm_threshold"):
-            if p[prop] < 1:
-                problems.add(prop, "at least 1", p[prop], "an alarm at 0 would always fire; pass 1 or more")
-        for prop in ("duration_alarm_fraction", "concurrency_alarm_fraction"):
-            if not 0 < p[prop] <= 1:
-                problems.add(prop, "a fraction in (0, 1]", p[prop], "pass e.g. 0.8")
-        if p["trace_aws_sdk"]:
-            if p["tracing"] != lambda_.Tracing.ACTIVE:
-                problems.add("trace_aws_sdk", "used with tracing=Tracing.ACTIVE", True,
-                             "leave tracing at its default, or drop trace_aws_sdk")
-            if not p["powertools"]:
-                problems.add("trace_aws_sdk", "used with the Powertools layer (it ships the X-Ray SDK)", True,
-                             "leave powertools=True, or drop trace_aws_sdk")
-        if p["powertools_layer_version"] < 1:
-            problems.add("powertools_layer_version", "a published layer version (>= 1)",
-                         p["powertools_layer_version"], "see the Powertools docs for the current version")
-        problems.raise_if_any()
-
-    def _failure_queue(self, key: kms.IKey) -> sqs.Queue:
-        queue = sqs.Queue(
-            self,
-            "OnFailureQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(defaults.ASYNC_DLQ_RETENTION_DAYS.value),
-        )
-        reason = (
-            f"This queue is the on-failure destination of {self.node.path}: it is itself the dead-letter store "
-            "for failed asynchronous events, so giving it a DLQ of its own would only move the problem."
-        )
-        acknowledge(queue, Pack.AWS_SOLUTIONS, "AwsSolutions-SQS3", reason)
-        acknowledge(queue, Pack.SERVERLESS, "Serverless-SQSRedrivePolicy", reason)
-        return queue
-
-    def _grant_vpc_networking(self) -> None:
-        statement = iam.PolicyStatement(
-            actions=[
-                "ec2:CreateNetworkInterface",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DeleteNetworkInterface",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
-            ],
-            resources=["*"],
-        )
-        self._role.policy.add_statements(statement)
-
-    def _acknowledge(
-        self,
-        path: str,
-        *,
-        async_invocation: bool,
-        reserved: int | None,
-        vpc: ec2.IVpc | None,
-    ) -> None:
-        resource = self.node.default_child
-        assert resource is not None
-        groups: list[tuple[list[tuple[Pack, str]], str]] = []
-        dlq_rules = [(Pack.SERVERLESS, "Serverless-LambdaDLQ"), (Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaDLQ"),
-                     (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaDLQ")]
-        if async_invocation:
-            groups.append((
-                dlq_rules,
-                f"{path} sends failed asynchronous events to an on-failure destination, which "
-                "receives the event together with the error: a superset of a DeadLetterConfig, and having both "
-                "would deliver every failure twice.",
-            ))
-        if not async_invocation:
-            groups.append((
-                dlq_rules,
-                f"{path} is invoked synchronously (API Gateway or an event source mapping): the caller "
-                "receives every error, so a DLQ would never receive an event. Pass async_invocation=True for "
-                "asynchronous use and an on-failure destination is created.",
-            ))
-        if reserved is None:
-            groups.append((
-                [(Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaConcurrency"),
-                 (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaConcurrency")],
-                f"{path} uses the account's unreserved pool: reserving concurrency by default would "
-                "fail deploys in accounts with a low limit. Set reserved_concurrent_executions to cap it.",
-            ))
-        if vpc is None:
-            groups.append((
-                [(Pack.HIPAA_SECURITY, "HIPAA.Security-LambdaInsideVPC"),
-                 (Pack.NIST_800_53_R5, "NIST.800.53.R5-LambdaInsideVPC"),
-                 (Pack.PCI_DSS_321, "PCI.DSS.321-LambdaInsideVPC")],
-                f"{path} reaches only AWS APIs over TLS with IAM auth and no private network "
-                "resources. Pass vpc= (with vpc_subnets/security_groups) to place it in a VPC.",
-            ))
-        acknowledge_groups(resource, groups)
-        xray_reason = (
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so the "
-            "statement must name Resource '*' (see the X-Ray IAM docs)."
-        )
-        if vpc is not None:
-            xray_reason += (" The EC2 network-interface actions Lambda needs for VPC placement are likewise "
-                            "not scoped to resources.")
-            acknowledge_checkov(
-                self._role.policy, "CKV_AWS_111",
-                f"Lambda creates and deletes the network interfaces of {path} in its VPC subnets with the "
-                "execution role; ec2:CreateNetworkInterface/DeleteNetworkInterface/Assign/UnassignPrivateIpAddresses "
-                "are granted on Resource '*' exactly as AWSLambdaVPCAccessExecutionRole does, and the function's "
-                "code is the only other user of the role.",
-            )
-        acknowledge(self._role.policy, Pack.AWS_SOLUTIONS, "AwsSolutions-IAM5[Resource::*]", xray_reason)
 
 
 def _powertools_layer(

@@ -29,6 +29,10 @@ Exit codes:
 * 2 - bad arguments, or the queues could not be resolved
 * 3 - an AWS call failed (credentials, permissions, throttling beyond the SDK's retries)
 * 130 - interrupted; a started move task keeps running on the SQS side
+
+Why this module is longer than 500 lines: it is one command. Resolving the queue pair, the move task and the
+copy fallback share one ``Redriver`` (its clients, its output, its counts), and ``run`` chooses between them
+from the arguments; its tests drive them through ``run`` as a user does.
 """
 
 from __future__ import annotations

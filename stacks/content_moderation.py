@@ -4,7 +4,7 @@
   (``streaming=True``: ``stream: true`` answers server-sent events, for chat UIs beside the moderation service).
   The ``moderation`` alias tries OpenAI's ``gpt-4o-mini`` first and falls back to Amazon Bedrock's Nova Lite.
   The ``moderate-text`` prompt template has a variables schema; prices are set, so cost is tracked per tenant.
-* ``POST /moderation`` (``ServerlessApi``, JWT-authorized) -> the submission function
+* ``POST /moderation`` (``HttpServerlessApi``, JWT-authorized) -> the submission function
   (``moderation.handler.main``). It calls the gateway's ``moderate-text`` endpoint over HTTPS with a virtual
   key from Secrets Manager and returns the verdict.
 * ``POST /moderation/batch`` -> straight onto a queue (``AsyncWorker``). Its worker
@@ -31,12 +31,13 @@ from lambda_manifest import (
     AsyncWorker,
     Authorizer,
     DataTable,
+    FunctionOptions,
+    HttpServerlessApi,
     ModelAlias,
     Pack,
     Price,
     PromptTemplate,
     Provider,
-    ServerlessApi,
     StackResources,
     Target,
     TenantQuota,
@@ -139,7 +140,7 @@ class ContentModerationStack(cdk.Stack):
             self, "ReviewTopic", display_name="Content flagged for human review", master_key=key, enforce_ssl=True)
 
         review_env = {"REVIEW_TOPIC_ARN": self.review_topic.topic_arn}
-        self.api = ServerlessApi(
+        self.api = HttpServerlessApi(
             self,
             "Api",
             description="lambda-manifest example: content moderation API",
@@ -151,15 +152,15 @@ class ContentModerationStack(cdk.Stack):
             latency_alarm_threshold=cdk.Duration.seconds(12),
             integration_latency_alarm_threshold=cdk.Duration.seconds(11),
         )
-        self.submit = self.api.add_route("POST /moderation", {
-            "handler": "moderation.handler.main",
-            "code": app_code("moderation"),
-            "description": "Moderates one text through the AI gateway; flagged content goes to human review",
+        self.submit = self.api.add_route("POST /moderation", FunctionOptions(
+            handler="moderation.handler.main",
+            code=app_code("moderation"),
+            description="Moderates one text through the AI gateway; flagged content goes to human review",
             # The gateway answers within its own 25 s timeout; 29 s leaves room to publish a review and stays
             # under the HTTP API's 30 s integration limit. The client's wait is capped by the time left.
-            "timeout": cdk.Duration.seconds(29),
-            "environment": review_env,
-        })
+            timeout=cdk.Duration.seconds(29),
+            environment=review_env,
+        ))
         assert self.submit.function is not None
         # GATEWAY_URL and GATEWAY_KEY_SECRET_ARN, and read access to the key's secret.
         self.gateway.add_client(self.submit.function, self.gateway_key)
@@ -169,12 +170,12 @@ class ContentModerationStack(cdk.Stack):
             self,
             "BatchModeration",
             process="moderation.batch:process",
-            handler={
-                "code": app_code("moderation"),
-                "description": "Moderates each item of a batch through the AI gateway and stores its verdict once",
-                "timeout": cdk.Duration.minutes(3),
-                "environment": {**review_env, "VERDICTS_TABLE": self.verdicts.table_name},
-            },
+            code=app_code("moderation"),
+            function=FunctionOptions(
+                description="Moderates each item of a batch through the AI gateway and stores its verdict once",
+                timeout=cdk.Duration.minutes(3),
+                environment={**review_env, "VERDICTS_TABLE": self.verdicts.table_name},
+            ),
             # One submission per invocation: items run 4 at a time; a failure retries only that submission.
             batch_size=1,
         )

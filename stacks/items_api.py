@@ -18,9 +18,9 @@ from lambda_manifest import (
     Authorizer,
     Cors,
     DataTable,
+    HttpServerlessApi,
     ObservedFunction,
     Pack,
-    ServerlessApi,
     StackResources,
     acknowledge,
 )
@@ -72,7 +72,7 @@ class ItemsApiStack(cdk.Stack):
         self.table.grant(self.handler, *ITEM_ACTIONS)
         key.grant_encrypt_decrypt(self.handler)
 
-        self.api = ServerlessApi(
+        self.api = HttpServerlessApi(
             self,
             "ItemsApi",
             description="Items CRUD (lambda-manifest example)",

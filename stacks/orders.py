@@ -24,8 +24,9 @@ from lambda_manifest import (
     AsyncWorker,
     Authorizer,
     DataTable,
+    FunctionOptions,
+    HttpServerlessApi,
     ObservedFunction,
-    ServerlessApi,
     StackResources,
 )
 from stacks.code import app_code
@@ -59,7 +60,7 @@ class OrdersStack(cdk.Stack):
         )
 
         # POST /orders -> queue -> order worker.
-        self.api = ServerlessApi(
+        self.api = HttpServerlessApi(
             self,
             "Api",
             description="lambda-manifest example: orders API",
@@ -71,15 +72,15 @@ class OrdersStack(cdk.Stack):
         self.order_worker = AsyncWorker(
             self,
             "OrderWorker",
-            handler={
-                "handler": "orders.worker.main",
-                "code": app_code("orders"),
-                "description": "Stores each order once and publishes order_created once",
-                "environment": {
+            function=FunctionOptions(
+                handler="orders.worker.main",
+                code=app_code("orders"),
+                description="Stores each order once and publishes order_created once",
+                environment={
                     "ORDERS_TABLE_NAME": self.orders_table.table_name,
                     "ORDER_EVENTS_TOPIC_ARN": self.order_events.topic_arn,
                 },
-            },
+            ),
             # A redelivered message (or a client retrying the same order) is processed once per hour; the
             # worker's conditional put covers the rest, so an order is never stored or announced twice.
             idempotency=True,
@@ -93,12 +94,12 @@ class OrdersStack(cdk.Stack):
         self.notify_worker = AsyncWorker(
             self,
             "NotifyWorker",
-            handler={
-                "handler": "orders.notify.main",
-                "code": app_code("orders"),
-                "description": "Records the confirmation of each order_created event once",
-                "environment": {"ORDERS_TABLE_NAME": self.orders_table.table_name},
-            },
+            function=FunctionOptions(
+                handler="orders.notify.main",
+                code=app_code("orders"),
+                description="Records the confirmation of each order_created event once",
+                environment={"ORDERS_TABLE_NAME": self.orders_table.table_name},
+            ),
             # No idempotency table: the confirmation is a conditional put keyed on the order id, which is
             # idempotent for ever, not only within a window.
         )

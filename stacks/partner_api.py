@@ -20,13 +20,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
 from lambda_manifest import (
-    ApiType,
     Authorizer,
     DataTable,
     ObservedFunction,
     ResponseCache,
+    RestServerlessApi,
     RouteCache,
-    ServerlessApi,
     StackResources,
     UsagePlan,
 )
@@ -82,10 +81,9 @@ class PartnerApiStack(cdk.Stack):
         self.orders.grant(self.handler, "dynamodb:PutItem")
         key.grant_encrypt_decrypt(self.handler)
 
-        self.api = ServerlessApi(
+        self.api = RestServerlessApi(
             self,
             "PartnerApi",
-            api_type=ApiType.REST,
             description="Partner catalogue and orders (lambda-manifest example)",
             authorizer=Authorizer.cognito(),
             cache=ResponseCache(size="0.5", ttl=cdk.Duration.minutes(5)),

@@ -28,6 +28,6 @@ def test_constructs_read_runtime_contracts_without_the_runtimes_dependencies() -
     # Powertools is not a dependency of the wheel: it reaches functions in a layer. The constructs import the
     # runtimes' contract modules, which must not pull in the runtimes themselves.
     probe = ("import sys, lambda_manifest; from lambda_manifest import AsyncWorker, AiGatewayFunction, Authorizer, "
-             "ServerlessApi; print(sorted(m for m in ('aws_lambda_powertools', 'boto3', 'botocore') if m in sys.modules))")
+             "HttpServerlessApi, RestServerlessApi; print(sorted(m for m in ('aws_lambda_powertools', 'boto3', 'botocore') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

@@ -1,4 +1,5 @@
-"""Every Python block in the README runs, so no example can drift from the code.
+"""Every Python block in the README and the construct reference (docs/) runs, so no example can drift from
+the code.
 
 - A block whose first line is ``# file: <path>`` is a file of the app-team project: it must equal
   ``examples/app-team/<path>``, and it is written into the project the other blocks run in.
@@ -22,7 +23,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "app-team"
-BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+BLOCKS = [b for d in DOCUMENTS for b in re.findall(r"```python\n(.*?)```", d.read_text(), re.DOTALL)]
 FILES = {m.group(1): b for b in BLOCKS if (m := re.match(r"# file: (\S+)\n", b))}
 RUNNABLE = [b for b in BLOCKS if not b.startswith(("# file:", "# needs:"))]
 REMOTE = [b for b in BLOCKS if b.startswith("# needs:")]
@@ -33,7 +35,7 @@ def test_the_readme_shows_the_app_team_project_as_it_is() -> None:
     assert {"app.py", "infra/service.py", "src/jobs/worker.py", "src/api/status.py"} <= set(FILES)
     for path, block in FILES.items():
         body = block.split("\n", 1)[1]
-        assert body == (EXAMPLE / path).read_text(), f"README block for {path} differs from examples/app-team"
+        assert body == (EXAMPLE / path).read_text(), f"the docs' block for {path} differs from examples/app-team"
 
 
 def test_only_client_snippets_are_not_run() -> None:
@@ -62,7 +64,7 @@ def test_readme_block_runs_and_passes_the_five_packs(block: str, tmp_path: Path)
         target = tmp_path / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text.split("\n", 1)[1])
-    assert "cdk.App(" in block, "a runnable README block builds a cdk.App"
+    assert "cdk.App(" in block, "a runnable block builds a cdk.App"
     script = tmp_path / "readme_block.py"
     script.write_text(block + EPILOGUE.format(gated="apply_compliance_packs" not in block,
                                               synth="app.synth()" not in block))

@@ -9,6 +9,11 @@ next invocation is a cold start.
 A worker stays alive between invocations, so module state persists ("warm"). When a file in the
 function's code folder changes, the function's generation is bumped: idle workers are stopped and busy ones
 retire after their current invocation, so the next invocation imports the new code ("cold start").
+
+Why this module is longer than 500 lines: the worker processes, their interpreters and the host that pools
+them share one protocol (messages, deadlines, kills, generations); the runner-side half of that protocol is
+here, the process-side half in ``_bootstrap``, and splitting this half would put the pool and the workers it
+manages in different modules.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Resources and methods (``{id}``, ``{proxy+}``, ``ANY``), stages (``/prod/...``),
 authorizers (IAM policy evaluated against the method ARN, result cache), Cognito authorizers (local JWTs),
 API keys and usage plans (``x-api-key``, per-key throttle and quota), stage throttling, binary media
 types, and gateway responses.
+
+Why this module is longer than 500 lines: like ``http_api``, one emulator read in the order API Gateway
+handles a request, each step on the same parsed template (streamed responses are in ``rest_stream``).
 """
 
 from __future__ import annotations

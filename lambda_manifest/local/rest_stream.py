@@ -92,5 +92,5 @@ def _failed_before_prelude(api: RestApi, function: FunctionHost, result: Invocat
         return api._error("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out")
     if result.ok and not result.streamed:
         function.console.line(function.spec.label, "answered without streaming on a STREAM route; give the function "
-                              "the stream runtime (ServerlessApi.add_route(..., stream=True) does)")
+                              "the stream runtime (RestServerlessApi.add_route(..., stream=True) does)")
     return api._error("DEFAULT_5XX", 502, "Internal server error")

@@ -1,15 +1,17 @@
-"""The local runner: reads a cloud assembly and runs its stacks on loopback (see ``python -m lambda_manifest.local``)."""
+"""The local runner: reads a cloud assembly and runs its stacks on loopback (see ``python -m lambda_manifest.local``).
+
+Why this module is longer than 500 lines: ``LocalRunner`` holds what every piece needs (moto, the resolved
+stacks, the function hosts, the API servers, the credentials) and starts the pieces in the order they depend
+on each other; what it prints is in ``listing``, where code and layers are found in ``code``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
 import tempfile
 import threading
 import time
-import zipfile
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from lambda_manifest.assembly import load_assembly
-from lambda_manifest.local.cfn import NO_VALUE, REGION, URL_SUFFIX, ResolveError, Resolver, Stack
+from lambda_manifest.local import listing
+from lambda_manifest.local.cfn import REGION, URL_SUFFIX, ResolveError, Resolver, Stack
+from lambda_manifest.local.code import CodeLocator
 from lambda_manifest.local.event_sources import (
     AsyncConfig,
     AsyncInvoker,
@@ -36,7 +40,6 @@ from lambda_manifest.local.llm import LocalModel, point_providers_at
 from lambda_manifest.local.logs import Console
 from lambda_manifest.local.rest_api import RestApi
 from lambda_manifest.local.services import MotoServer, Provisioned, Provisioner, resolve_environment
-from lambda_manifest.local.synth import find_source_dir
 from lambda_manifest.local.tokens import (
     LOCAL_API_KEY,
     Credential,
@@ -198,123 +201,13 @@ class LocalRunner:
             tmp.write_text(json.dumps(self.ready_info(), indent=2))
             tmp.replace(self.options.ready_file)
 
-    @staticmethod
-    def _asset(stack: Stack, logical: str, code: dict[str, Any]) -> Path | None:
-        """The cdk.out asset (folder or zip) behind a function's ``Code`` or a layer's ``Content``."""
-        metadata = stack.resources[logical].get("Metadata", {}) or {}
-        if metadata.get("aws:asset:path"):
-            return stack.artifact.directory / str(metadata["aws:asset:path"])
-        asset: Path | None = None
-        if isinstance(code.get("S3Key"), str):
-            digest = str(code["S3Key"]).split("/")[-1].removesuffix(".zip")
-            for candidate in (stack.artifact.directory / f"asset.{digest}", stack.artifact.directory / f"asset.{digest}.zip"):
-                if candidate.exists():
-                    asset = candidate
-        return asset
-
-    def _unzipped(self, asset: Path) -> Path:
-        if asset.is_file() and asset.suffix == ".zip":
-            folder = Path(self._tmp.name) / asset.stem
-            if not folder.exists():
-                with zipfile.ZipFile(asset) as archive:
-                    archive.extractall(folder)
-            return folder
-        return asset
-
-    def _code_dir(self, stack: Stack, logical: str, props: dict[str, Any]) -> tuple[Path, Path | None]:
-        code = props.get("Code", {}) or {}
-        asset = self._asset(stack, logical, code)
-        if isinstance(code.get("ZipFile"), str):
-            folder = Path(self._tmp.name) / f"{stack.name}-{logical}"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "index.py").write_text(self.resolver.resolve_str(stack, code["ZipFile"]) if self.resolver else "")
-            return folder, None
-        if asset is None:
-            raise ResolveError("no asset folder (image or S3 code is not emulated)")
-        if asset.is_file() and asset.suffix == ".zip":
-            return self._unzipped(asset), asset
-        if not self.options.from_assets:
-            source = find_source_dir(asset, self.options.app_dir.resolve(), self.options.assembly.resolve())
-            if source is not None:
-                return source, asset
-        return asset, asset
-
-    def _layers(self, stack: Stack, props: dict[str, Any], runtime: str,
-                cache: dict[str, list[Path]]) -> tuple[list[str], list[Path]]:
-        """A function's ``Layers``: (ARNs served by the venv, sys.path folders of the template's own layers).
-
-        A ``Ref`` to an ``AWS::Lambda::LayerVersion`` of the same template with a local asset runs from that
-        asset's ``python`` folder (and ``python/lib/<runtime>/site-packages``), which Lambda mounts as
-        /opt/python. Lambda extracts layers into /opt in order, a later layer's files replacing an earlier
-        one's, so later layers come first on sys.path; all layers' site-packages folders precede all
-        ``python`` folders, as in Lambda's own sys.path.
-        """
-        assert self.resolver is not None
-        remote: list[str] = []
-        local: list[list[Path]] = []
-        raw = props.get("Layers", [])
-        for entry in raw if isinstance(raw, list) else self.resolver.resolve(stack, raw):
-            target = entry.get("Ref") if isinstance(entry, dict) and len(entry) == 1 else None
-            resource = stack.resources.get(str(target)) if isinstance(target, str) else None
-            if resource is None or resource.get("Type") != "AWS::Lambda::LayerVersion":
-                value = self.resolver.resolve(stack, entry)
-                if value is not NO_VALUE:
-                    remote.append(str(value))
-                continue
-            layer = str(target)
-            key = f"{stack.name}/{layer}/{runtime}"
-            if key not in cache:
-                cache[key] = self._layer_paths(stack, layer, runtime)
-            if cache[key]:
-                local.append(cache[key])
-        roots = [paths[-1] for paths in local]
-        tops = [{entry.name for entry in root.iterdir() if entry.name != "lib"} for root in roots]
-        if any(a & b for i, a in enumerate(tops) for b in tops[i + 1:]):
-            # Lambda extracts every layer into the one /opt, so two layers' files can meet in one package (two
-            # runtimes of this library share lambda_manifest/); separate sys.path folders cannot do that.
-            return remote, self._merged_layers(roots, runtime)
-        site = [p for paths in reversed(local) for p in paths if p.name == "site-packages"]
-        python = [p for paths in reversed(local) for p in paths if p.name != "site-packages"]
-        return remote, site + python
-
-    def _merged_layers(self, roots: list[Path], runtime: str) -> list[Path]:
-        """The layers' ``python`` folders overlaid in order (a later layer's file replaces an earlier one's), as
-        symlinks in one folder; its sys.path entries as ``_layer_paths`` gives them."""
-        key = hashlib.sha1("\0".join(str(r) for r in roots).encode()).hexdigest()[:16]
-        merged = Path(self._tmp.name) / f"layers-{key}" / "python"
-        if not merged.is_dir():
-            for root in roots:
-                for directory, _dirs, files in os.walk(root):
-                    relative = Path(directory).relative_to(root)
-                    (merged / relative).mkdir(parents=True, exist_ok=True)
-                    for name in files:
-                        target = merged / relative / name
-                        if target.is_symlink() or target.exists():
-                            target.unlink()
-                        target.symlink_to(Path(directory) / name)
-        site = merged / "lib" / runtime / "site-packages"
-        return [site, merged] if site.is_dir() else [merged]
-
-    def _layer_paths(self, stack: Stack, layer: str, runtime: str) -> list[Path]:
-        content = (stack.resources[layer].get("Properties") or {}).get("Content") or {}
-        asset = self._asset(stack, layer, content if isinstance(content, dict) else {})
-        label = stack.label(layer)
-        if asset is None or not asset.exists():
-            self.warnings.append(f"{stack.name}/{label}: layer without a local asset is not emulated")
-            return []
-        root = self._unzipped(asset) / "python"
-        if not root.is_dir():
-            self.warnings.append(f"{stack.name}/{label}: layer has no python/ folder; Python functions see nothing of it")
-            return []
-        site = root / "lib" / runtime / "site-packages"
-        return [site, root] if site.is_dir() else [root]
-
     def _build_functions(self) -> None:
         assert self.resolver is not None
         lambda_endpoint = f"http://127.0.0.1:{self.admin.port}" if self.admin else None
         specs: list[FunctionSpec] = []
         source_cache: dict[Path, tuple[Path, Path | None]] = {}
         layer_cache: dict[str, list[Path]] = {}
+        locator = CodeLocator(self.options, self.resolver, Path(self._tmp.name), self.warnings)
         for stack in self.stacks:
             for logical, resource in self.resolver.resources(stack, "AWS::Lambda::Function"):
                 props = resource.get("Properties", {}) or {}
@@ -323,7 +216,7 @@ class LocalRunner:
                     if asset_key in source_cache and "ZipFile" not in (props.get("Code") or {}):
                         code_dir, asset = source_cache[asset_key]
                     else:
-                        code_dir, asset = self._code_dir(stack, logical, props)
+                        code_dir, asset = locator.code_dir(stack, logical, props)
                         source_cache[asset_key] = (code_dir, asset)
                     resolved_env = (props.get("Environment") or {}).get("Variables") or {}
                     environment = self._local_urls(resolve_environment(self.resolver, stack, resolved_env))
@@ -332,7 +225,7 @@ class LocalRunner:
                     label = stack.label(logical)
                     label = label.removesuffix("/Function") if label.endswith("/Function") else label
                     runtime = str(self.resolver.resolve(stack, props.get("Runtime", "python3.12")))
-                    remote_layers, layer_paths = self._layers(stack, props, runtime, layer_cache)
+                    remote_layers, layer_paths = locator.layers(stack, props, runtime, layer_cache)
                     specs.append(FunctionSpec(
                         stack=stack.name, logical_id=logical, label=label, name=physical.ref,
                         arn=physical.attributes["Arn"], handler=str(self.resolver.resolve(stack, props.get("Handler", ""))),
@@ -632,170 +525,15 @@ class LocalRunner:
 
     def routes(self) -> list[dict[str, Any]]:
         """One entry per route with a ready-to-paste curl line."""
-        out: list[dict[str, Any]] = []
-        for entry in self.apis:
-            api = entry.api
-            base = f"http://127.0.0.1:{entry.server.port}"
-            if isinstance(api, HttpApi):
-                stage = next(iter(api.stages.values()))
-                prefix = base + api.stage_prefix(stage)
-                for route in sorted(api.routes, key=lambda r: (r.path, r.method)):
-                    method = "GET" if route.method in ("ANY", "*") else route.method
-                    auth = route.authorizer.logical_id if route.authorizer else None
-                    credential = self._credential_for(api.stack.name, auth)
-                    function = route.integration.function if route.integration else None
-                    if credential is None and function is not None and function.spec.label in self._gateway_hosts:
-                        found = self._gateway_credential(api.stack.name)
-                        if found:
-                            auth, credential = found
-                    target = route.integration.description if route.integration else "no integration"
-                    out.append(self._route_entry(api, entry.kind, route.key, method,
-                                                 prefix + _sample_path(route.path if route.segments is not None else "/"),
-                                                 credential, auth, target, route.authorization))
-            else:
-                stage_name = next(iter(api.stages))
-                prefix = f"{base}/{stage_name}"
-                api_key = self.api_keys.get(f"{api.stack.name}/{api.logical_id}")
-                for rest_method in sorted(api.methods, key=lambda m: (m.resource_path, m.http_method)):
-                    if rest_method.http_method == "OPTIONS" and rest_method.integration_type == "MOCK":
-                        continue
-                    verb = "GET" if rest_method.http_method == "ANY" else rest_method.http_method
-                    auth = rest_method.authorizer.logical_id if rest_method.authorizer else None
-                    credential = self._credential_for(api.stack.name, auth)
-                    target = f"Lambda {rest_method.function.spec.label}" if rest_method.function else rest_method.integration_type
-                    item = self._route_entry(api, entry.kind, f"{rest_method.http_method} {rest_method.resource_path}", verb,
-                                             prefix + _sample_path(rest_method.resource_path), credential, auth, target,
-                                             rest_method.authorization)
-                    if rest_method.api_key_required:
-                        item["api_key"] = api_key
-                        item["curl"] += f" -H 'x-api-key: {api_key or '<no key in the template>'}'"
-                    out.append(item)
-        return out
-
-    @staticmethod
-    def _route_entry(api: HttpApi | RestApi, kind: str, key: str, method: str, url: str, credential: Credential | None,
-                     authorizer: str | None, target: str, authorization: str) -> dict[str, Any]:
-        curl = "curl -s" + ("" if method == "GET" else f" -X {method}") + f" '{url}'"
-        if credential is not None:
-            curl += f' -H "{credential.header}: ${_variable(api.stack.name, authorizer or "")}"'
-        elif authorization not in ("NONE", ""):
-            curl += " -H 'Authorization: <a credential your authorizer accepts>'"
-        if method in ("POST", "PUT", "PATCH"):
-            curl += " -H 'content-type: application/json' -d '{}'"
-        return {"api": f"{api.stack.name}/{api.label}", "type": kind, "route": key, "url": url, "target": target,
-                "authorization": authorization if authorization != "CUSTOM" else f"Lambda authorizer {authorizer}",
-                "credential": credential.value if credential else None,
-                "credential_header": credential.header if credential else None, "curl": curl}
+        return listing.routes(self)
 
     def ready_info(self) -> dict[str, Any]:
-        return {
-            "pid": os.getpid(),
-            "moto": self.moto.endpoint,
-            "admin": f"http://127.0.0.1:{self.admin.port}" if self.admin else None,
-            "apis": [{"label": e.api.label, "stack": e.api.stack.name, "logical_id": e.api.logical_id, "type": e.kind,
-                      "port": e.server.port, "url": f"http://127.0.0.1:{e.server.port}" + (
-                          e.api.stage_prefix(next(iter(e.api.stages.values()))) if isinstance(e.api, HttpApi)
-                          else f"/{next(iter(e.api.stages))}")} for e in self.apis],
-            "routes": self.routes(),
-            "credentials": {k: {"header": c.header, "value": c.value, "note": c.note} for k, c in self.credentials.items()},
-            "api_keys": self.api_keys,
-            "functions": [{"label": h.spec.label, "stack": h.spec.stack, "logical_id": h.spec.logical_id,
-                           "name": h.spec.name, "handler": h.spec.handler, "code_dir": str(h.spec.code_dir),
-                           "layer_paths": [str(p) for p in h.spec.layer_paths], "layers": h.spec.layers,
-                           "timeout": h.spec.timeout} for h in self.hosts],
-            "resources": [{"stack": c.stack, "logical_id": c.logical_id, "label": c.label, "kind": c.kind,
-                           "name": c.name, "detail": c.detail} for c in self.provisioned.created],
-            "workers": [{"function": p.mapping.host.spec.label, "queue": p.mapping.queue_arn.split(":")[-1],
-                         "batch_size": p.mapping.batch_size, "window": p.mapping.window,
-                         "report_batch_item_failures": p.mapping.report_failures}
-                        for p in self.pollers if p.mapping.host is not None],
-            "schedules": [{"stack": s.stack, "label": s.label, "logical_id": s.logical_id, "expression": s.expression}
-                          for s in self.schedules],
-            "child_pids": self.child_pids(),
-            "warnings": self.warnings,
-        }
+        """What the runner serves, as JSON (``--ready-file`` and ``GET /_local/ready``)."""
+        return listing.ready_info(self)
 
     def table(self) -> str:
-        lines: list[str] = []
-        elapsed = time.monotonic() - self.started_at
-        stacks = ", ".join(s.name for s in self.stacks)
-        lines.append(f"lambda-manifest local: {stacks} (ready in {elapsed:.1f} s, Ctrl-C stops everything)")
-        lines.append("")
-        lines.append(f"AWS services (moto)   {self.moto.endpoint}   fake account 123456789012, us-east-1")
-        lines.append(f"  e.g. AWS_ENDPOINT_URL={self.moto.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
-                     "AWS_REGION=us-east-1 aws s3 ls")
-        groups: dict[str, list[str]] = {}
-        for created in self.provisioned.created:
-            text = f"{created.name}" + (f"  ({created.detail})" if created.detail else "")
-            groups.setdefault(created.kind, []).append(text)
-        for kind in ("table", "queue", "topic", "subscription", "bucket", "secret", "parameter", "event bus", "rule"):
-            for index, text in enumerate(groups.get(kind, [])):
-                lines.append(f"  {(kind + 's') if index == 0 else '':<15} {text}")
-        if self.apis:
-            lines.append("")
-            lines.append("APIs")
-            for entry in self.apis:
-                name = f"{entry.api.stack.name}/{entry.api.label}"
-                lines.append(f"  {entry.kind:<5} {name:<40} http://127.0.0.1:{entry.server.port}")
-        if self.credentials or self.api_keys:
-            lines.append("")
-            lines.append("Credentials (paste into your shell)")
-            for key, credential in self.credentials.items():
-                stack, _, logical = key.partition("/")
-                lines.append(f"  export {_variable(stack, logical)}='{credential.value}'   # {credential.note}")
-            for label, value in self.api_keys.items():
-                lines.append(f"  # {label}: x-api-key {value}  (from the template's ApiKey and UsagePlan)")
-            for entry in self.apis:
-                targets = {r.integration.function.spec.label for r in getattr(entry.api, "routes", [])
-                           if r.integration is not None and r.integration.function is not None}
-                found = self._gateway_credential(entry.api.stack.name)
-                if targets & self._gateway_hosts and found:
-                    variable = _variable(entry.api.stack.name, found[0])
-                    lines.append(f"  # OpenAI client: OpenAI(base_url='http://127.0.0.1:{entry.server.port}/v1', "
-                                 f"api_key=os.environ['{variable}'].removeprefix('Bearer '))")
-            if self.local_model is not None:
-                lines.append(f"  # model providers answered by the local model at {self.local_model.url}")
-        routes = self.routes()
-        if routes:
-            lines.append("")
-            lines.append("Routes")
-            current = None
-            for route in routes:
-                if route["api"] != current:
-                    current = route["api"]
-                    lines.append(f"  {current} ({route['type']})")
-                lines.append(f"    {route['route']:<30} -> {route['target']}")
-                lines.append(f"        {route['curl']}")
-        if self.hosts:
-            lines.append("")
-            lines.append("Functions (one worker process per concurrent request; edits reload on the next call)")
-            for host in self.hosts:
-                layers = f"  {len(host.spec.layer_paths)} path(s) from the template's layers" if host.spec.layer_paths else ""
-                layers += "  layers -> venv site-packages" if host.spec.layers else ""
-                lines.append(f"  {host.spec.label:<34} {host.spec.handler:<36} timeout {host.spec.timeout:.0f} s  "
-                             f"code {_short(host.spec.code_dir)}{layers}")
-        workers = [p for p in self.pollers if p.mapping.host is not None]
-        if workers:
-            lines.append("")
-            lines.append("Queue workers")
-            for poller in workers:
-                m = poller.mapping
-                extra = ", partial batch responses" if m.report_failures else ""
-                lines.append(f"  {m.queue_arn.split(':')[-1]} -> {m.label}  (batch {m.batch_size}, window {m.window:.0f} s{extra})")
-        if self.schedules:
-            lines.append("")
-            lines.append("Schedules (not on a clock: fire by hand)")
-            admin = f"http://127.0.0.1:{self.admin.port}" if self.admin else ""
-            for schedule in self.schedules:
-                short = schedule.label.split("/")[-1]
-                lines.append(f"  {schedule.stack}/{schedule.label}  {schedule.expression}")
-                lines.append(f"      curl -s -X POST {admin}/_local/fire/{schedule.stack}/{schedule.label}"
-                             f"    # or: python -m lambda_manifest.local --fire {short}")
-        if self.warnings:
-            lines.append("")
-            lines.append("Not emulated / warnings")
-            lines.extend(f"  - {w}" for w in self.warnings)
-        return "\n".join(lines)
+        """The start-up table."""
+        return listing.table(self)
 
     # -- stop -------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -827,24 +565,3 @@ class LocalRunner:
         if self.options.ready_file and self.options.ready_file.exists():
             with contextlib.suppress(OSError):
                 self.options.ready_file.unlink()
-
-
-def _variable(stack: str, logical: str) -> str:
-    import re
-
-    name = re.sub(r"[^A-Za-z0-9]+", "_", f"{stack}_{logical}").upper()
-    return f"TOKEN_{re.sub(r'_[0-9A-F]{8}$', '', name)}"
-
-
-def _sample_path(path: str) -> str:
-    import re
-
-    path = re.sub(r"\{[^}/]+\+\}", "anything/here", path)
-    return re.sub(r"\{[^}/]+\}", "1", path)
-
-
-def _short(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

@@ -19,12 +19,12 @@ from aws_cdk.assertions import Template
 
 from app import EXAMPLE_STACKS
 from lambda_manifest import (
-    ApiType,
     AsyncWorker,
     DataTable,
+    HttpServerlessApi,
     ObservedFunction,
     Pack,
-    ServerlessApi,
+    RestServerlessApi,
     StackResources,
     Waf,
     acknowledge,
@@ -201,11 +201,11 @@ def test_checkov_passes_on_library_options_beyond_the_examples(tmp_path: Path) -
     fn = ObservedFunction(stack, "VpcFn", handler="index.main", code=INLINE, powertools=False, vpc=vpc,
                           reserved_concurrent_executions=5, timeout=cdk.Duration.seconds(20))
     public = "Health checks from the load balancer carry no credentials and return no data."
-    ServerlessApi(stack, "Rest", api_type=ApiType.REST, cloud_watch_role=True,
-                  waf=Waf.disabled("Reached only through CloudFront, whose web ACL filters traffic.")
-                  ).add_route("GET /health", fn, public_reason=public)
-    ServerlessApi(stack, "Http").add_route("GET /health", fn, public_reason=public)
-    worker = AsyncWorker(stack, "Worker", process="jobs:process", handler={"code": lambda_.Code.from_asset(str(src))},
+    RestServerlessApi(stack, "Rest", cloud_watch_role=True,
+                      waf=Waf.disabled("Reached only through CloudFront, whose web ACL filters traffic.")
+                      ).add_route("GET /health", fn, public_reason=public)
+    HttpServerlessApi(stack, "Http").add_route("GET /health", fn, public_reason=public)
+    worker = AsyncWorker(stack, "Worker", process="jobs:process", code=lambda_.Code.from_asset(str(src)),
                          idempotency=True)
     uploads = s3.Bucket(stack, "Uploads", encryption=s3.BucketEncryption.KMS, enforce_ssl=True, versioned=True,
                         block_public_access=s3.BlockPublicAccess.BLOCK_ALL)

@@ -18,20 +18,24 @@ from lambda_manifest import (
     Authorizer,
     CacheOptions,
     ContextOptions,
+    FunctionOptions,
+    HttpApiOptions,
+    HttpServerlessApi,
     ModelAlias,
     Price,
     Prompt,
     PromptTemplate,
     PropsError,
     Provider,
+    RestApiOptions,
+    RestServerlessApi,
     RoutingOptions,
-    ServerlessApi,
     Target,
     TenantQuota,
+    Throttle,
     UsagePlan,
     Waf,
 )
-from lambda_manifest import _defaults as defaults
 from lambda_manifest.ai_gateway import KEY_ADMIN_ACTIONS
 from lambda_manifest.runtime.gateway.config import load_config
 from lambda_manifest.runtime.gateway.contract import CATCH_ALL_ROUTE, ROUTES
@@ -127,8 +131,8 @@ def expect_error(match: str, **overrides: Any) -> None:
 def test_function_runs_the_gateway_without_powertools(built: tuple[AiGatewayFunction, Template]) -> None:
     _, template = built
     fn = gateway_function(template)["Properties"]
-    assert fn["Timeout"] == defaults.GATEWAY_TIMEOUT_SECONDS.value
-    assert fn["MemorySize"] == defaults.GATEWAY_MEMORY_SIZE_MB.value
+    assert fn["Timeout"] == 25
+    assert fn["MemorySize"] == 512
     assert "Layers" not in fn
     env = fn["Environment"]["Variables"]
     assert set(env) >= {"LM_GATEWAY_CONFIG", "LM_GATEWAY_TABLE"}
@@ -291,7 +295,8 @@ def test_routes_are_public_on_a_created_http_api(built: tuple[AiGatewayFunction,
     routes = template.find_resources("AWS::ApiGatewayV2::Route")
     assert sorted(r["Properties"]["RouteKey"] for r in routes.values()) == sorted(f"{m} {p}" for m, p in ALL_ROUTES)
     assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"NONE"}
-    assert all(route.public_reason == defaults.GATEWAY_PUBLIC_REASON.value for route in gateway.routes)
+    assert all(route.public_reason is not None and route.public_reason.startswith(
+        "The gateway authenticates every request itself") for route in gateway.routes)
     assert gateway.url.endswith("v1")
 
 
@@ -326,7 +331,7 @@ def test_an_authorizer_reading_authorization_moves_the_key_to_x_api_key(authoriz
 
 def test_iam_authorization_keeps_the_key_in_x_api_key() -> None:
     stack = new_stack()
-    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.iam())
+    api = HttpServerlessApi(stack, "Shared", authorizer=Authorizer.iam())
     gateway = make(stack, api=api, use_api_authorizer=True)
     routes = Template.from_stack(stack).find_resources("AWS::ApiGatewayV2::Route")
     assert {r["Properties"]["AuthorizationType"] for r in routes.values()} == {"AWS_IAM"}
@@ -340,7 +345,7 @@ def test_explicit_key_header_is_rendered_lower_case() -> None:
 
 def test_routes_join_an_existing_api_under_a_prefix() -> None:
     stack = new_stack()
-    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["a"]))
+    api = HttpServerlessApi(stack, "Shared", authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["a"]))
     gateway = make(stack, api=api, path_prefix="/ai")
     template = Template.from_stack(stack)
     only(template, "AWS::ApiGatewayV2::Api")
@@ -351,7 +356,7 @@ def test_routes_join_an_existing_api_under_a_prefix() -> None:
 
 def test_use_api_authorizer_keeps_the_api_authorizer() -> None:
     stack = new_stack()
-    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.lambda_(api_key_table=True))
+    api = HttpServerlessApi(stack, "Shared", authorizer=Authorizer.lambda_(api_key_table=True))
     # lambda_manifest.runtime.authorizer reads x-api-key, and denies any request carrying Authorization unless it holds a valid JWT.
     gateway = make(stack, api=api, use_api_authorizer=True, key_header="x-lm-key")
     routes = Template.from_stack(stack).find_resources("AWS::ApiGatewayV2::Route")
@@ -372,7 +377,7 @@ def test_alarms_from_the_runtime_metrics(built: tuple[AiGatewayFunction, Templat
     assert '"Namespace": "LmGateway/TestStack/Gw"' in text
     resources = template.to_json()["Resources"]
     quota = resources[stack_id(gateway.alarms["QuotaRejections"])]["Properties"]
-    assert quota["Threshold"] == defaults.GATEWAY_QUOTA_REJECTIONS_THRESHOLD.value
+    assert quota["Threshold"] == 10
     assert quota["MetricName"] == "QuotaRejections" and "Dimensions" not in quota  # gateway-wide
     for name, metrics in (("ProviderErrorRate", {"served": "Served", "failed": "UpstreamFailures"}),
                           ("FallbackRate", {"served": "Served", "fallbacks": "Fallbacks"})):
@@ -381,7 +386,7 @@ def test_alarms_from_the_runtime_metrics(built: tuple[AiGatewayFunction, Templat
         assert {i: m["MetricName"] for i, m in stats.items()} == metrics
         assert all("Dimensions" not in m for m in stats.values())  # one metric each, whatever the providers
     latency = resources[stack_id(gateway.alarms["LatencyP99"])]["Properties"]
-    assert latency["Threshold"] == defaults.GATEWAY_LATENCY_ALARM_SECONDS.value * 1000
+    assert latency["Threshold"] == 10_000
     assert all(a["Properties"]["AlarmActions"] for a in alarms.values())
     assert not template.find_resources("AWS::Logs::MetricFilter")  # the runtime emits the failure metrics
 
@@ -480,11 +485,29 @@ def test_fails_timeout_beyond_http_integration_timeout() -> None:
                  timeout=cdk.Duration.seconds(31))
 
 
+def test_api_options_choose_the_kind_and_props_of_the_created_api() -> None:
+    stack = new_stack()
+    gateway = make(stack, api_options=RestApiOptions(waf=Waf.disabled("internal test API, no WAF needed"),
+                                                     throttle=Throttle(50, 100)))
+    assert isinstance(gateway.api, RestServerlessApi)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::WAFv2::WebACL", 0)
+    stage = only(template, "AWS::ApiGateway::Stage")["Properties"]
+    assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == 50
+    assert only(template, "AWS::ApiGateway::RestApi")["Properties"]["Description"].startswith(
+        "OpenAI-compatible LLM gateway")
+    stack = new_stack()
+    gateway = make(stack, api_options=HttpApiOptions(description="the team's gateway"))
+    assert isinstance(gateway.api, HttpServerlessApi)
+    template = Template.from_stack(stack)
+    assert only(template, "AWS::ApiGatewayV2::Api")["Properties"]["Description"] == "the team's gateway"
+
+
 def test_fails_timeout_beyond_rest_integration_timeout() -> None:
     stack = new_stack()
     from lambda_manifest import Waf
 
-    api = ServerlessApi(stack, "Rest", api_type=ApiType.REST, waf=Waf.disabled("internal test API, no WAF needed"))
+    api = RestServerlessApi(stack, "Rest", waf=Waf.disabled("internal test API, no WAF needed"))
     with pytest.raises(PropsError, match=r"timeout must be at most 29 s, API Gateway's REST integration timeout"):
         make(stack, api=api, timeout=cdk.Duration.seconds(30))
 
@@ -530,17 +553,17 @@ def test_fails_key_header_an_authorizer_reads() -> None:
 
 def test_fails_without_key_header_when_authorization_and_x_api_key_are_taken() -> None:
     stack = new_stack()
-    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.lambda_(api_key_table=True))
+    api = HttpServerlessApi(stack, "Shared", authorizer=Authorizer.lambda_(api_key_table=True))
     with pytest.raises(PropsError, match=r"key_header must be set when the API layer uses both Authorization and "
                                          r"x-api-key[\s\S]*key_header='x-lm-key'"):
         make(stack, api=api, use_api_authorizer=True)
 
 
 def test_fails_x_api_key_on_a_rest_api_with_usage_plans() -> None:
-    def rest_api(stack: cdk.Stack) -> ServerlessApi:
-        return ServerlessApi(stack, "Rest", api_type=ApiType.REST, authorizer=Authorizer.cognito(),
-                             usage_plans=[UsagePlan(name="Gold", quota_limit=1000)],
-                             waf=Waf.disabled("internal test API, no WAF needed"))
+    def rest_api(stack: cdk.Stack) -> RestServerlessApi:
+        return RestServerlessApi(stack, "Rest", authorizer=Authorizer.cognito(),
+                                 usage_plans=[UsagePlan(name="Gold", quota_limit=1000)],
+                                 waf=Waf.disabled("internal test API, no WAF needed"))
 
     stack = new_stack()
     with pytest.raises(PropsError, match=r"key_header must be set when the API layer uses both"):
@@ -559,7 +582,7 @@ def test_fails_invalid_key_header() -> None:
 
 def test_fails_authorizer_together_with_api() -> None:
     stack = new_stack()
-    api = ServerlessApi(stack, "Shared", authorizer=Authorizer.iam())
+    api = HttpServerlessApi(stack, "Shared", authorizer=Authorizer.iam())
     with pytest.raises(PropsError, match=r"authorizer/api_options must be used only when the construct creates"):
         make(stack, api=api, authorizer=Authorizer.lambda_(api_key_table=True))
 
@@ -609,8 +632,12 @@ def test_rate_alarms_take_any_number_of_providers_up_to_the_latency_alarm_limit(
 
 
 def test_fails_bad_prefix_names_and_function_options() -> None:
-    expect_error(r"path_prefix must be[\s\S]*function_options\['handler'\] must be not set here",
-                 path_prefix="ai/", function_options={"handler": "x.y"})
+    expect_error(r"path_prefix must be[\s\S]*function_options.handler must be not set here",
+                 path_prefix="ai/", function_options=FunctionOptions(handler="x.y"))
+    expect_error(r"function_options must be a FunctionOptions\(...\), got 'a dict'; write "
+                 r"FunctionOptions\(memory_size=...\)", function_options={"memory_size": 1024})
+    expect_error(r"api_options must be HttpApiOptions\(...\) or RestApiOptions\(...\), got 'dict'",
+                 api_options={"throttle": None})
 
 
 def test_fails_bad_alarm_settings() -> None:
@@ -634,7 +661,7 @@ def test_no_unacknowledged_findings(tmp_path: Path) -> None:
 
 def test_no_unacknowledged_findings_on_a_shared_api_without_backup(tmp_path: Path) -> None:
     def build(stack: cdk.Stack) -> None:
-        api = ServerlessApi(stack, "Shared", authorizer=Authorizer.jwt(issuer="https://idp.example.com/",
+        api = HttpServerlessApi(stack, "Shared", authorizer=Authorizer.jwt(issuer="https://idp.example.com/",
                                                                        audience=["a"]))
         make(stack, api=api, backup=False)
 
@@ -688,10 +715,10 @@ def test_the_gateways_asset_carries_the_stream_runtime_and_an_executable_wrapper
 
 
 def test_fails_streaming_on_an_http_api() -> None:
-    expect_error(r"streaming must be used with a REST API \(api_options\['api_type'\] is HTTP\)[\s\S]*HTTP APIs "
-                 r"cannot stream responses", streaming=True, api_options={"api_type": ApiType.HTTP})
+    expect_error(r"streaming must be used with a REST API \(api_options= is HTTP\)[\s\S]*HTTP APIs "
+                 r"cannot stream responses", streaming=True, api_options=HttpApiOptions())
     stack = new_stack()
-    api = ServerlessApi(stack, "Http", authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["a"]))
+    api = HttpServerlessApi(stack, "Http", authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["a"]))
     with pytest.raises(PropsError, match=r"streaming must be used with a REST API \(api= is HTTP\)"):
         make(stack, api=api, use_api_authorizer=True, streaming=True)
 

@@ -18,8 +18,17 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
 
-from lambda_manifest import AsyncWorker, ObservedFunction, Pack, PropsError, acknowledge
-from lambda_manifest import _defaults as defaults
+from lambda_manifest import (
+    AsyncWorker,
+    Authorizer,
+    FunctionOptions,
+    HttpServerlessApi,
+    ObservedFunction,
+    Pack,
+    PropsError,
+    RestServerlessApi,
+    acknowledge,
+)
 from tests.support import nag_findings, new_stack, template_of
 
 PROCESS = "jobs.worker:process"
@@ -33,13 +42,13 @@ def app_code() -> lambda_.Code:
 
 
 def make(stack: cdk.Stack, id: str = "W", **props: Any) -> AsyncWorker:
-    handler = props.get("handler")
-    if not isinstance(handler, ObservedFunction) and "handler" not in (handler or {}):
+    """A worker on the team code: ``process`` unless ``function`` names its own handler or is a function."""
+    function = props.get("function")
+    if isinstance(function, ObservedFunction):
+        return AsyncWorker(stack, id, **props)
+    if function is None or function.handler is None:
         props.setdefault("process", PROCESS)
-    if isinstance(handler, dict):
-        props["handler"] = {"code": app_code(), **handler}
-    elif handler is None:
-        props.setdefault("code", app_code())
+    props.setdefault("code", app_code())
     return AsyncWorker(stack, id, **props)
 
 
@@ -117,13 +126,13 @@ def test_every_queue_enforces_tls(built: Any) -> None:
 def test_redrive_policy_points_at_the_dlq_with_default_receive_count(built: Any) -> None:
     stack, worker, template = built
     redrive = main_queue(template)["RedrivePolicy"]
-    assert redrive["maxReceiveCount"] == defaults.MAX_RECEIVE_COUNT.value == 5
+    assert redrive["maxReceiveCount"] == 5
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [logical_id(stack, worker.dead_letter_queue), "Arn"]}
 
 
 def test_visibility_timeout_is_six_times_the_function_timeout(built: Any) -> None:
     _, worker, template = built
-    assert main_queue(template)["VisibilityTimeout"] == 6 * defaults.TIMEOUT_SECONDS.value
+    assert main_queue(template)["VisibilityTimeout"] == 180
     assert worker.visibility_timeout.to_seconds() == 180
 
 
@@ -131,7 +140,7 @@ def test_event_source_mapping_reports_batch_item_failures(built: Any) -> None:
     _, _, template = built
     mapping = only(template, "AWS::Lambda::EventSourceMapping")
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["BatchSize"] == defaults.BATCH_SIZE.value
+    assert mapping["BatchSize"] == 10
     assert "MaximumBatchingWindowInSeconds" not in mapping
     assert "ScalingConfig" not in mapping
 
@@ -160,7 +169,7 @@ def test_alarms_dlq_and_age_with_redrive_instructions(built: Any) -> None:
     stack, worker, template = built
     topic_id = next(iter(template.find_resources("AWS::SNS::Topic")))
     (dlq_alarm,) = [a for a in alarm_by_metric(template, "ApproximateNumberOfMessagesVisible")]
-    assert dlq_alarm["Threshold"] == defaults.DLQ_ALARM_THRESHOLD.value
+    assert dlq_alarm["Threshold"] == 1
     assert dlq_alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0] == logical_id(stack, worker.dead_letter_queue)
     assert "python -m lambda_manifest.redrive TestStack/WDeadLetterQueueUrl --dry-run" in dlq_alarm["AlarmDescription"]
     (age_alarm,) = alarm_by_metric(template, "ApproximateAgeOfOldestMessage")
@@ -216,9 +225,9 @@ def test_attributes(built: Any) -> None:
 # ---------------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------------
-def test_handler_dict_with_timeout_and_window_derives_visibility() -> None:
+def test_function_options_with_timeout_and_window_derive_visibility() -> None:
     template = template_of(lambda s: make(
-        s, handler={"handler": "jobs.main", "timeout": cdk.Duration.seconds(60), "memory_size": 512},
+        s, function=FunctionOptions(handler="jobs.main", timeout=cdk.Duration.seconds(60), memory_size=512),
         batch_size=100, max_batching_window=cdk.Duration.seconds(5)))
     assert main_queue(template)["VisibilityTimeout"] == 6 * 60 + 5
     mapping = only(template, "AWS::Lambda::EventSourceMapping")
@@ -228,8 +237,8 @@ def test_handler_dict_with_timeout_and_window_derives_visibility() -> None:
     assert "LM_WORKER_PROCESS" not in fn["Environment"]["Variables"]
 
 
-def test_handler_dict_adds_function_props_to_process() -> None:
-    template = template_of(lambda s: make(s, handler={"memory_size": 1024, "environment": {"A": "b"}}))
+def test_function_options_add_function_props_to_process() -> None:
+    template = template_of(lambda s: make(s, function=FunctionOptions(memory_size=1024, environment={"A": "b"})))
     fn = only(template, "AWS::Lambda::Function")
     assert fn["Handler"] == "lambda_manifest.runtime.worker.handler.main" and fn["MemorySize"] == 1024
     assert fn["Environment"]["Variables"]["A"] == "b"
@@ -240,7 +249,7 @@ def test_existing_observed_function_is_wired_not_copied() -> None:
     stack = new_stack()
     fn = ObservedFunction(stack, "Fn", handler="lambda_manifest.runtime.worker.handler.main", timeout=cdk.Duration.seconds(10),
                           environment={"LM_WORKER_PROCESS": PROCESS})
-    worker = make(stack, handler=fn, fifo=True)
+    worker = make(stack, function=fn, fifo=True)
     template = Template.from_stack(stack)
     assert worker.function is fn
     assert len(template.find_resources("AWS::Lambda::Function")) == 1
@@ -492,11 +501,13 @@ def test_sources_with_own_key_add_scoped_key_policy_statements() -> None:
 # ---------------------------------------------------------------------------------------------------
 # Direct API route
 # ---------------------------------------------------------------------------------------------------
-def _api(stack: cdk.Stack) -> Any:
-    from lambda_manifest import Authorizer, ServerlessApi
+def _api(stack: cdk.Stack) -> HttpServerlessApi:
+    return HttpServerlessApi(stack, "Api", authorizer=Authorizer.jwt(issuer="https://auth.example.com/",
+                                                                     audience=["orders"]))
 
-    return ServerlessApi(stack, "Api", authorizer=Authorizer.jwt(issuer="https://auth.example.com/",
-                                                                 audience=["orders"]))
+
+def _rest_api(stack: cdk.Stack) -> RestServerlessApi:
+    return RestServerlessApi(stack, "Api", authorizer=Authorizer.cognito())
 
 
 def test_api_route_sends_the_body_to_the_queue_and_answers_202() -> None:
@@ -534,6 +545,45 @@ def test_api_route_fifo_maps_group_and_dedup_and_status_can_stay_200() -> None:
     assert "ResponseParameters" not in integration
 
 
+def test_api_route_on_a_rest_api_sends_json_bodies_to_the_queue() -> None:
+    stack = new_stack()
+    worker = make(stack)
+    route = worker.add_api_route(_rest_api(stack), "POST /orders")
+    template = Template.from_stack(stack)
+    method = only(template, "AWS::ApiGateway::Method")
+    integration = method["Integration"]
+    assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+    assert integration["Type"] == "AWS" and integration["IntegrationHttpMethod"] == "POST"
+    assert ":sqs:path/" in json.dumps(integration["Uri"])
+    assert integration["PassthroughBehavior"] == "NEVER"
+    assert integration["RequestTemplates"] == {
+        "application/json": "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"}
+    assert integration["RequestParameters"] == {
+        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"}
+    assert [r["StatusCode"] for r in integration["IntegrationResponses"]] == ["202", "400", "500"]
+    assert [r["StatusCode"] for r in method["MethodResponses"]] == ["202", "400", "500"]
+    role_id = integration["Credentials"]["Fn::GetAtt"][0]
+    assert role_id.startswith("WApiSendRole")
+    assert route.function is None and route.key == "POST /orders"
+
+
+def test_api_route_on_a_rest_api_maps_the_fifo_group_into_the_template() -> None:
+    stack = new_stack()
+    make(stack, fifo=True).add_api_route(_rest_api(stack), "POST /jobs",
+                                         message_group_id="$request.header.X-Group-Id", accepted_status=None)
+    integration = only(Template.from_stack(stack), "AWS::ApiGateway::Method")["Integration"]
+    assert integration["RequestTemplates"]["application/json"] == (
+        "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"
+        "&MessageGroupId=$util.urlEncode($input.params().header.get('X-Group-Id'))"
+        "&MessageDeduplicationId=$util.urlEncode($context.requestId)")
+    assert integration["IntegrationResponses"][0]["StatusCode"] == "200"
+
+
+def test_api_route_on_a_rest_api_fails_an_unmappable_group() -> None:
+    fails(r"message_group_id must be a static value, \$request.header\|querystring\|path.NAME",
+          lambda s: make(s, fifo=True).add_api_route(_rest_api(s), "POST /jobs", message_group_id="$stageVariables.x"))
+
+
 # ---------------------------------------------------------------------------------------------------
 # Unsafe settings
 # ---------------------------------------------------------------------------------------------------
@@ -541,7 +591,7 @@ def test_fails_visibility_timeout_too_short_names_the_minimum() -> None:
     fails(r"visibility_timeout must be at least 185 seconds", lambda s: make(
         s, visibility_timeout=cdk.Duration.seconds(60), batch_size=20, max_batching_window=cdk.Duration.seconds(5)))
     fails(r"visibility_timeout must be at least 360 seconds", lambda s: make(
-        s, handler={"timeout": cdk.Duration.minutes(1)}, visibility_timeout=cdk.Duration.minutes(5)))
+        s, function=FunctionOptions(timeout=cdk.Duration.minutes(1)), visibility_timeout=cdk.Duration.minutes(5)))
 
 
 def test_fails_visibility_timeout_above_12_hours() -> None:
@@ -585,21 +635,27 @@ def test_fails_max_concurrency_out_of_range(concurrency: int) -> None:
 
 def test_fails_max_concurrency_above_reserved_concurrency() -> None:
     fails(r"max_concurrency must be at most reserved_concurrent_executions \(5\)", lambda s: make(
-        s, handler={"reserved_concurrent_executions": 5}, max_concurrency=10))
+        s, function=FunctionOptions(reserved_concurrent_executions=5), max_concurrency=10))
 
 
 def test_fails_without_handler_or_process_and_with_both() -> None:
-    fails(r"handler must be an ObservedFunction or a dict", lambda s: AsyncWorker(s, "W"))
+    fails(r"function must be a Lambda function or FunctionOptions, or process= must be set",
+          lambda s: AsyncWorker(s, "W"))
     fails(r"code must be the code that holds the process module 'jobs.worker'",
           lambda s: AsyncWorker(s, "W", process=PROCESS))
     fails(r"code must be the code that holds the process module 'jobs.worker'",
-          lambda s: AsyncWorker(s, "W", process=PROCESS, handler={"memory_size": 512}))
-    fails(r"handler must be without a 'handler' key", lambda s: make(s, handler={"handler": "a.b"}, process=PROCESS))
-    fails(r"handler must be a dict with a 'handler' key", lambda s: AsyncWorker(s, "W", handler={"memory_size": 512}))
-    fails(r"process must be unset when handler is a function", lambda s: make(
-        s, handler=ObservedFunction(s, "Fn", handler="jobs.main", code=app_code()), process=PROCESS))
-    fails(r"handler must be a Lambda function \(any IFunction\) or a dict of ObservedFunction props", lambda s: AsyncWorker(
-        s, "W", handler="a.b"))  # type: ignore[arg-type]
+          lambda s: AsyncWorker(s, "W", process=PROCESS, function=FunctionOptions(memory_size=512)))
+    fails(r"function must be FunctionOptions without a handler when process= is given",
+          lambda s: make(s, function=FunctionOptions(handler="a.b"), process=PROCESS))
+    fails(r"function must be FunctionOptions with a handler, or process= must be set",
+          lambda s: AsyncWorker(s, "W", function=FunctionOptions(memory_size=512), code=app_code()))
+    fails(r"process must be unset when function is a Lambda function", lambda s: AsyncWorker(
+        s, "W", function=ObservedFunction(s, "Fn", handler="jobs.main", code=app_code()), process=PROCESS))
+    fails(r"function must be a Lambda function \(any IFunction\) or FunctionOptions", lambda s: AsyncWorker(
+        s, "W", function="a.b"))  # type: ignore[arg-type]
+    fails(r"function must be a FunctionOptions\(...\), got 'a dict'; write FunctionOptions\(memory_size=...\)",
+          lambda s: AsyncWorker(s, "W", process=PROCESS, code=app_code(),
+                                function={"memory_size": 512}))  # type: ignore[arg-type]
 
 
 def test_fails_malformed_process() -> None:
@@ -607,12 +663,12 @@ def test_fails_malformed_process() -> None:
 
 
 def test_fails_async_invocation_props_on_a_queue_worker() -> None:
-    fails(r"handler\['async_invocation'\] must be unset", lambda s: make(s, handler={"async_invocation": True}))
+    fails(r"function.async_invocation must be unset", lambda s: make(s, function=FunctionOptions(async_invocation=True)))
 
 
 def test_fails_runtime_environment_set_by_hand() -> None:
-    fails(r"handler\['environment'\]\['LM_WORKER_FIFO'\] must be set by AsyncWorker", lambda s: make(
-        s, handler={"environment": {"LM_WORKER_FIFO": "true"}}))
+    fails(r"function.environment\['LM_WORKER_FIFO'\] must be set by AsyncWorker", lambda s: make(
+        s, function=FunctionOptions(environment={"LM_WORKER_FIFO": "true"})))
 
 
 def test_fails_content_based_deduplication_without_fifo() -> None:
@@ -688,10 +744,12 @@ def test_fails_api_route_settings() -> None:
         _api(s), "POST /jobs", accepted_status=404))
 
 
-def test_tokens_skip_validation() -> None:
+def test_a_token_is_left_to_deploy_time_and_reaches_the_template() -> None:
+    fails(r"max_receive_count must be between 1 and 1000, got 0", lambda s: make(s, max_receive_count=0))
     stack = new_stack()
     count = cdk.Token.as_number(cdk.CfnParameter(stack, "Count", type="Number").value_as_number)
-    make(stack, max_receive_count=count)  # no error: known only at deploy time
+    make(stack, max_receive_count=count)  # known only at deploy time, so not checked at synth
+    assert main_queue(Template.from_stack(stack))["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "Count"}
 
 
 # ---------------------------------------------------------------------------------------------------

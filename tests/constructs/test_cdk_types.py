@@ -19,7 +19,16 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
-from lambda_manifest import AsyncWorker, DataTable, ObservedFunction, PropsError, ServerlessApi, observe
+from lambda_manifest import (
+    AsyncWorker,
+    DataTable,
+    FunctionOptions,
+    HttpServerlessApi,
+    ObservedFunction,
+    PropsError,
+    RestServerlessApi,
+    observe,
+)
 from tests.support import INLINE, new_stack
 
 APP_DIR = Path(__file__).with_name("app_code")
@@ -75,7 +84,7 @@ def test_data_table_is_a_table_and_grants_return_grants() -> None:
 def test_a_plain_function_is_routed_and_observed() -> None:
     stack = new_stack()
     fn = plain_function(stack)
-    api = ServerlessApi(stack, "Api")
+    api = HttpServerlessApi(stack, "Api")
     route = api.add_route("GET /plain", fn, public_reason=PUBLIC)
     assert route.function is fn
     observation = observe(fn)
@@ -94,7 +103,7 @@ def test_a_plain_function_is_routed_and_observed() -> None:
 def test_a_plain_function_is_a_worker() -> None:
     stack = new_stack()
     fn = plain_function(stack, timeout=20)
-    worker = AsyncWorker(stack, "W", handler=fn)
+    worker = AsyncWorker(stack, "W", function=fn)
     assert worker.function is fn
     (queue,) = [q["Properties"] for q in Template.from_stack(stack).find_resources("AWS::SQS::Queue").values()
                 if "RedrivePolicy" in q["Properties"]]
@@ -143,27 +152,23 @@ def test_a_short_visibility_timeout_on_an_existing_queue_fails() -> None:
 
 def test_code_with_a_function_handler_fails() -> None:
     stack = new_stack()
-    with pytest.raises(PropsError, match=r"code must be unset when handler is a function"):
-        AsyncWorker(stack, "W", handler=plain_function(stack), code=app_code())
+    with pytest.raises(PropsError, match=r"code must be unset when function is a Lambda function"):
+        AsyncWorker(stack, "W", function=plain_function(stack), code=app_code())
 
 
 @pytest.mark.parametrize(("kind", "limit"), [("HTTP", 30), ("REST", 29)])
 def test_a_function_slower_than_the_integration_timeout_fails(kind: str, limit: int) -> None:
-    from lambda_manifest import ApiType
-
     stack = new_stack()
-    api = ServerlessApi(stack, "Api", api_type=ApiType[kind])
+    api = (HttpServerlessApi if kind == "HTTP" else RestServerlessApi)(stack, "Api")
     with pytest.raises(PropsError, match=rf"'GET /slow' handler timeout must be at most {limit} seconds, the "
                                          rf"{kind} API integration timeout, got '{limit + 1} seconds"):
         api.add_route("GET /slow", plain_function(stack, timeout=limit + 1), public_reason=PUBLIC)
 
 
-def test_a_route_function_from_a_dict_fits_the_integration_timeout_by_default() -> None:
-    from lambda_manifest import ApiType
-
+def test_a_route_function_from_options_fits_the_integration_timeout_by_default() -> None:
     stack = new_stack()
-    api = ServerlessApi(stack, "Api", api_type=ApiType.REST, code=INLINE)
-    route = api.add_route("GET /x", {"handler": "index.main"}, public_reason=PUBLIC)
+    api = RestServerlessApi(stack, "Api", code=INLINE)
+    route = api.add_route("GET /x", FunctionOptions(handler="index.main"), public_reason=PUBLIC)
     assert isinstance(route.function, lambda_.Function)
     assert route.function.timeout is not None and route.function.timeout.to_seconds() == 29
 

@@ -19,13 +19,20 @@ from aws_cdk.assertions import Template
 from lambda_manifest import (
     AiGatewayFunction,
     Authorizer,
+    FunctionOptions,
+    HttpApiOptions,
+    HttpServerlessApi,
+    IServerlessApi,
     McpToolGateway,
     ModelAlias,
     ObservedFunction,
     PropsError,
     Provider,
+    RestApiOptions,
+    RestServerlessApi,
     Target,
     TenantQuota,
+    Throttle,
     ToolAnnotations,
 )
 from lambda_manifest._tool_schema import SchemaProblem, derive_input_schema
@@ -84,6 +91,75 @@ def test_builds_a_rest_endpoint_and_a_gateway_function_on_the_runtime() -> None:
     assert len(template.find_resources("AWS::ApiGateway::RestApi")) == 1
     logical_id = stack.get_logical_id(tools.function.node.default_child)  # type: ignore[arg-type]
     assert template.to_json()["Resources"][logical_id]["Properties"]["Handler"] == contract.HANDLER
+
+
+def test_the_gateway_function_runs_the_runtime_from_its_own_asset_with_no_layer() -> None:
+    stack = new_stack()
+    tools = McpToolGateway(stack, "Tools", keys=gateway_keys(stack))
+    tools.add_tool("search", tool_function(stack), description="Search the catalogue")
+    assert tools.function is not None
+    logical_id = stack.get_logical_id(tools.function.node.default_child)  # type: ignore[arg-type]
+    function = Template.from_stack(stack).to_json()["Resources"][logical_id]["Properties"]
+    # The MCP runtime and the AI gateway's key code travel in the function's code; it never streams, so no
+    # stream runtime layer and no exec wrapper.
+    assert "Layers" not in function
+    assert "AWS_LAMBDA_EXEC_WRAPPER" not in function["Environment"]["Variables"]
+
+
+def endpoint_routes(template: Template) -> set[tuple[str, str]]:
+    rest = {(m["Properties"]["HttpMethod"], m["Properties"]["AuthorizationType"])
+            for m in template.find_resources("AWS::ApiGateway::Method").values()}
+    http = {(r["Properties"]["RouteKey"].split()[0], r["Properties"]["AuthorizationType"])
+            for r in template.find_resources("AWS::ApiGatewayV2::Route").values()}
+    return rest | http
+
+
+@pytest.mark.parametrize("kind", ["http", "rest"])
+def test_either_api_kind_takes_the_endpoint_through_iserverlessapi_behind_its_authorizer(kind: str) -> None:
+    stack = new_stack()
+    api: IServerlessApi = (
+        HttpServerlessApi(stack, "Api", authorizer=Authorizer.jwt(issuer="https://idp.example.com/", audience=["mcp"]))
+        if kind == "http" else RestServerlessApi(stack, "Api", authorizer=Authorizer.cognito()))
+    tools = McpToolGateway(stack, "Tools", api=api, timeout=cdk.Duration.seconds(api.integration_timeout_seconds - 1))
+    tools.add_tool("search", tool_function(stack), description="Search the catalogue")
+    template = Template.from_stack(stack)
+    expected = "JWT" if kind == "http" else "COGNITO_USER_POOLS"
+    assert endpoint_routes(template) == {("POST", expected), ("GET", expected), ("DELETE", expected)}
+    assert tools.api is api and tools.url.endswith("mcp")
+    config, _ = config_of(template)
+    assert config["auth"] == {"mode": "authorizer"}
+    assert tools.timeout_seconds == (29 if kind == "http" else 28)
+
+
+def test_api_options_choose_the_kind_of_the_api_it_creates() -> None:
+    stack = new_stack()
+    http = McpToolGateway(stack, "Http", keys=gateway_keys(stack),
+                          api_options=HttpApiOptions(throttle=Throttle(rate_limit=20, burst_limit=40)))
+    http.add_tool("search", tool_function(stack), description="Search")
+    rest = McpToolGateway(stack, "Rest", authorizer=Authorizer.cognito(),
+                          api_options=RestApiOptions(stage_name="live"))
+    rest.add_tool("search", tool_function(stack, "Other"), description="Search")
+    assert isinstance(http.api, HttpServerlessApi) and isinstance(rest.api, RestServerlessApi)
+    template = Template.from_stack(stack)
+    routes = endpoint_routes(template)
+    assert ("POST", "NONE") in routes and ("POST", "COGNITO_USER_POOLS") in routes
+    stages = template.find_resources("AWS::ApiGatewayV2::Stage").values()  # the AI gateway's and the MCP one's
+    assert sorted(s["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] for s in stages)[0] == 20
+    assert [s["Properties"]["StageName"] for s in template.find_resources("AWS::ApiGateway::Stage").values()] \
+        == ["live"]
+
+
+def test_function_options_reach_the_gateway_function() -> None:
+    stack = new_stack()
+    tools = McpToolGateway(stack, "Tools", keys=gateway_keys(stack),
+                           function_options=FunctionOptions(environment={"TEAM": "search"}, description="Tools"))
+    tools.add_tool("search", tool_function(stack), description="Search")
+    assert tools.function is not None
+    logical_id = stack.get_logical_id(tools.function.node.default_child)  # type: ignore[arg-type]
+    function = Template.from_stack(stack).to_json()["Resources"][logical_id]["Properties"]
+    assert function["Environment"]["Variables"]["TEAM"] == "search" and function["Description"] == "Tools"
+    assert {contract.CONFIG_ENV, contract.FUNCTIONS_ENV, contract.KEYS_TABLE_ENV} <= set(
+        function["Environment"]["Variables"])
 
 
 def test_the_gateway_may_invoke_exactly_its_tools() -> None:
@@ -298,6 +374,45 @@ def test_fails_without_a_way_to_authenticate_or_with_two() -> None:
         McpToolGateway(stack, "Tools")
     with pytest.raises(PropsError, match="authorizer must be unset when keys= is given"):
         McpToolGateway(stack, "Both", keys=gateway_keys(stack), authorizer=Authorizer.iam())
+
+
+def test_fails_an_api_without_an_authorizer_and_without_keys() -> None:
+    stack = new_stack()
+    with pytest.raises(PropsError, match=r"keys / authorizer must be one of them.*or an api= that has an authorizer"):
+        McpToolGateway(stack, "Tools", api=HttpServerlessApi(stack, "Open"))
+
+
+def test_fails_authorizer_or_api_options_beside_an_api() -> None:
+    stack = new_stack()
+    api = RestServerlessApi(stack, "Api", authorizer=Authorizer.cognito())
+    with pytest.raises(PropsError, match="authorizer/api_options must be used only when the construct creates"):
+        McpToolGateway(stack, "Tools", api=api, api_options=RestApiOptions(stage_name="live"))
+    with pytest.raises(PropsError, match=r"api_options\.authorizer must be passed as authorizer="):
+        McpToolGateway(stack, "Other", api_options=HttpApiOptions(authorizer=Authorizer.iam()),
+                       authorizer=Authorizer.iam())
+
+
+def test_fails_untyped_or_reserved_function_options() -> None:
+    stack = new_stack()
+    keys = gateway_keys(stack)
+    with pytest.raises(PropsError, match=r"function_options must be a FunctionOptions\(...\), got 'a dict'; write "
+                                         r"FunctionOptions\(memory_size=...\)"):
+        McpToolGateway(stack, "Tools", keys=keys, function_options={"memory_size": 512})  # type: ignore[arg-type]
+    with pytest.raises(PropsError) as raised:
+        McpToolGateway(stack, "Other", keys=keys, function_options=FunctionOptions(
+            handler="app.main", timeout=cdk.Duration.seconds(5), environment={contract.CONFIG_ENV: "{}"}))
+    message = str(raised.value)
+    for expected in ("function_options.handler must be not set here", "pass timeout= to McpToolGateway itself",
+                     f"function_options.environment must be without {contract.CONFIG_ENV}"):
+        assert expected in message
+
+
+def test_fails_a_timeout_past_the_api_kinds_integration_timeout() -> None:
+    stack = new_stack()
+    with pytest.raises(PropsError, match="timeout must be between 4 and 29 s, got 30.0; the gateway answers "
+                                         r"through API Gateway's HTTP integration timeout \(30 s\)"):
+        McpToolGateway(stack, "Tools", keys=gateway_keys(stack), api_options=HttpApiOptions(),
+                       timeout=cdk.Duration.seconds(30))
 
 
 def test_fails_agentcore_mode_with_the_lambda_modes_props() -> None:

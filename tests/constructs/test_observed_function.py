@@ -20,7 +20,6 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk.assertions import Match, Template
 
 from lambda_manifest import ObservedFunction, PropsError
-from lambda_manifest import _defaults as defaults
 from tests.support import INLINE, nag_findings, new_stack, template_of
 
 
@@ -46,15 +45,14 @@ def only(template: Template, type_: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 def test_runtime_is_latest_python_on_arm64(default_template: Template) -> None:
     default_template.has_resource_properties(
-        "AWS::Lambda::Function", {"Runtime": defaults.RUNTIME.value, "Architectures": ["arm64"]}
+        "AWS::Lambda::Function", {"Runtime": "python3.14", "Architectures": ["arm64"], "TracingConfig": {"Mode": "Active"}}
     )
-    assert defaults.RUNTIME.value == lambda_.Runtime.PYTHON_3_14.name
 
 
 def test_memory_and_timeout_are_explicit(default_template: Template) -> None:
     default_template.has_resource_properties(
         "AWS::Lambda::Function",
-        {"MemorySize": defaults.MEMORY_SIZE_MB.value, "Timeout": defaults.TIMEOUT_SECONDS.value},
+        {"MemorySize": 256, "Timeout": 30},
     )
 
 
@@ -73,7 +71,7 @@ def test_json_logs_with_levels_into_owned_log_group(default_template: Template) 
 
 def test_log_group_retention_bounded_and_kms_encrypted(default_template: Template) -> None:
     group = only(default_template, "AWS::Logs::LogGroup")
-    assert group["Properties"]["RetentionInDays"] == defaults.LOG_RETENTION_DAYS.value
+    assert group["Properties"]["RetentionInDays"] == 365
     key_id = next(iter(default_template.find_resources("AWS::KMS::Key")))
     assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert group["DeletionPolicy"] == "Retain"
@@ -122,11 +120,11 @@ def test_powertools_environment_and_layer(default_template: Template) -> None:
     fn = only(default_template, "AWS::Lambda::Function")["Properties"]
     env = fn["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "Fn"
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == defaults.METRICS_NAMESPACE.value
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "LambdaManifest"
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
     layer = json.dumps(fn["Layers"])
     assert "AWSLambdaPowertoolsPythonV3-python314-arm64:27" in layer
-    assert defaults.POWERTOOLS_LAYER_ACCOUNT in layer
+    assert ":017000801446:layer:" in layer  # the Powertools team's publishing account
 
 
 def test_sync_function_has_no_async_config(default_template: Template) -> None:
@@ -138,9 +136,9 @@ def test_default_alarms_have_actions_and_documented_thresholds(default_template:
     alarms = default_template.find_resources("AWS::CloudWatch::Alarm")
     by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
     assert set(by_metric) == {"Errors", "Throttles", "Duration"}
-    assert by_metric["Errors"]["Threshold"] == defaults.ERRORS_ALARM_THRESHOLD.value
-    assert by_metric["Throttles"]["Threshold"] == defaults.THROTTLES_ALARM_THRESHOLD.value
-    assert by_metric["Duration"]["Threshold"] == 30 * 1000 * defaults.DURATION_ALARM_FRACTION.value
+    assert by_metric["Errors"]["Threshold"] == 1
+    assert by_metric["Throttles"]["Threshold"] == 1
+    assert by_metric["Duration"]["Threshold"] == 24000
     assert by_metric["Duration"]["ExtendedStatistic"] == "p99"
     topic_id = next(iter(default_template.find_resources("AWS::SNS::Topic")))
     for props in by_metric.values():
@@ -210,8 +208,8 @@ def test_async_invocation_gets_retries_age_and_encrypted_failure_queue_with_alar
     fn = make(stack, async_invocation=True)
     template = Template.from_stack(stack)
     config = only(template, "AWS::Lambda::EventInvokeConfig")["Properties"]
-    assert config["MaximumRetryAttempts"] == defaults.ASYNC_RETRY_ATTEMPTS.value
-    assert config["MaximumEventAgeInSeconds"] == defaults.ASYNC_MAX_EVENT_AGE_SECONDS.value
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumEventAgeInSeconds"] == 21600
     queue_id, queue = next(iter(template.find_resources("AWS::SQS::Queue").items()))
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
@@ -558,7 +556,7 @@ def test_add_schedule_invokes_asynchronously_with_failed_deliveries_in_the_on_fa
     props = only(template, "AWS::Events::Rule")["Properties"]
     assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
     (target,) = props["Targets"]
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] == defaults.SCHEDULE_RETRY_ATTEMPTS.value
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
     queue_id = stack.get_logical_id(fn.on_failure_queue.node.default_child)  # type: ignore[union-attr,arg-type]
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert rule.node.scope is fn

@@ -1,4 +1,4 @@
-"""ServerlessApi routes that stream (``add_route(..., stream=True)``): the REST integration, the stream runtime on
+"""RestServerlessApi routes that stream (``add_route(..., stream=True)``): the REST integration, the stream runtime on
 the function, and one ``test_fails_*`` per misuse."""
 
 from __future__ import annotations
@@ -11,15 +11,23 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Template
 
-from lambda_manifest import ApiType, Authorizer, ObservedFunction, PropsError, ResponseCache, ServerlessApi
+from lambda_manifest import (
+    Authorizer,
+    FunctionOptions,
+    HttpServerlessApi,
+    ObservedFunction,
+    PropsError,
+    ResponseCache,
+    RestServerlessApi,
+)
 from tests.support import INLINE, nag_findings, new_stack
 
 REASON = "Public server-sent events feed of build statuses; it carries no private data."
 APP = Path(__file__).resolve().parents[2] / "lambda_src"
 
 
-def rest(stack: cdk.Stack, **options: Any) -> ServerlessApi:
-    return ServerlessApi(stack, "Api", api_type=ApiType.REST, **options)
+def rest(stack: cdk.Stack, **options: Any) -> RestServerlessApi:
+    return RestServerlessApi(stack, "Api", **options)
 
 
 def methods(template: Template) -> dict[str, dict[str, Any]]:
@@ -53,11 +61,11 @@ def test_a_streaming_route_is_a_stream_integration_and_the_function_runs_the_str
     assert {"Ref": stream_layers[0]} in props["Layers"]
 
 
-def test_a_dict_handler_streams_too_and_keeps_its_own_timeout_limit_of_fifteen_minutes() -> None:
+def test_function_options_stream_too_and_keep_their_own_timeout_limit_of_fifteen_minutes() -> None:
     stack = new_stack()
     api = rest(stack)
-    route = api.add_route("POST /export", {"handler": "index.main", "code": INLINE,
-                                           "timeout": cdk.Duration.minutes(15)},
+    route = api.add_route("POST /export", FunctionOptions(handler="index.main", code=INLINE,
+                                                          timeout=cdk.Duration.minutes(15)),
                           public_reason=REASON, stream=True)  # fmt: skip
     assert isinstance(route.function, ObservedFunction)
     (method,) = methods(Template.from_stack(stack)).values()
@@ -86,13 +94,12 @@ def test_a_node_function_streams_natively_without_the_wrapper() -> None:
     assert "Layers" not in props and "Environment" not in props
 
 
-def test_fails_streaming_on_an_http_api() -> None:
+def test_an_http_api_has_no_streaming_routes() -> None:
     stack = new_stack()
-    api = ServerlessApi(stack, "Api")
+    api = HttpServerlessApi(stack, "Api")
     fn = ObservedFunction(stack, "Fn", handler="index.main", code=INLINE)
-    with pytest.raises(PropsError, match=r"stream must be used on a REST API, got True; HTTP APIs cannot stream "
-                                         r"responses: create the ServerlessApi with api_type=ApiType.REST"):
-        api.add_route("GET /events", fn, public_reason=REASON, stream=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'stream'"):
+        api.add_route("GET /events", fn, public_reason=REASON, stream=True)  # type: ignore[call-arg]
 
 
 def test_fails_streaming_with_a_cache_an_imported_function_or_a_mixed_function() -> None:

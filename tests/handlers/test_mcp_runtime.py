@@ -326,5 +326,11 @@ def test_behind_an_authorizer_tool_scopes_narrow_the_tools(monkeypatch: pytest.M
         assert listed({"principalId": "svc", "scopes": "read tools:fail"}) == ["fail"]
         assert listed({"principalId": "svc", "scopes": "read"}) == ["search", "fail", "shaped"]
         assert listed({"lambda": {"principalId": "svc", "scopes": "tools:*"}}) == ["search", "fail", "shaped"]
+        # JWT authorizers: HTTP API (jwt.claims, the matched jwt.scopes) and REST Cognito (claims).
+        assert listed({"jwt": {"claims": {"sub": "agent", "scope": "openid tools:search"}, "scopes": None}}) \
+            == ["search"]
+        assert listed({"jwt": {"claims": {"sub": "agent"}, "scopes": ["tools:shaped"]}}) == ["shaped"]
+        assert listed({"claims": {"sub": "agent", "scope": "tools:fail tools:search"}}) == ["search", "fail"]
+        assert listed({"claims": {"sub": "agent", "scp": ["profile"]}}) == ["search", "fail", "shaped"]
     finally:
         handler.reset()

@@ -24,7 +24,7 @@ from aws_cdk.assertions import Template
 from moto import mock_aws
 from worker_sqs import FakeContext, synthetic_record
 
-from lambda_manifest import AsyncWorker, Authorizer, ServerlessApi, StackResources
+from lambda_manifest import AsyncWorker, Authorizer, FunctionOptions, HttpServerlessApi, StackResources
 from lambda_manifest.runtime.authorizer import contract as auth_contract
 from lambda_manifest.runtime.authorizer import handler as authorizer
 from lambda_manifest.runtime.authorizer.apikeys import partition_key
@@ -109,11 +109,11 @@ API_KEY = "lmk_live_4f9c2a7e1b3d5f6a8c0e2b4d6f8a0c1e"
 def authorizer_grants() -> set[str]:
     stack = new_stack()
     secret = secretsmanager.Secret(stack, "Signing", encryption_key=StackResources.of(stack).key)
-    api = ServerlessApi(stack, "Api", authorizer=Authorizer.lambda_(
+    api = HttpServerlessApi(stack, "Api", authorizer=Authorizer.lambda_(
         jwks_url="https://idp.example.com/.well-known/jwks.json", hs256_secret=secret, api_key_table=True,
         issuer=ISSUER, audience=[AUDIENCE], identity_headers=[auth_contract.AUTHORIZATION_HEADER],
-        function_options={"code": INLINE}))
-    api.add_route("GET /items", {"handler": "index.main", "code": INLINE})
+        function_options=FunctionOptions(code=INLINE)))
+    api.add_route("GET /items", FunctionOptions(handler="index.main", code=INLINE))
     return granted_actions(Template.from_stack(stack), auth_contract.HANDLER)
 
 

@@ -13,11 +13,12 @@ from lambda_manifest import (
     AiGatewayFunction,
     AsyncWorker,
     DataTable,
+    FunctionOptions,
+    HttpServerlessApi,
     ModelAlias,
     Pack,
     Price,
     Provider,
-    ServerlessApi,
     StackResources,
     Target,
     acknowledge,
@@ -38,15 +39,15 @@ class JobsService(cdk.Stack):
             name="job_id", type=dynamodb.AttributeType.STRING))
 
         self.worker = AsyncWorker(self, "Worker", process="jobs.worker:process", code=code,
-                                  handler={"environment": {"JOBS_TABLE": self.jobs.table_name}})
+                                  function=FunctionOptions(environment={"JOBS_TABLE": self.jobs.table_name}))
         self.jobs.grant(self.worker, "dynamodb:PutItem")
 
-        self.api = ServerlessApi(self, "Api", code=code)
+        self.api = HttpServerlessApi(self, "Api", code=code)
         self.worker.add_api_route(self.api, "POST /jobs", public_reason=PUBLIC)
-        status = self.api.add_route("GET /jobs/{job_id}", {
-            "handler": "api.status.main",
-            "environment": {"JOBS_TABLE": self.jobs.table_name},
-        }, public_reason=PUBLIC)
+        status = self.api.add_route("GET /jobs/{job_id}", FunctionOptions(
+            handler="api.status.main",
+            environment={"JOBS_TABLE": self.jobs.table_name},
+        ), public_reason=PUBLIC)
         assert status.function is not None
         self.jobs.grant(status.function, "dynamodb:GetItem")
 

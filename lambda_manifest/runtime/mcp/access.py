@@ -7,7 +7,8 @@ models alone reaches no tool), and every ``tools/call`` counts against the key's
 the same minute windows the gateway's requests use.
 
 Behind the API's authorizer the caller is whoever the authorizer let through; scopes named ``tools:<name>``
-(or ``tools:*``) in its context narrow the tools, and without any such scope every tool is open to it.
+(or ``tools:*``), in a Lambda authorizer's context or a JWT's scopes, narrow the tools, and without any such
+scope every tool is open to it.
 """
 
 from __future__ import annotations
@@ -78,12 +79,26 @@ def _virtual_key(http: Http, auth: dict[str, Any], table: str | None) -> Caller:
 
 
 def _authorized(authorizer: dict[str, Any]) -> Caller:
-    principal = str(authorizer.get("principalId") or authorizer.get("sub") or "authorizer")
-    tenant = authorizer.get("tenant")
-    scopes = str(authorizer.get("scopes") or authorizer.get("scope") or "").split()
+    """The caller an API authorizer let through. A Lambda authorizer's context is the dict itself (REST, or
+    HTTP's ``lambda`` unwrapped by the handler); a JWT authorizer's claims are under ``jwt.claims`` (HTTP, with
+    the route's matched ``jwt.scopes``) or ``claims`` (REST Cognito), whose ``scope`` (or ``scp``) names the
+    token's scopes."""
+    jwt = authorizer.get("jwt")
+    if isinstance(jwt, dict) or isinstance(authorizer.get("claims"), dict):
+        found = jwt.get("claims") if isinstance(jwt, dict) else authorizer["claims"]
+        claims: dict[str, Any] = found if isinstance(found, dict) else {}
+        listed = jwt.get("scopes") if isinstance(jwt, dict) else None
+        scope = claims.get("scope") or claims.get("scp") or ""
+        scopes = [str(s) for s in listed] if isinstance(listed, list) else \
+            ([str(s) for s in scope] if isinstance(scope, list) else str(scope).split())
+        principal, tenant = claims.get("sub") or claims.get("client_id"), claims.get("tenant")
+    else:
+        principal = authorizer.get("principalId") or authorizer.get("sub")
+        tenant = authorizer.get("tenant")
+        scopes = str(authorizer.get("scopes") or authorizer.get("scope") or "").split()
     named = [s[len(contract.TOOL_SCOPE_PREFIX):] for s in scopes if s.startswith(contract.TOOL_SCOPE_PREFIX)]
     tools = None if not named or "*" in named else frozenset(named)
-    return Caller(principal, str(tenant) if tenant else None, tools)
+    return Caller(str(principal or "authorizer"), str(tenant) if tenant else None, tools)
 
 
 def admit(caller: Caller, config: dict[str, Any], table: str | None, now: float) -> None:

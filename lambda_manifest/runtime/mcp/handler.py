@@ -31,7 +31,6 @@ JSON_HEADERS = {"content-type": "application/json"}
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_PAGE_SIZE = 50
 DEFAULT_TTL_MS = 300_000
-INVOKE_MARGIN_S = 2.0  # a tool's invocation may take its whole timeout; the client waits a little longer
 
 _state: dict[str, Any] = {}
 
@@ -145,7 +144,7 @@ def _lambda_invoke(function: str, payload: bytes, timeout_s: float) -> tuple[byt
     timeout would run the tool twice."""
     from lambda_manifest.runtime.aws import client
 
-    lambda_client = client("lambda", read_timeout=timeout_s + INVOKE_MARGIN_S, max_attempts=1)
+    lambda_client = client("lambda", read_timeout=timeout_s + contract.INVOKE_MARGIN_SECONDS, max_attempts=1)
     response = lambda_client.invoke(FunctionName=function, Payload=payload)
     return response["Payload"].read(), response.get("FunctionError")
 

@@ -3,7 +3,7 @@ STREAM``): a handler returns its body as an iterator and each piece reaches the 
 
 The managed Python runtime cannot stream (only Node.js has ``streamifyResponse``), so a function whose route
 streams runs this package's own runtime loop instead (``lambda_manifest.runtime.stream.loop``), started by the
-``AWS_LAMBDA_EXEC_WRAPPER`` script ``wrapper`` next to this file. ``ServerlessApi.add_route(..., stream=True)``
+``AWS_LAMBDA_EXEC_WRAPPER`` script ``wrapper`` next to this file. ``RestServerlessApi.add_route(..., stream=True)``
 sets that up. The loop speaks the Lambda Runtime API's documented streaming mode and writes API Gateway's
 streaming format (a JSON prelude with the status and headers, 8 NUL bytes, then the body).
 
