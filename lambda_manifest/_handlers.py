@@ -13,6 +13,10 @@ in the runtime roots the library delivers itself. Only what can be known is repo
 missing there but could still arrive some other way (the app's own layers, a zip or S3 object), the check
 stays silent rather than guess.
 
+Why this module is longer than 500 lines: the form of the string, the lookup through the code folder and the
+delivered runtimes, and the messages are one procedure read top to bottom; ``handler_source`` (the MCP tool
+schemas) reuses that lookup rather than repeating it. How a module's source is read is in ``_module_names``.
+
 Usage from a construct's validation::
 
     problems = Problems("ObservedFunction", id)
