@@ -109,7 +109,7 @@ typecheck: install
 	$(VENV)/bin/mypy lambda_manifest
 	$(VENV)/bin/mypy --python-version 3.14 lambda_manifest/runtime/__init__.py lambda_manifest/runtime/aws.py \
 		lambda_manifest/runtime/worker lambda_manifest/runtime/http lambda_manifest/runtime/authorizer \
-		lambda_manifest/runtime/gateway lambda_manifest/runtime/stream
+		lambda_manifest/runtime/gateway lambda_manifest/runtime/stream lambda_manifest/runtime/mcp
 	$(VENV)/bin/mypy app.py stacks
 
 unit: install

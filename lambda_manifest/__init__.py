@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     )
     from lambda_manifest.data_table import DataTable
     from lambda_manifest.http_serverless_api import HttpServerlessApi
+    from lambda_manifest.mcp_gateway import McpTool, McpToolGateway, ToolAnnotations
     from lambda_manifest.observation import Observation, observe
     from lambda_manifest.observed_function import ObservedFunction
     from lambda_manifest.rest_serverless_api import RestServerlessApi
@@ -81,6 +82,8 @@ _EXPORTS: dict[str, str] = {
     "HttpApiOptions": "lambda_manifest._api_props",
     "HttpServerlessApi": "lambda_manifest.http_serverless_api",
     "IServerlessApi": "lambda_manifest.serverless_api",
+    "McpTool": "lambda_manifest.mcp_gateway",
+    "McpToolGateway": "lambda_manifest.mcp_gateway",
     "ModelAlias": "lambda_manifest.ai_gateway",
     "Observation": "lambda_manifest.observation",
     "ObservedFunction": "lambda_manifest.observed_function",
@@ -102,6 +105,7 @@ _EXPORTS: dict[str, str] = {
     "Target": "lambda_manifest.ai_gateway",
     "TenantQuota": "lambda_manifest.ai_gateway",
     "Throttle": "lambda_manifest._api_options",
+    "ToolAnnotations": "lambda_manifest.mcp_gateway",
     "UsagePlan": "lambda_manifest._api_options",
     "Waf": "lambda_manifest._api_options",
     "acknowledge": "lambda_manifest.compliance",
@@ -156,6 +160,8 @@ __all__ = [
     "HttpApiOptions",
     "HttpServerlessApi",
     "IServerlessApi",
+    "McpTool",
+    "McpToolGateway",
     "ModelAlias",
     "Observation",
     "ObservedFunction",
@@ -177,6 +183,7 @@ __all__ = [
     "Target",
     "TenantQuota",
     "Throttle",
+    "ToolAnnotations",
     "UsagePlan",
     "Waf",
     "acknowledge",

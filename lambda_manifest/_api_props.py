@@ -254,6 +254,26 @@ class RestProps:
                                  "pass e.g. 1024")
 
 
+def check_api_choice(problems: Problems, api: Any, api_options: Any, authorizer: Any, *, api_fix: str,
+                     options_example: str) -> bool:
+    """Problems with where a construct that adds routes puts them: an API given as ``api=`` (any
+    ``IServerlessApi``), or the ``api_options`` and ``authorizer`` of the API it creates. False when ``api`` is
+    not an API at all (nothing more about it can be checked)."""
+    if api is not None and not callable(getattr(api, "add_route", None)):
+        problems.add("api", "an HttpServerlessApi or a RestServerlessApi", type(api).__name__,
+                     "create one with HttpServerlessApi(...) or RestServerlessApi(...)")
+        return False
+    if api is not None and (authorizer is not None or api_options is not None):
+        problems.add("authorizer/api_options", "used only when the construct creates the API", "set with api=",
+                     api_fix)
+    if api_options is not None and not isinstance(api_options, (HttpApiOptions, RestApiOptions)):
+        problems.add("api_options", "HttpApiOptions(...) or RestApiOptions(...)", type(api_options).__name__,
+                     f"pass e.g. api_options={options_example}")
+    elif api_options is not None and api_options.authorizer is not None:
+        problems.add("api_options.authorizer", "passed as authorizer=", "set", "move it to authorizer=")
+    return True
+
+
 def _ms(duration: cdk.Duration | None, default: int) -> int:
     value = seconds(duration)
     return default if value is None else round(value * 1000)

@@ -43,16 +43,18 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 RUNTIME_DIR = PACKAGE_DIR / "runtime"
 # The folder that holds the ``lambda_manifest`` package: where a module of a delivered runtime is found.
 RUNTIME_ROOT = PACKAGE_DIR.parent
-RUNTIME_PACKAGE = "lambda_manifest.runtime"
-RUNTIME_KINDS = ("authorizer", "gateway", "http", "stream", "worker")
+LIBRARY_PACKAGE = "lambda_manifest"
+RUNTIME_PACKAGE = f"{LIBRARY_PACKAGE}.runtime"
+RUNTIME_KINDS = ("authorizer", "gateway", "http", "mcp", "stream", "worker")
 # App code that imports only the runtimes' shared AWS helpers (``lambda_manifest.runtime.aws``) still needs them
 # in Lambda: they come as a layer of their own, which every runtime's layer makes redundant.
 SHARED_KIND = "aws"
 LAYER_KINDS = (*RUNTIME_KINDS, SHARED_KIND)
 # What every runtime's asset and layer holds besides its own folder: the package and the AWS helpers they share.
 RUNTIME_SHARED = (RUNTIME_DIR / "__init__.py", RUNTIME_DIR / "aws.py")
-# Runtimes another runtime's own asset carries along: the gateway streams through the stream runtime.
-RUNTIME_COMPANIONS = {"gateway": ("stream",)}
+# Runtimes another runtime's own asset carries along: the gateway streams through the stream runtime; the MCP
+# gateway authenticates with the AI gateway's virtual keys (its auth, store and transport modules).
+RUNTIME_COMPANIONS = {"gateway": ("stream",), "mcp": ("gateway",)}
 # The exec wrapper that starts the stream runtime's loop (lambda_manifest/runtime/stream/wrapper), as Lambda sees
 # it in a function's own code and in the stream runtime's layer.
 STREAM_WRAPPER = "lambda_manifest/runtime/stream/wrapper"
@@ -88,10 +90,11 @@ def runtimes_imported(folder: Path, entry_modules: Iterable[str]) -> set[str]:
     Imports are followed through the folder's own modules with ``ast``, so a docstring that names a runtime
     or an example app beside this one in the same folder adds nothing. A module that imports dynamically
     (``importlib.import_module``, ``__import__``) makes the whole folder count, since where it leads cannot
-    be read.
+    be read. The library's own package ``__init__`` is the exception: it imports the constructs lazily (never
+    a runtime, and nothing in Lambda asks for a construct), so it is not followed.
     """
     kinds: set[str] = set()
-    seen: set[str] = set()
+    seen: set[str] = {LIBRARY_PACKAGE}
     pending = [m for m in entry_modules if m]
     while pending:
         module = pending.pop()

@@ -6,7 +6,7 @@ docs and the code cannot drift apart: a test compares them.
 
 Why this module is longer than 500 lines: it is one table, an entry per default with its reason and range,
 read top to bottom like the reference it generates. Split by construct it would put the single place a
-default lives in seven places, and the shared API entries in none of them.
+default lives in eight places, and the shared API entries in none of them.
 """
 
 from __future__ import annotations
@@ -704,6 +704,86 @@ DASHBOARD = _d(
 )
 
 
+# --------------------------------------------------------------------------------------------------
+# McpToolGateway
+# --------------------------------------------------------------------------------------------------
+_MCP = "McpToolGateway"
+
+MCP_MODE = _d(
+    _MCP, "mode", "lambda",
+    "The library's runtime in a gateway function: the AI gateway's virtual keys with a tool allowlist and rpm per "
+    "key, an audit line and metrics per call, alarms per tool. mode='agentcore' hands the endpoint to the managed "
+    "AgentCore Gateway, which has none of those.",
+    "'lambda' or 'agentcore'",
+)
+MCP_API = _d(
+    _MCP, "api", "a new RestServerlessApi",
+    "REST, so the endpoint can take WAF, usage plans and response streaming; an HttpServerlessApi (api= or "
+    "api_options=HttpApiOptions(...)) serves it as well, for a second less of timeout headroom.",
+    "any IServerlessApi",
+)
+MCP_TIMEOUT_SECONDS = _d(
+    _MCP, "timeout", 28,
+    "One second under the REST integration timeout (29 s), so a slow tool ends in the gateway's own tool error "
+    "rather than API Gateway's bare 504. A tool's own timeout must leave 2 s of it for the call around it.",
+    "4 s to 1 s under the API's integration timeout (28 s REST, 29 s HTTP)",
+)
+MCP_MEMORY_SIZE_MB = _d(
+    _MCP, "memory_size", 256,
+    "The gateway parses JSON and waits on one Lambda invoke per call; 256 MB gives it a fast enough CPU share "
+    "for a cold start with boto3.",
+    "128-10240 (MB)",
+)
+MCP_PATH = _d(
+    _MCP, "path", "/mcp",
+    "The conventional Streamable HTTP endpoint path; MCP clients are configured with the full URL.",
+)
+MCP_PAGE_SIZE = _d(
+    _MCP, "page_size", 50,
+    "tools/list pages of 50: one page for most servers, and clients that page (the spec lets the server pick "
+    "the size) get bounded answers from large ones.",
+    "1-1000",
+)
+MCP_LIST_TTL_SECONDS = _d(
+    _MCP, "list_ttl", 300,
+    "The ttlMs cache hint of tools/list and server/discover (2026-07-28): tools change only with a deploy, so "
+    "clients may reuse the list for 5 minutes instead of asking before every turn.",
+    "0-86400 (s)",
+)
+MCP_ERROR_RATE_ALARM_PERCENT = _d(
+    _MCP, "error_rate_alarm_percent", 5.0,
+    "More than 5% of a tool's calls ending in a tool error in 5 minutes alarms, per tool: models retry a failed "
+    "tool call, so steady failures first show as cost and latency, then as wrong answers.",
+    "0 < x <= 100, or None",
+)
+MCP_LATENCY_ALARM_FRACTION = _d(
+    _MCP, "latency_alarm_fraction", 0.8,
+    "A tool whose p99 latency passes 80% of its function's timeout alarms, per tool, before its calls start "
+    "timing out.",
+    "0 < x <= 1, or None",
+)
+MCP_ALARM_MIN_CALLS = _d(
+    _MCP, "alarm_min_calls", 10,
+    "The error-rate alarm ignores 5-minute periods with fewer calls to the tool, so one failed call out of two "
+    "pages nobody.",
+    ">= 1",
+)
+MCP_DASHBOARD = _d(
+    _MCP, "dashboard", True,
+    "A row of the stack's dashboard: calls, tool errors and p99 latency by tool, and refused calls; the gateway "
+    "function and its API add their own rows.",
+)
+MCP_PUBLIC_REASON = _d(
+    _MCP, "public_reason",
+    "The MCP gateway authenticates every request itself with the AI gateway's virtual keys (Authorization: "
+    "Bearer <key>) against that gateway's DynamoDB table, before the body is read.",
+    "The endpoint is public at API Gateway when callers use virtual keys; this sentence is its "
+    "AwsSolutions-APIG4 acknowledgement.",
+)
+# Lambda allows 4 KB of environment (keys and values together); what the tool catalogue and the tools' ARNs may
+# take of it, leaving room for the function's other variables.
+MCP_ENVIRONMENT_BUDGET_BYTES = 3500
+
 def markdown_reference(construct: str) -> str:
     """Render the reference table of one construct's defaults as Markdown (used for docs/constructs/)."""
     rows = ["| prop | default | allowed | why |", "| --- | --- | --- | --- |"]
@@ -730,6 +810,7 @@ DOC_PAGES: dict[str, tuple[str, ...]] = {
     "rest-serverless-api.md": (_REST,),
     "async-worker.md": (_AW,),
     "ai-gateway-function.md": (_GW,),
+    "mcp-tool-gateway.md": (_MCP,),
     "data-table.md": ("DataTable",),
     "stack-resources.md": (_SR,),
 }

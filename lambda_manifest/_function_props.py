@@ -317,6 +317,19 @@ class FunctionProps:
                          self.powertools_layer_version, "see the Powertools docs for the current version")
 
 
+def check_owned_options(problems: Problems, options: FunctionOptions, *, construct: str, fixed: Mapping[str, str],
+                        own: Sequence[str], reserved_env: Sequence[str]) -> None:
+    """Problems with the ``function_options`` of a function a construct creates for itself: ``fixed`` fields it
+    sets (with why), ``own`` fields that are the construct's own props, and environment names its runtime reads."""
+    for key in (*fixed, *own):
+        if getattr(options, key) is not None:
+            problems.add(f"function_options.{key}", "not set here", "set",
+                         fixed.get(key, f"pass {key}= to {construct} itself"))
+    for reserved in reserved_env:
+        if reserved in (options.environment or {}):
+            problems.add("function_options.environment", f"without {reserved}", reserved, "the construct sets it")
+
+
 def check_env_name(construct: str, id: str, key: str) -> None:
     """Raise when ``key`` cannot be an environment variable name."""
     if not cdk.Token.is_unresolved(key) and not ENV_NAME.match(key):

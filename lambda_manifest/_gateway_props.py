@@ -19,8 +19,8 @@ from aws_cdk import aws_sns as sns
 from lambda_manifest import _defaults as defaults
 from lambda_manifest._api_auth import Authorizer
 from lambda_manifest._api_options import ApiType
-from lambda_manifest._api_props import HttpApiOptions, RestApiOptions
-from lambda_manifest._function_props import FunctionOptions, function_options
+from lambda_manifest._api_props import HttpApiOptions, RestApiOptions, check_api_choice
+from lambda_manifest._function_props import FunctionOptions, check_owned_options, function_options
 from lambda_manifest._gateway_options import (
     NAME_RE,
     AuditOptions,
@@ -261,36 +261,24 @@ class GatewayProps:
             problems.add("max_body_bytes", "a whole number >= 1024", max_body, "pass e.g. 1_048_576")
         self._check_api(problems)
         self._check_alarms(problems, len(providers))
-        fixed = {"handler": "the gateway's handler is fixed", "code": "the gateway's code is the library's",
-                 "powertools": "the gateway is stdlib + boto3 only"}
         options = function_options(problems, "function_options", self.function_options) or FunctionOptions()
-        for key in ("handler", "code", "powertools", "timeout", "memory_size", "reserved_concurrent_executions",
-                    "alarm_topic", "dashboard"):
-            if getattr(options, key) is not None:
-                problems.add(f"function_options.{key}", "not set here", "set",
-                             fixed.get(key, f"pass {key}= to AiGatewayFunction itself"))
-        for reserved in (contract.CONFIG_ENV, contract.CONFIG_FILE_ENV, contract.TABLE_ENV):
-            if reserved in (options.environment or {}):
-                problems.add("function_options.environment", f"without {reserved}", reserved, "the construct sets it")
+        check_owned_options(
+            problems, options, construct="AiGatewayFunction",
+            fixed={"handler": "the gateway's handler is fixed", "code": "the gateway's code is the library's",
+                   "powertools": "the gateway is stdlib + boto3 only"},
+            own=("timeout", "memory_size", "reserved_concurrent_executions", "alarm_topic", "dashboard"),
+            reserved_env=(contract.CONFIG_ENV, contract.CONFIG_FILE_ENV, contract.TABLE_ENV))
         namespace = self.metrics_namespace
         if not _NAMESPACE.match(namespace) or namespace.startswith("AWS/"):
             problems.add("metrics_namespace", "1-255 of A-Z a-z 0-9 . _ / # : - and not starting with AWS/",
                          namespace, "pass e.g. 'LmGateway/prod'")
 
     def _check_api(self, problems: Problems) -> None:
-        api, authorizer, api_options = self.api, self.authorizer, self.api_options
-        if api is not None and not callable(getattr(api, "add_route", None)):
-            problems.add("api", "an HttpServerlessApi or a RestServerlessApi", type(api).__name__,
-                         "create one with HttpServerlessApi(...) or RestServerlessApi(...)")
+        api, authorizer = self.api, self.authorizer
+        if not check_api_choice(
+                problems, api, self.api_options, authorizer, options_example="HttpApiOptions(throttle=Throttle(50, 100))",
+                api_fix="configure your API directly and pass use_api_authorizer=True to use its authorizer"):
             return
-        if api is not None and (authorizer is not None or api_options is not None):
-            problems.add("authorizer/api_options", "used only when the construct creates the API", "set with api=",
-                         "configure your API directly and pass use_api_authorizer=True to use its authorizer")
-        if api_options is not None and not isinstance(api_options, (HttpApiOptions, RestApiOptions)):
-            problems.add("api_options", "HttpApiOptions(...) or RestApiOptions(...)", type(api_options).__name__,
-                         "pass e.g. api_options=HttpApiOptions(throttle=Throttle(50, 100))")
-        elif api_options is not None and api_options.authorizer is not None:
-            problems.add("api_options.authorizer", "passed as authorizer=", "set", "move it to authorizer=")
         if self.use_api_authorizer:
             if api is None:
                 problems.add("use_api_authorizer", "used with api=", True,

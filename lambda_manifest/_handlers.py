@@ -13,6 +13,10 @@ in the runtime roots the library delivers itself. Only what can be known is repo
 missing there but could still arrive some other way (the app's own layers, a zip or S3 object), the check
 stays silent rather than guess.
 
+Why this module is longer than 500 lines: the form of the string, the lookup through the code folder and the
+delivered runtimes, and the messages are one procedure read top to bottom; ``handler_source`` (the MCP tool
+schemas) reuses that lookup rather than repeating it. How a module's source is read is in ``_module_names``.
+
 Usage from a construct's validation::
 
     problems = Problems("ObservedFunction", id)
@@ -43,10 +47,12 @@ __all__ = [
     "LIBRARY_RUNTIME",
     "HandlerForm",
     "HandlerProblem",
+    "HandlerSource",
     "RuntimeRoot",
     "add_to",
     "check_handler",
     "code_directory",
+    "handler_source",
 ]
 
 HandlerForm = Literal["handler", "process"]
@@ -134,6 +140,39 @@ def check_handler(
     search = _Search.of(code, runtime_roots, scope)
     return _check_target(parsed, search, prop=prop, value=value, opaque_layers=opaque_layers,
                          trust_syntax=_host_reads(runtime))
+
+
+@dataclass(frozen=True)
+class HandlerSource:
+    """The module a handler string names, as found at synth: where, its source and the function's name."""
+
+    label: str
+    source: bytes
+    function: str
+    folder: Path | None  # the code folder it was found in (None: inline code)
+
+
+def handler_source(value: str, code: lambda_.Code | None, *, scope: Construct | None = None) -> HandlerSource | None:
+    """The source of the module ``value`` (``module.function``) names in ``code``, looked up as
+    :func:`check_handler` looks it up; None when it cannot be read here (no local folder, a compiled module)."""
+    if is_token(value):
+        return None
+    parsed = _parse(value, "handler")
+    if isinstance(parsed, _Unusable):
+        return None
+    search = _Search.of(code, (), scope)
+    found = search.find(parsed)
+    if not isinstance(found, _Found):
+        return None
+    if found.path is None:
+        if search.inline is None or parsed.module != (_INLINE_MODULE,):
+            return None
+        return HandlerSource(found.label, search.inline.encode(), parsed.attribute[0], None)
+    try:
+        source = found.path.read_bytes()
+    except OSError:
+        return None
+    return HandlerSource(found.label, source, parsed.attribute[0], search.folder)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -244,6 +283,7 @@ class _Found:
     label: str
     # None for a module that exists but cannot be read (a compiled extension, a sourceless .pyc).
     module: Module | Unparsable | None
+    path: Path | None = None  # the source file (None: inline code, or nothing readable)
 
 
 @dataclass(frozen=True)
@@ -308,10 +348,10 @@ def _find_module(root: Path, parts: tuple[str, ...]) -> _Found | _Missing:
     dirs, files = _entries(folder)
     if leaf in dirs and "__init__.py" in _entries(folder / leaf)[1]:
         path = folder / leaf / "__init__.py"
-        return _Found(_show(path), module_file(path))
+        return _Found(_show(path), module_file(path), path)
     if f"{leaf}.py" in files:
         path = folder / f"{leaf}.py"
-        return _Found(_show(path), module_file(path))
+        return _Found(_show(path), module_file(path), path)
     if any(_is_compiled(name, leaf) for name in files):
         return _Found(_show(folder / leaf), None)
     if leaf in dirs:

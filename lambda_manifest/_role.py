@@ -43,9 +43,10 @@ class ManagedPolicyRole(iam.Role):
     acknowledged here, one exact finding per grant, and only when the base resource is named.
     """
 
-    def __init__(self, scope: Construct, id: str, *, description: str) -> None:
+    def __init__(self, scope: Construct, id: str, *, description: str,
+                 assumed_by: iam.IPrincipal | None = None) -> None:
         super().__init__(
-            scope, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+            scope, id, assumed_by=assumed_by or iam.ServicePrincipal("lambda.amazonaws.com"), description=description
         )
         self.policy = iam.ManagedPolicy(self, "Policy", description=description)
         self.add_managed_policy(self.policy)

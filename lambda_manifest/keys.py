@@ -27,10 +27,14 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from lambda_manifest.runtime.mcp import contract as mcp_contract
+
 KEY_PREFIX = "lmg-"
 KEY_SK = "KEY"
 _TENANT_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MODEL_RE = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127})$")
+# MCP tool names, or * for every tool.
+_TOOL_RE = re.compile(rf"^(\*|{mcp_contract.TOOL_NAME})$")
 
 
 @dataclass
@@ -39,6 +43,7 @@ class KeyRecord:
     tenant: str
     name: str
     models: list[str] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)
     rpm: int | None = None
     tpd: int | None = None
     budget_usd: str | None = None
@@ -91,12 +96,18 @@ def create_key(
     tpd: int | None = None,
     budget_usd: Decimal | None = None,
     cache: bool = False,
+    tools: list[str] | None = None,
     now: float | None = None,
 ) -> CreatedKey:
+    """Create a key; ``tools`` are the MCP tools it may call through an ``McpToolGateway`` (``*``: all;
+    none: no tool)."""
     if not _TENANT_RE.match(tenant):
         raise ValueError(f"invalid tenant {tenant!r}: 1-64 letters, digits and ._-")
     if not models or any(not _MODEL_RE.match(m) for m in models):
         raise ValueError(f"invalid model list {models!r}: comma-separated aliases or *")
+    tools = list(tools or [])
+    if any(not _TOOL_RE.match(t) for t in tools):
+        raise ValueError(f"invalid tool list {tools!r}: comma-separated MCP tool names or *")
     for label, value in (("rpm", rpm), ("tpd", tpd)):
         if value is not None and value < 1:
             raise ValueError(f"--{label} must be >= 1")
@@ -113,6 +124,7 @@ def create_key(
         "name": {"S": name},
         "models": {"L": [{"S": m} for m in models]},
         "cache": {"BOOL": cache},
+        **({"tools": {"L": [{"S": t} for t in tools]}} if tools else {}),
         "revoked": {"BOOL": False},
         "created_at": {"S": ts},
     }
@@ -142,6 +154,7 @@ def create_key(
         tenant=tenant,
         name=name,
         models=list(models),
+        tools=tools,
         rpm=rpm,
         tpd=tpd,
         budget_usd=str(budget_usd) if budget_usd is not None else None,
@@ -166,12 +179,15 @@ def _record(item: dict[str, Any]) -> KeyRecord:
 
     models_av = item.get("models", {})
     models = [str(m.get("S", "")) for m in models_av.get("L", [])] if isinstance(models_av, dict) else []
+    tools_av = item.get("tools", {})
+    tools = [str(t.get("S", "")) for t in tools_av.get("L", [])] if isinstance(tools_av, dict) else []
     rpm, tpd = n("rpm"), n("tpd")
     return KeyRecord(
         key_id=s("key_id") or "",
         tenant=s("tenant") or "",
         name=s("name") or "",
         models=models,
+        tools=tools,
         rpm=int(rpm) if rpm is not None else None,
         tpd=int(tpd) if tpd is not None else None,
         budget_usd=n("budget_usd"),
@@ -278,6 +294,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("create", parents=[common], help="create a key and print it once")
     c.add_argument("--tenant", required=True)
     c.add_argument("--models", default="*", help="comma-separated model aliases, or * (default)")
+    c.add_argument("--tools", default="", help="comma-separated MCP tools the key may call through an "
+                   "McpToolGateway, or * (default: none)")
     c.add_argument("--name", default="", help="a label for humans")
     c.add_argument("--rpm", type=_positive_int, default=None, help="requests per minute for this key")
     c.add_argument("--tpd", type=_positive_int, default=None, help="tokens per UTC day for this key")
@@ -317,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                 tpd=args.tpd,
                 budget_usd=args.budget_usd,
                 cache=args.cache,
+                tools=[t.strip() for t in str(args.tools).split(",") if t.strip()],
             )
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -327,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             out.write(f"key_id:  {created.key_id}\n")
             out.write(f"tenant:  {created.record.tenant}\n")
             out.write(f"models:  {','.join(created.record.models)}\n")
+            if created.record.tools:
+                out.write(f"tools:   {','.join(created.record.tools)}\n")
             out.write(f"api_key: {created.api_key}\n")
             out.write("Store the api_key now: it is not stored and cannot be shown again.\n")
         return 0
@@ -340,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             "TENANT",
             "NAME",
             "MODELS",
+            "TOOLS",
             "RPM",
             "TPD",
             "BUDGET_USD",
@@ -349,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows = [
             (
-                r.key_id, r.tenant, r.name, ",".join(r.models), str(r.rpm or "-"), str(r.tpd or "-"),
+                r.key_id, r.tenant, r.name, ",".join(r.models), ",".join(r.tools) or "-", str(r.rpm or "-"), str(r.tpd or "-"),
                 r.budget_usd or "-", "yes" if r.cache else "no", "revoked" if r.revoked else "active", r.created_at,
             )
             for r in records

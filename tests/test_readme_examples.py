@@ -3,8 +3,8 @@ the code.
 
 - A block whose first line is ``# file: <path>`` is a file of the app-team project: it must equal
   ``examples/app-team/<path>``, and it is written into the project the other blocks run in.
-- A block whose first line is ``# needs: <what>`` talks to something deployed (a gateway URL and key); it is
-  compiled, not run.
+- A block whose first line is ``# needs: <what>`` talks to something deployed (a gateway URL and key, an MCP
+  endpoint); it is compiled, not run.
 - Every other block runs top to bottom in that project folder (``src/`` holds the project's handlers), and
   each ``cdk.App`` it leaves behind is synthesized under all five cdk-nag packs with zero unacknowledged
   findings.
@@ -42,7 +42,7 @@ def test_only_client_snippets_are_not_run() -> None:
     assert len(RUNNABLE) >= 5
     for block in REMOTE:
         compile(block, "README.md", "exec")
-        assert "from openai import" in block or "from anthropic import" in block
+        assert "from openai import" in block or "from anthropic import" in block or "from mcp." in block
 
 
 # Appended to each block: what `cdk synth` adds around an app, and the gate on every App the block built.

@@ -105,7 +105,7 @@ class LocalRunner:
         self._next_port = options.port if options.port else DEFAULT_PORT
         self.local_model: LocalModel | None = None
         self.gateway_keys: dict[str, str] = {}  # "<stack>/<tenant>" -> virtual key
-        self._gateway_hosts: set[str] = set()  # labels of functions running the AI gateway
+        self._gateway_hosts: set[str] = set()  # labels of functions taking AI gateway keys (the gateway, MCP tool gateways)
         self._api_urls: dict[str, str] = {}  # API id -> local base URL
 
     # -- helpers ----------------------------------------------------------------------------------------
@@ -298,11 +298,16 @@ class LocalRunner:
             for tenant in (config.get("tenants") or {}):
                 try:
                     created = create_key(self.client("dynamodb"), table, tenant=str(tenant), models=["*"],
-                                         name="created by python -m lambda_manifest.local")
+                                         tools=["*"], name="created by python -m lambda_manifest.local")
                 except Exception as exc:
                     self.warnings.append(f"{host.spec.label}: no local virtual key for {tenant}: {exc}")
                     continue
                 self.gateway_keys[f"{host.spec.stack}/{tenant}"] = created.api_key
+        # MCP tool gateways take the same virtual keys (the local keys above reach every tool).
+        for host in self.hosts:
+            if host.spec.handler.startswith("lambda_manifest.runtime.mcp.") and \
+                    host.spec.environment.get("LM_MCP_KEYS_TABLE"):
+                self._gateway_hosts.add(host.spec.label)
         if not self.gateway_keys:
             return
         for host in self.hosts:

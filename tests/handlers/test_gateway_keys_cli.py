@@ -63,6 +63,7 @@ def test_list_and_revoke(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) ->
         "TENANT",
         "NAME",
         "MODELS",
+        "TOOLS",
         "RPM",
         "TPD",
         "BUDGET_USD",
@@ -71,6 +72,7 @@ def test_list_and_revoke(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) ->
         "CREATED",
     ]
     assert len(rows) == 2 and created["key_id"] in out and "lmg-" not in out
+    assert all(row.split()[4] == "-" for row in rows)  # no MCP tools unless --tools names them
     code, out, _ = run(capsys, "list", "--table", TABLE, "--tenant", "acme", "--json")
     listed = json.loads(out)
     assert [r["key_id"] for r in listed] == [created["key_id"]] and listed[0]["revoked"] is False
@@ -84,6 +86,18 @@ def test_list_and_revoke(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) ->
     capsys.readouterr()
     listed = json.loads(run(capsys, "list", "--table", TABLE, "--tenant", "acme", "--json")[1])
     assert listed[0]["revoked"] is True and listed[0]["revoked_at"]
+
+
+def test_create_with_mcp_tools_stores_the_allowlist(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "create", "--table", TABLE, "--tenant", "acme", "--tools", "lookup_item, summarize_text",
+                       "--json")
+    created = json.loads(out)
+    assert code == 0 and created["tools"] == ["lookup_item", "summarize_text"]
+    item = env.ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"KEY#{keys.hash_key(created['api_key'])}"},
+                                                  "sk": {"S": "KEY"}})["Item"]
+    assert [t["S"] for t in item["tools"]["L"]] == ["lookup_item", "summarize_text"]
+    code, _, err = run(capsys, "create", "--table", TABLE, "--tenant", "acme", "--tools", "bad tool!")
+    assert code == 2 and "invalid tool list" in err
 
 
 def test_errors(env: GatewayEnv, capsys: pytest.CaptureFixture[str]) -> None:

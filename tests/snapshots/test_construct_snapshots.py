@@ -27,6 +27,7 @@ from lambda_manifest import (
     DataTable,
     FunctionOptions,
     HttpServerlessApi,
+    McpToolGateway,
     ModelAlias,
     ObservedFunction,
     Price,
@@ -35,6 +36,7 @@ from lambda_manifest import (
     RestServerlessApi,
     RouteCache,
     Target,
+    ToolAnnotations,
     UsagePlan,
 )
 from lambda_manifest.testing import normalized_template
@@ -43,6 +45,11 @@ INLINE = "def main(event, context):\n    return event\n"
 APP_CODE = Path(__file__).resolve().parents[1] / "constructs" / "app_code"
 REASON = "Health checks from the load balancer carry no credentials and return no data."
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:gw/openai-AbCdEf"
+TOOL = ("from typing import TypedDict\n"
+        "class Lookup(TypedDict):\n"
+        "    id: str\n"
+        "def main(event: Lookup, context):\n"
+        "    return {'id': event['id']}\n")
 
 
 def code() -> lambda_.Code:
@@ -107,9 +114,9 @@ def async_worker_rest_route(stack: cdk.Stack) -> None:
     worker.add_api_route(RestServerlessApi(stack, "Api", authorizer=Authorizer.cognito()), "POST /jobs")
 
 
-def _gateway(stack: cdk.Stack, **options: object) -> None:
+def _gateway(stack: cdk.Stack, **options: object) -> AiGatewayFunction:
     secret = secretsmanager.Secret.from_secret_complete_arn(stack, "OpenAiKey", SECRET_ARN)
-    AiGatewayFunction(
+    return AiGatewayFunction(
         stack, "Gateway",
         providers={"openai": Provider.openai_compatible(base_url="https://api.openai.com/v1", secret=secret)},
         models={"fast": ModelAlias(targets=[Target(provider="openai", model="gpt-4o-mini")])},
@@ -126,6 +133,29 @@ def ai_gateway_streaming(stack: cdk.Stack) -> None:
     _gateway(stack, streaming=True)
 
 
+def _tool(stack: cdk.Stack) -> ObservedFunction:
+    return ObservedFunction(stack, "Lookup", handler="index.main", code=lambda_.Code.from_inline(TOOL),
+                            timeout=cdk.Duration.seconds(10))
+
+
+def mcp_tool_gateway_keys(stack: cdk.Stack) -> None:
+    tools = McpToolGateway(stack, "Tools", keys=_gateway(stack))
+    tools.add_tool("lookup", _tool(stack), description="Look one item up by its id.",
+                   annotations=ToolAnnotations(read_only=True))
+
+
+def mcp_tool_gateway_http_jwt(stack: cdk.Stack) -> None:
+    api = HttpServerlessApi(stack, "Api", authorizer=Authorizer.jwt(issuer="https://idp.example.com/",
+                                                                    audience=["tools"]))
+    tools = McpToolGateway(stack, "Tools", api=api, timeout=cdk.Duration.seconds(29))
+    tools.add_tool("lookup", _tool(stack), description="Look one item up by its id.")
+
+
+def mcp_tool_gateway_agentcore(stack: cdk.Stack) -> None:
+    tools = McpToolGateway(stack, "Tools", mode="agentcore")
+    tools.add_tool("lookup", _tool(stack), description="Look one item up by its id.")
+
+
 def data_table_default(stack: cdk.Stack) -> None:
     DataTable(stack, "Table", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING))
 
@@ -135,7 +165,7 @@ CONFIGURATIONS: dict[str, Callable[[cdk.Stack], None]] = {
         observed_function_default, observed_function_scheduled, http_api_jwt, http_api_lambda_authorizer,
         rest_api_cognito_cache_keys, rest_api_streaming_route, async_worker_process,
         async_worker_fifo_idempotent_http_route, async_worker_rest_route, ai_gateway_http, ai_gateway_streaming,
-        data_table_default,
+        mcp_tool_gateway_keys, mcp_tool_gateway_http_jwt, mcp_tool_gateway_agentcore, data_table_default,
     )
 }
 
