@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import venv
@@ -31,12 +32,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    build = tmp_path_factory.mktemp("build")
+    # Built from a copy of what the wheel is made of, as from an sdist: setuptools builds in the source tree
+    # (build/, *.egg-info), and a build there raced with the rest of the suite running beside it.
+    source = Path(tempfile.mkdtemp(prefix="lambda-manifest-wheel-"))
+    shutil.copytree(ROOT / "lambda_manifest", source / "lambda_manifest",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out),
-         str(ROOT)],
-        capture_output=True, text=True, timeout=300, cwd=build,
+         str(source)],
+        capture_output=True, text=True, timeout=300, cwd=source,
     )
+    shutil.rmtree(source, ignore_errors=True)
     if built.returncode != 0:  # pip's own output says why; a bare CalledProcessError does not
         pytest.fail(f"pip wheel exited {built.returncode}:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}")
     (wheel_path,) = out.glob("lambda_manifest-*.whl")
