@@ -28,7 +28,7 @@ from aws_cdk import aws_ssm as ssm
 
 from lambda_manifest import _assets, _handlers
 from lambda_manifest import _defaults as defaults
-from lambda_manifest._validation import Problems, PropsError, is_token, pick, seconds
+from lambda_manifest._validation import Problems, PropsError, is_token, known_seconds, pick, seconds
 
 ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 APP_LEVELS = {level.value: level for level in lambda_.ApplicationLogLevel}
@@ -118,6 +118,7 @@ def _runtime(name: str) -> lambda_.Runtime:
     return next(r for r in lambda_.Runtime.ALL if r.name == name)
 
 
+@functools.cache
 def _architecture(name: str) -> lambda_.Architecture:
     return lambda_.Architecture.ARM_64 if name == lambda_.Architecture.ARM_64.name else lambda_.Architecture.X86_64
 
@@ -201,7 +202,7 @@ class FunctionProps:
             runtime=runtime,
             architecture=o.architecture or _architecture(defaults.ARCHITECTURE.value),
             memory_size=pick(o.memory_size, defaults.MEMORY_SIZE_MB.value),
-            timeout=o.timeout or cdk.Duration.seconds(defaults.TIMEOUT_SECONDS.value),
+            timeout=o.timeout or known_seconds(defaults.TIMEOUT_SECONDS.value),
             environment=dict(o.environment or {}),
             service_name=o.service_name or id,
             metrics_namespace=o.metrics_namespace or defaults.METRICS_NAMESPACE.value,
@@ -215,7 +216,7 @@ class FunctionProps:
             log_encryption_key=o.log_encryption_key,
             async_invocation=async_invocation,
             retry_attempts=pick(o.retry_attempts, defaults.ASYNC_RETRY_ATTEMPTS.value),
-            max_event_age=o.max_event_age or cdk.Duration.seconds(defaults.ASYNC_MAX_EVENT_AGE_SECONDS.value),
+            max_event_age=o.max_event_age or known_seconds(defaults.ASYNC_MAX_EVENT_AGE_SECONDS.value),
             on_failure=o.on_failure,
             reserved_concurrent_executions=o.reserved_concurrent_executions,
             provisioned_concurrent_executions=o.provisioned_concurrent_executions,

@@ -6,6 +6,7 @@ unresolved CDK tokens are skipped, because their value is only known at deploy t
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import aws_cdk as cdk
@@ -66,6 +67,15 @@ def is_token(value: Any) -> bool:
 _SECONDS: dict[int, tuple[cdk.Duration, float | None]] = {}
 
 
+@functools.cache
+def known_seconds(value: int) -> cdk.Duration:
+    """``Duration.seconds(value)`` for a default: one object per value (a Duration is immutable), whose
+    seconds :func:`seconds` then knows without asking Node."""
+    duration = cdk.Duration.seconds(value)
+    _SECONDS[id(duration)] = (duration, float(value))
+    return duration
+
+
 def seconds(duration: cdk.Duration | None) -> float | None:
     """A duration in seconds, or None when it is unset or a token."""
     if duration is None:
@@ -76,5 +86,6 @@ def seconds(duration: cdk.Duration | None) -> float | None:
     value = None if duration.is_unresolved() else float(duration.to_seconds())
     if len(_SECONDS) > 4096:
         _SECONDS.clear()
+        known_seconds.cache_clear()  # its durations' entries went with the rest
     _SECONDS[id(duration)] = (duration, value)
     return value

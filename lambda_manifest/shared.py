@@ -41,6 +41,10 @@ ALARM_URL_CONTEXT = "alarmUrl"
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
 
+# StackResources.of's answers by id() of the stack object, checked by identity (see there).
+_BY_STACK: dict[int, tuple[cdk.Stack, StackResources]] = {}
+
+
 class StackResources(Construct):
     """The stack-wide key, alarm topic and dashboard used by lambda-manifest constructs.
 
@@ -60,11 +64,18 @@ class StackResources(Construct):
     @staticmethod
     def of(scope: IConstruct) -> StackResources:
         """The shared resources of the stack that contains ``scope``."""
-        stack = cdk.Stack.of(scope)
+        # Every construct of the library asks for these, and each jsii read is a round trip to Node: a stack
+        # passed as the scope is used as is, and the answer is remembered per stack object.
+        stack = scope if isinstance(scope, cdk.Stack) else cdk.Stack.of(scope)
+        known = _BY_STACK.get(id(stack))
+        if known is not None and known[0] is stack:
+            return known[1]
         existing = stack.node.try_find_child(SHARED_ID)
-        if isinstance(existing, StackResources):
-            return existing
-        return StackResources(stack, SHARED_ID)
+        resources = existing if isinstance(existing, StackResources) else StackResources(stack, SHARED_ID)
+        if len(_BY_STACK) > 1024:
+            _BY_STACK.clear()
+        _BY_STACK[id(stack)] = (stack, resources)
+        return resources
 
     @property
     def key(self) -> kms.Key:

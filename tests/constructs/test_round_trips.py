@@ -1,0 +1,51 @@
+"""Synth cost, counted rather than timed: the jsii round trips to Node one more ObservedFunction adds.
+
+Each round trip costs about half a millisecond and is most of a construct's synth time
+(README, "Synth cost"). Counting them is deterministic for a pinned aws-cdk-lib, so a change that adds
+reads across the bridge fails here instead of showing up as noise in the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from jsii._kernel.providers import process
+
+from lambda_manifest import ObservedFunction
+
+# Measured 52 per function with aws-cdk-lib 2.275 (hand-written code with the same resources: 57).
+LIMIT_PER_FUNCTION = 54
+
+
+@pytest.fixture
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    calls = [0]
+    send = process._NodeProcess.send
+
+    def counting(self: process._NodeProcess, request: object, response_type: object) -> object:
+        calls[0] += 1
+        return send(self, request, response_type)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(process._NodeProcess, "send", counting)
+    yield calls
+
+
+def _build(functions: int) -> None:
+    stack = cdk.Stack(cdk.App(), "RoundTrips")
+    code = lambda_.Code.from_inline("def main(event, context):\n    return event\n")
+    for index in range(functions):
+        ObservedFunction(stack, f"Fn{index}", handler="index.main", code=code, powertools=False)
+
+
+def test_each_further_function_stays_within_its_round_trip_budget(count_calls: list[int]) -> None:
+    _build(2)  # loads every module and jsii type involved, as the first stack of a synth does
+    count_calls[0] = 0
+    _build(1)
+    one = count_calls[0]
+    count_calls[0] = 0
+    _build(11)
+    per_function = (count_calls[0] - one) / 10
+    assert 40 <= per_function <= LIMIT_PER_FUNCTION, per_function
