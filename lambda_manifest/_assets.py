@@ -204,6 +204,20 @@ def stage_runtime(kind: str) -> Path:
     return _stage(kind, layer=False)
 
 
+def stage_runtime_with(kind: str, name: str, text: str) -> Path:
+    """The ``kind`` runtime's code folder plus one file (the gateway's configuration document), staged once
+    per content like the runtime itself, so repeated synths reuse one folder instead of leaving one each."""
+    base = stage_runtime(kind)
+    digest = hashlib.sha256(f"{base.name}\0{name}\0{text}".encode()).hexdigest()[:20]
+    target = STAGING / f"{kind}-code-with-{digest}"
+    if target.is_dir():
+        return target
+    work = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=_ensure(STAGING)))
+    shutil.copytree(base, work, dirs_exist_ok=True)
+    (work / name).write_text(text, encoding="utf-8")
+    return _publish(work, target)
+
+
 def delivered_runtimes(folder: Path) -> set[str]:
     """The runtimes a code folder already holds (a runtime's own asset), which need no layer."""
     runtime = folder / "lambda_manifest" / "runtime"

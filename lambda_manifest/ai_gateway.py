@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -506,10 +504,8 @@ class AiGatewayFunction(GatewayMonitoring):
                 "import the provider secrets by complete ARN (Secret.from_secret_complete_arn) so the document "
                 "can be written to a file at synth time, or shorten the prompts")
             problems.raise_if_any()
-        directory = Path(tempfile.mkdtemp(prefix="lm-gateway-"))
+        directory = _assets.stage_runtime_with("gateway", contract.CONFIG_FILE_NAME, text + "\n")
         self.config_file = directory / contract.CONFIG_FILE_NAME
-        shutil.copytree(_assets.stage_runtime("gateway"), directory, dirs_exist_ok=True)
-        (directory / contract.CONFIG_FILE_NAME).write_text(text + "\n", encoding="utf-8")
         return "file", lambda_.Code.from_asset(str(directory)), {contract.CONFIG_FILE_ENV: contract.CONFIG_FILE_NAME}
 
     # ----------------------------------------------------------------------------------------------

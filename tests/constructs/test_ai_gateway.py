@@ -218,6 +218,19 @@ def test_large_configuration_ships_as_a_file_the_runtime_reads(tmp_path: Path) -
     assert config.prompts["long"].versions[1].system == long_prompt
 
 
+def test_a_large_configuration_is_staged_once_per_content() -> None:
+    # Each synth used to leave a new temporary folder behind; the same document now maps to one folder.
+    def file_of(prompt: str) -> Path:
+        gateway = make(new_stack(), prompts={"long": PromptTemplate(model="fast", system=prompt, user="{text}")})
+        assert gateway.config_file is not None
+        return gateway.config_file
+
+    first, again = file_of("Follow the house style. " * 200), file_of("Follow the house style. " * 200)
+    other = file_of("Follow the other style. " * 200)
+    assert first == again and first.parent != other.parent
+    assert "the other style" in other.read_text() and "the other style" not in first.read_text()
+
+
 def test_fails_large_configuration_with_deploy_time_values() -> None:
     stack = new_stack()
     created = secretsmanager.Secret(stack, "Created")
