@@ -178,6 +178,7 @@ def main() -> int:
     _write(response_fd, {"ready": True, "init_ms": round((time.perf_counter() - started) * 1000, 1),
                          "init_error": init_error})
 
+    marshal = json.JSONEncoder(default=_decimal).encode  # json.dumps(result, default=...) builds one per call
     with os.fdopen(request_fd, "rb", buffering=0) as requests:
         buffer = b""
         while True:
@@ -197,7 +198,7 @@ def main() -> int:
                 context = LambdaContext(request)
                 try:
                     result = handler(request["event"], context)
-                    payload = json.dumps(result, default=_decimal)
+                    payload = marshal(result)
                 except Exception as exc:
                     error = _error(exc)
                     if isinstance(exc, TypeError) and "is not JSON serializable" in str(exc):

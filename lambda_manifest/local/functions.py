@@ -45,6 +45,8 @@ INIT_TIMEOUT_SECONDS = 10.0
 # folder (the function's layers), and whether SDK logging stays on.
 LAYER_PATHS_VARIABLE = "LM_LOCAL_LAYER_PATHS"
 VERBOSE_VARIABLE = "LM_LOCAL_VERBOSE"
+# One encoder for every message: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git"}
 
 
@@ -206,6 +208,9 @@ class _Worker:
             os.close(request_read)
             os.close(response_write)
         self._buffer = b""
+        # One poll object for the worker's life: a select() per answer would rebuild its fd sets each time.
+        self._poller = select.poll()
+        self._poller.register(self._response_read, select.POLLIN)
         self._stopped = False
         self._stop_lock = threading.Lock()
         self.tail = OutputTail(12)
@@ -224,7 +229,7 @@ class _Worker:
         return self.process.pid
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        data = (_encode(message) + "\n").encode()
         try:
             view = memoryview(data)
             while view:
@@ -239,8 +244,7 @@ class _Worker:
             if remaining <= 0:
                 return None
             try:
-                ready, _, _ = select.select([self._response_read], [], [], remaining)
-                if not ready:
+                if not self._poller.poll(max(1, int(remaining * 1000 + 0.999))):  # ms, rounded up
                     return None
                 chunk = os.read(self._response_read, 65536)  # more than 128 KiB: an mmap per read
             except (OSError, ValueError) as exc:  # the runner stopped this worker meanwhile
@@ -360,23 +364,44 @@ class FunctionHost:
             worker.stop()
 
     def _acquire(self, deadline: float) -> ExecutionEnvironment | None:
+        while True:
+            with self._cond:
+                worker = self._take(deadline)
+            if worker is None:
+                return None
+            # A pipe worker's liveness shows when its message is written (``invoke``); others are asked, outside
+            # the lock: the system call drops the GIL, and the other connections' threads would queue on the
+            # pool's lock meanwhile.
+            if isinstance(worker, _Worker) or worker.process.poll() is None:
+                return worker
+            self._discard(worker)
+
+    def _discard(self, worker: ExecutionEnvironment) -> None:
+        """A busy worker that exited by itself: stopped in the background; the next one, or a fresh one."""
         with self._cond:
-            while True:
-                if self._closed:
-                    raise WorkerDied("the runner is shutting down")
-                while self._idle:
-                    worker = self._idle.pop()
-                    if worker.generation == self.generation and worker.process.poll() is None:
-                        self._busy.add(worker)
-                        return worker
-                    threading.Thread(target=worker.stop, daemon=True).start()
-                if len(self._busy) + self._starting < self.max_concurrency:
-                    self._starting += 1
-                    return None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError("no execution environment became free in time")
-                self._cond.wait(remaining)
+            self._busy.discard(worker)
+            self._cond.notify()
+        threading.Thread(target=worker.stop, kwargs={"kill": True}, daemon=True).start()
+
+    def _take(self, deadline: float) -> ExecutionEnvironment | None:
+        """An idle worker of the current generation (marked busy), or None when the caller is to start one;
+        called with the pool's lock held."""
+        while True:
+            if self._closed:
+                raise WorkerDied("the runner is shutting down")
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.generation == self.generation:
+                    self._busy.add(worker)
+                    return worker
+                threading.Thread(target=worker.stop, daemon=True).start()
+            if len(self._busy) + self._starting < self.max_concurrency:
+                self._starting += 1
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no execution environment became free in time")
+            self._cond.wait(remaining)
 
     def _release(self, worker: ExecutionEnvironment, *, reuse: bool) -> None:
         with self._cond:
@@ -459,30 +484,30 @@ class FunctionHost:
                             "errorMessage": f"the local runner runs Python functions only, not {self.spec.runtime}"}
             return result
         wait_until = caller_deadline or started + max(self.spec.timeout, 60.0)
-        try:
-            worker = self._acquire(wait_until)
-        except (TimeoutError, WorkerDied) as exc:
-            # Every environment stayed busy until the caller gave up (or the runner is stopping).
-            result.caller_timed_out = isinstance(exc, TimeoutError)
-            result.error = {"errorType": "TooManyRequestsException" if result.caller_timed_out else "Runtime.Stopped",
-                            "errorMessage": str(exc)}
-            self._log(result)
-            return result
-        if worker is None:
-            worker, result.init_ms, init_error = self._spawn()
-            if init_error is not None:
-                result.error = init_error
-                result.duration_ms = (time.monotonic() - started) * 1000
-                self._release(worker, reuse=False)
+        while True:
+            try:
+                worker = self._acquire(wait_until)
+            except (TimeoutError, WorkerDied) as exc:
+                # Every environment stayed busy until the caller gave up (or the runner is stopping).
+                result.caller_timed_out = isinstance(exc, TimeoutError)
+                result.error = {"errorType": "TooManyRequestsException" if result.caller_timed_out
+                                else "Runtime.Stopped", "errorMessage": str(exc)}
                 self._log(result)
                 return result
-        invoke_started = time.monotonic()
-        function_deadline = invoke_started + self.spec.timeout
-        self._sequence += 1
-        message_id = self._sequence
-        try:
+            warm = worker is not None
+            if worker is None:
+                worker, result.init_ms, init_error = self._spawn()
+                if init_error is not None:
+                    result.error = init_error
+                    result.duration_ms = (time.monotonic() - started) * 1000
+                    self._release(worker, reuse=False)
+                    self._log(result)
+                    return result
+            invoke_started = time.monotonic()
+            function_deadline = invoke_started + self.spec.timeout
+            self._sequence += 1
             message: dict[str, Any] = {
-                "id": message_id,
+                "id": self._sequence,
                 "event": event,
                 "request_id": request_id,
                 "deadline_ms": int((time.time() + self.spec.timeout) * 1000),
@@ -492,7 +517,18 @@ class FunctionHost:
             }
             if sink is not None and self.streams:
                 message["sink"] = sink
-            worker.send(message)
+            if not warm or not isinstance(worker, _Worker):
+                break
+            try:
+                worker.send(message)  # a warm worker's liveness is checked here, at no extra system call
+                break
+            except WorkerDied:
+                # It exited while idle (its request pipe has no reader): the invocation goes to another
+                # environment, as Lambda replaces an environment whose runtime exited.
+                self._discard(worker)
+        try:
+            if not (warm and isinstance(worker, _Worker)):
+                worker.send(message)
             deadline = min(function_deadline, caller_deadline) if caller_deadline else function_deadline
             response = worker.receive(deadline)
         except WorkerDied as exc:

@@ -89,8 +89,18 @@ def is_text(content_type: str | None) -> bool:
 request_id = api_request_id  # API Gateway's request ids look like ``JKJaXmPLvHcESHA=``
 
 
+_request_time: tuple[int, str] = (-1, "")
+
+
 def request_time(epoch: float) -> str:
-    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch))
+    """API Gateway's ``requestContext.time`` (``06/Dec/2026:03:51:33 +0000``): formatted once a second, since
+    every request of that second carries the same text."""
+    global _request_time
+    second = int(epoch)
+    cached = _request_time
+    if cached[0] != second:
+        cached = _request_time = (second, time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second)))
+    return cached[1]
 
 
 class TokenBucket:

@@ -38,6 +38,7 @@ from lambda_manifest.local.gateway import (
 from lambda_manifest.local.ids import trace_id, uuid4_text
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+MATCH_CACHE_SIZE = 4096  # remembered (method, path) -> route matches
 
 
 @dataclass
@@ -153,6 +154,8 @@ def origin_allowed(origin: str, allowed: list[str]) -> bool:
 class HttpApi:
     """One HTTP API of the assembly."""
 
+    _MISSING: Any = object()
+
     def __init__(self, stack: Stack, logical_id: str, resolver: Resolver, functions: FunctionRegistry,
                  sqs: Any = None) -> None:
         self.stack = stack
@@ -171,6 +174,7 @@ class HttpApi:
         self.authorizers = self._authorizers()
         self.routes = self._routes(props)
         self.stages = self._stages()
+        self._matches: dict[tuple[str, str], tuple[Route, dict[str, str]] | None] = {}
 
     # -- model ------------------------------------------------------------------------------------------
     def _belongs(self, props: dict[str, Any]) -> bool:
@@ -286,6 +290,18 @@ class HttpApi:
         return None
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route for ``method`` and ``path``; remembered, since routes do not change while serving and
+        clients repeat the same few paths (bounded: a client sending ever new paths only refills it)."""
+        key = (method, path)
+        known = self._matches.get(key, self._MISSING)
+        if known is self._MISSING:
+            known = self._match_routes(method, path)
+            if len(self._matches) >= MATCH_CACHE_SIZE:
+                self._matches.clear()
+            self._matches[key] = known
+        return None if known is None else (known[0], dict(known[1]))  # a copy: the event owns its parameters
+
+    def _match_routes(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         segments = split_path(path)
         best: tuple[tuple[tuple[int, ...], int], Route, dict[str, str]] | None = None
         default: Route | None = None
