@@ -22,9 +22,10 @@ import contextlib
 import hashlib
 import json
 import os
-import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -185,14 +186,19 @@ class ExecutionEnvironment(Protocol):
 
 
 class _Worker:
-    """One execution environment: a ``_bootstrap.py`` process and the two pipes to it."""
+    """One execution environment: a ``_bootstrap.py`` process, a pipe for its requests and a socket for its
+    answers."""
 
     def __init__(self, spec: FunctionSpec, env: dict[str, str], generation: int, console: Console,
                  source: str, executable: str = sys.executable) -> None:
         self.generation = generation
         self.invocations = 0
         request_read, self._request_write = os.pipe()
-        self._response_read, response_write = os.pipe()
+        # Answers come back on a socket rather than a pipe: the kernel keeps the receive timeout
+        # (SO_RCVTIMEO), so waiting for an answer is one system call, not a poll and then a read.
+        self._answers, answers_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._timeout = -1.0  # the receive timeout set on ``_answers`` (seconds); -1: none yet
+        response_write = answers_child.fileno()
         try:
             self.process = subprocess.Popen(
                 [executable, "-I", *_bytecode_flags(), "-u", str(BOOTSTRAP), str(request_read), str(response_write)],
@@ -206,11 +212,8 @@ class _Worker:
             )
         finally:
             os.close(request_read)
-            os.close(response_write)
+            answers_child.close()
         self._buffer = b""
-        # One poll object for the worker's life: a select() per answer would rebuild its fd sets each time.
-        self._poller = select.poll()
-        self._poller.register(self._response_read, select.POLLIN)
         self._stopped = False
         self._stop_lock = threading.Lock()
         self.tail = OutputTail(12)
@@ -244,9 +247,12 @@ class _Worker:
             if remaining <= 0:
                 return None
             try:
-                if not self._poller.poll(max(1, int(remaining * 1000 + 0.999))):  # ms, rounded up
-                    return None
-                chunk = os.read(self._response_read, 65536)  # more than 128 KiB: an mmap per read
+                if self._timeout > remaining or self._timeout < 0:
+                    self._set_timeout(remaining)  # usually once: each invocation waits about as long
+                chunk = self._answers.recv(65536)  # more than 128 KiB: an mmap per read
+            except BlockingIOError:  # the receive timeout passed: the deadline, or an earlier, shorter one
+                self._timeout = -1.0  # set again to what remains
+                continue
             except (OSError, ValueError) as exc:  # the runner stopped this worker meanwhile
                 raise WorkerDied(f"stopped: {exc}") from exc
             if not chunk:
@@ -255,6 +261,12 @@ class _Worker:
         line, self._buffer = self._buffer.split(b"\n", 1)
         message: dict[str, Any] = json.loads(line)
         return message
+
+    def _set_timeout(self, seconds: float) -> None:
+        """Set the receive timeout to at most ``seconds`` (and at least a microsecond: zero means none)."""
+        micros = max(1, int(seconds * 1_000_000))
+        self._answers.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", *divmod(micros, 1_000_000)))
+        self._timeout = micros / 1_000_000
 
     def stop(self, *, kill: bool = False) -> None:
         with self._stop_lock:  # fds are closed exactly once: a second close could hit a reused number
@@ -271,7 +283,7 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 self._kill()
         with contextlib.suppress(OSError):
-            os.close(self._response_read)
+            self._answers.close()
         self._pump.join(timeout=2)
 
     def _kill(self) -> None:
