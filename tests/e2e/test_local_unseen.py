@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -238,3 +240,20 @@ def test_sns_and_eventbridge_invoke_functions_asynchronously_with_retries_and_de
     assert record["requestContext"]["approximateInvokeCount"] == 2  # one retry, as the EventInvokeConfig says
     assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == "please-fail"
     assert record["responsePayload"]["errorType"] == "RuntimeError"
+
+
+def test_a_warm_environment_that_died_while_idle_is_replaced(unseen: Running) -> None:
+    # Lambda never hands a request to a dead execution environment; neither may the runner, which finds out
+    # only when it writes the next request to the worker (no waitpid() per invocation).
+    url = http_url(unseen) + "/echo/idle"
+    first = call("GET", url, headers=AUTH)
+    assert first.status == 200
+    pid = first.json()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+    second = call("GET", url, headers=AUTH)
+    assert second.status == 200, second.body
+    assert second.json()["pid"] != pid and second.json()["count"] == 1  # a cold start in a new environment
