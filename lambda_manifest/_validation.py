@@ -7,6 +7,7 @@ unresolved CDK tokens are skipped, because their value is only known at deploy t
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any
 
 import aws_cdk as cdk
@@ -62,9 +63,9 @@ def is_token(value: Any) -> bool:
     return bool(cdk.Token.is_unresolved(value))
 
 
-# Durations already converted, by identity (kept alive here so an id is never reused): a function's timeout
-# is read by its validation, its alarms and its queue's visibility timeout.
-_SECONDS: dict[int, tuple[cdk.Duration, float | None]] = {}
+# Durations already converted (weakly held, by identity: jsii classes keep object equality): a function's
+# timeout is read by its validation, its alarms and its queue's visibility timeout.
+_SECONDS: weakref.WeakKeyDictionary[cdk.Duration, float | None] = weakref.WeakKeyDictionary()
 
 
 @functools.cache
@@ -72,7 +73,7 @@ def known_seconds(value: int) -> cdk.Duration:
     """``Duration.seconds(value)`` for a default: one object per value (a Duration is immutable), whose
     seconds :func:`seconds` then knows without asking Node."""
     duration = cdk.Duration.seconds(value)
-    _SECONDS[id(duration)] = (duration, float(value))
+    _SECONDS[duration] = float(value)
     return duration
 
 
@@ -80,12 +81,8 @@ def seconds(duration: cdk.Duration | None) -> float | None:
     """A duration in seconds, or None when it is unset or a token."""
     if duration is None:
         return None
-    known = _SECONDS.get(id(duration))
-    if known is not None and known[0] is duration:
-        return known[1]
+    if duration in _SECONDS:
+        return _SECONDS[duration]
     value = None if duration.is_unresolved() else float(duration.to_seconds())
-    if len(_SECONDS) > 4096:
-        _SECONDS.clear()
-        known_seconds.cache_clear()  # its durations' entries went with the rest
-    _SECONDS[id(duration)] = (duration, value)
+    _SECONDS[duration] = value
     return value

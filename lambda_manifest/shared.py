@@ -15,6 +15,7 @@ service, an SQS queue or a Lambda function), or the context keys ``alarmEmail`` 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 
 import aws_cdk as cdk
@@ -41,8 +42,8 @@ ALARM_URL_CONTEXT = "alarmUrl"
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
 
-# StackResources.of's answers by id() of the stack object, checked by identity (see there).
-_BY_STACK: dict[int, tuple[cdk.Stack, StackResources]] = {}
+# StackResources.of's answers per stack object (weakly held, by identity; see there).
+_BY_STACK: weakref.WeakKeyDictionary[cdk.Stack, StackResources] = weakref.WeakKeyDictionary()
 
 
 class StackResources(Construct):
@@ -67,14 +68,11 @@ class StackResources(Construct):
         # Every construct of the library asks for these, and each jsii read is a round trip to Node: a stack
         # passed as the scope is used as is, and the answer is remembered per stack object.
         stack = scope if isinstance(scope, cdk.Stack) else cdk.Stack.of(scope)
-        known = _BY_STACK.get(id(stack))
-        if known is not None and known[0] is stack:
-            return known[1]
-        existing = stack.node.try_find_child(SHARED_ID)
-        resources = existing if isinstance(existing, StackResources) else StackResources(stack, SHARED_ID)
-        if len(_BY_STACK) > 1024:
-            _BY_STACK.clear()
-        _BY_STACK[id(stack)] = (stack, resources)
+        resources = _BY_STACK.get(stack)
+        if resources is None:
+            existing = stack.node.try_find_child(SHARED_ID)
+            resources = existing if isinstance(existing, StackResources) else StackResources(stack, SHARED_ID)
+            _BY_STACK[stack] = resources
         return resources
 
     @property
