@@ -8,7 +8,7 @@ client created inside is seen once, retries not counted, whether moto or a real 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,39 @@ def recording() -> Iterator[Calls]:
         if default is not None:
             default.unregister("before-call", calls.record)
         aws.reset_clients()
+
+
+# A transaction is authorized by the actions of its items.
+TRANSACT_ITEM_ACTIONS = {"Update": "dynamodb:UpdateItem", "Put": "dynamodb:PutItem", "Delete": "dynamodb:DeleteItem",
+                         "ConditionCheck": "dynamodb:ConditionCheckItem"}
+
+
+class OperationRecorder:
+    """Records the operations of the clients passed to :meth:`hook` (a botocore ``before-parameter-build``
+    handler on each) as the IAM actions ``operations`` maps them to, by (service id, operation name);
+    ``TransactWriteItems`` by its items' actions. An operation with no mapping lands in ``unknown``."""
+
+    def __init__(self, operations: Mapping[tuple[str, str], str]) -> None:
+        self.operations = operations
+        self.actions: set[str] = set()
+        self.unknown: set[str] = set()
+        self._hooked: set[int] = set()
+
+    def hook(self, client: Any) -> Any:
+        if id(client) not in self._hooked:
+            self._hooked.add(id(client))
+            client.meta.events.register("before-parameter-build.*.*", self.before_call)
+        return client
+
+    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        op = (model.service_model.service_id, model.name)
+        if op == ("DynamoDB", "TransactWriteItems"):
+            for item in params["TransactItems"]:
+                self.actions.update(TRANSACT_ITEM_ACTIONS[kind] for kind in item)
+        elif op in self.operations:
+            self.actions.add(self.operations[op])
+        else:
+            self.unknown.add(f"{op[0]}.{op[1]}")
 
 
 def granted_actions(template: Template, handler: str) -> set[str]:

@@ -21,10 +21,9 @@ from gateway_fakes import GatewayEnv, bedrock_client, serve_handler
 
 from lambda_manifest import AiGatewayFunction, ModelAlias, Provider, Target
 from lambda_manifest.runtime.gateway import aws
+from tests.aws_calls import OperationRecorder
 from tests.support import new_stack
 
-ITEM_ACTIONS = {"Update": "dynamodb:UpdateItem", "Put": "dynamodb:PutItem", "Delete": "dynamodb:DeleteItem",
-                "ConditionCheck": "dynamodb:ConditionCheckItem"}
 # botocore's operation names -> IAM actions (Converse and InvokeModel share bedrock:InvokeModel; ConverseStream
 # is bedrock:InvokeModelWithResponseStream).
 OPERATION_ACTIONS = {
@@ -38,32 +37,9 @@ OPERATION_ACTIONS = {
 }
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.actions: set[str] = set()
-        self.unknown: set[str] = set()
-        self._hooked: set[int] = set()
-
-    def hook(self, client: Any) -> Any:
-        if id(client) not in self._hooked:
-            self._hooked.add(id(client))
-            client.meta.events.register("before-parameter-build.*.*", self.before_call)
-        return client
-
-    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        op = (model.service_model.service_id, model.name)
-        if op == ("DynamoDB", "TransactWriteItems"):
-            for item in params["TransactItems"]:
-                self.actions.update(ITEM_ACTIONS[kind] for kind in item)
-        elif op in OPERATION_ACTIONS:
-            self.actions.add(OPERATION_ACTIONS[op])
-        else:
-            self.unknown.add(f"{op[0]}.{op[1]}")
-
-
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
-    recorder = Recorder()
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[OperationRecorder]:
+    recorder = OperationRecorder(OPERATION_ACTIONS)
     real = aws.client
     monkeypatch.setattr(aws, "client", lambda *a, **kw: recorder.hook(real(*a, **kw)))
     yield recorder
@@ -127,7 +103,7 @@ def synthesized_actions() -> set[str]:
     return granted
 
 
-def test_the_function_is_granted_exactly_the_actions_the_runtime_calls(recorder: Recorder) -> None:
+def test_the_function_is_granted_exactly_the_actions_the_runtime_calls(recorder: OperationRecorder) -> None:
     with GatewayEnv(with_everything) as env:
         exercise_the_runtime(env)
     assert not recorder.unknown, f"calls with no IAM mapping here: {recorder.unknown}"

@@ -34,10 +34,9 @@ from lambda_manifest.keys import create_key
 from lambda_manifest.runtime import aws as shared
 from lambda_manifest.runtime.gateway import aws
 from lambda_manifest.runtime.mcp import contract, handler
+from tests.aws_calls import OperationRecorder
 from tests.support import new_stack
 
-ITEM_ACTIONS = {"Update": "dynamodb:UpdateItem", "Put": "dynamodb:PutItem", "Delete": "dynamodb:DeleteItem",
-                "ConditionCheck": "dynamodb:ConditionCheckItem"}
 OPERATION_ACTIONS = {("DynamoDB", "GetItem"): "dynamodb:GetItem", ("DynamoDB", "UpdateItem"): "dynamodb:UpdateItem",
                      ("Lambda", "Invoke"): "lambda:InvokeFunction"}
 
@@ -46,34 +45,18 @@ class Stopped(Exception):
     """Raised after recording a Lambda Invoke, which moto cannot run here."""
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.actions: set[str] = set()
-        self.unknown: set[str] = set()
-        self._hooked: set[int] = set()
+class Recorder(OperationRecorder):
+    """Stops each Lambda Invoke once it is recorded."""
 
-    def hook(self, client: Any) -> Any:
-        if id(client) not in self._hooked:
-            self._hooked.add(id(client))
-            client.meta.events.register("before-parameter-build.*.*", self.before_call)
-        return client
-
-    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        op = (model.service_model.service_id, model.name)
-        if op == ("DynamoDB", "TransactWriteItems"):
-            for item in params["TransactItems"]:
-                self.actions.update(ITEM_ACTIONS[kind] for kind in item)
-        elif op in OPERATION_ACTIONS:
-            self.actions.add(OPERATION_ACTIONS[op])
-        else:
-            self.unknown.add(f"{op[0]}.{op[1]}")
-        if op == ("Lambda", "Invoke"):
+    def before_call(self, model: Any, params: dict[str, Any], **kwargs: Any) -> None:
+        super().before_call(model, params, **kwargs)
+        if (model.service_model.service_id, model.name) == ("Lambda", "Invoke"):
             raise Stopped("recorded")
 
 
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
-    recorder = Recorder()
+    recorder = Recorder(OPERATION_ACTIONS)
     with mock_aws():
         ddb = cached_client("dynamodb")
         create_table(ddb)
