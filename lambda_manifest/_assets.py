@@ -27,7 +27,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -209,13 +209,12 @@ def stage_runtime_with(kind: str, name: str, text: str) -> Path:
     per content like the runtime itself, so repeated synths reuse one folder instead of leaving one each."""
     base = stage_runtime(kind)
     digest = hashlib.sha256(f"{base.name}\0{name}\0{text}".encode()).hexdigest()[:20]
-    target = STAGING / f"{kind}-code-with-{digest}"
-    if target.is_dir():
-        return target
-    work = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=_ensure(STAGING)))
-    shutil.copytree(base, work, dirs_exist_ok=True)
-    (work / name).write_text(text, encoding="utf-8")
-    return _publish(work, target)
+
+    def fill(work: Path) -> None:
+        shutil.copytree(base, work, dirs_exist_ok=True)
+        (work / name).write_text(text, encoding="utf-8")
+
+    return _staged(f"{kind}-code-with-{digest}", fill)
 
 
 def delivered_runtimes(folder: Path) -> set[str]:
@@ -259,21 +258,20 @@ def _stage(kind: str, *, layer: bool) -> Path:
     digest = hashlib.sha256(_bytecode.tag().encode())
     for path in sources:
         digest.update(str(path.relative_to(RUNTIME_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    target = STAGING / f"{kind}-{'layer' if layer else 'code'}-{digest.hexdigest()[:20]}"
-    if target.is_dir():
-        return target
-    work = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=_ensure(STAGING)))
-    base = work / "python" if layer else work
-    for path in sources:
-        destination = base / path.relative_to(RUNTIME_ROOT)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, destination)
-        if path.name == "wrapper":
-            # Lambda executes the exec wrapper: it must be executable in the asset whatever the installed
-            # wheel's file modes were (the CDK CLI zips assets with each file's mode).
-            destination.chmod(0o755)
-    _bytecode.compile_tree(base)
-    return _publish(work, target)
+
+    def fill(work: Path) -> None:
+        base = work / "python" if layer else work
+        for path in sources:
+            destination = base / path.relative_to(RUNTIME_ROOT)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+            if path.name == "wrapper":
+                # Lambda executes the exec wrapper: it must be executable in the asset whatever the installed
+                # wheel's file modes were (the CDK CLI zips assets with each file's mode).
+                destination.chmod(0o755)
+        _bytecode.compile_tree(base)
+
+    return _staged(f"{kind}-{'layer' if layer else 'code'}-{digest.hexdigest()[:20]}", fill)
 
 
 def python_code(path: str | os.PathLike[str], *, exclude: Sequence[str] | None = None) -> lambda_.Code:
@@ -291,16 +289,22 @@ def python_code(path: str | os.PathLike[str], *, exclude: Sequence[str] | None =
     options = cdk.CopyOptions(exclude=[*(exclude or []), *ASSET_EXCLUDES])
     fingerprint = cdk.FileSystem.fingerprint(str(source), exclude=options.exclude)
     key = hashlib.sha256(f"{fingerprint}\0{_bytecode.tag()}".encode()).hexdigest()[:20]
-    target = STAGING / f"code-{key}"
-    if not target.is_dir():
-        work = Path(tempfile.mkdtemp(prefix="code-", dir=_ensure(STAGING)))
+
+    def fill(work: Path) -> None:
         cdk.FileSystem.copy_directory(str(source), str(work), options)
         _bytecode.compile_tree(work)
-        _publish(work, target)
-    return lambda_.Code.from_asset(str(target))
+
+    return lambda_.Code.from_asset(str(_staged(f"code-{key}", fill)))
 
 
-def _publish(work: Path, target: Path) -> Path:
+def _staged(name: str, fill: Callable[[Path], None]) -> Path:
+    """``STAGING/name``, filled by ``fill`` the first time: ``name`` carries a hash of the content, so a folder
+    that exists is complete (it is filled in a temporary folder and renamed into place)."""
+    target = STAGING / name
+    if target.is_dir():
+        return target
+    work = Path(tempfile.mkdtemp(prefix=name.split("-", 1)[0] + "-", dir=_ensure(STAGING)))
+    fill(work)
     try:
         work.rename(target)
     except OSError:  # another process staged the same content first
