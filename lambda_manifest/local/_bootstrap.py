@@ -28,14 +28,20 @@ from typing import Any
 class LambdaContext:
     """The attributes and method of the Lambda Python runtime's context object."""
 
+    # Read once, when the environment starts (as the managed runtime does), not once per invocation.
+    _environment: tuple[str, str, str, str, str] | None = None
+
     def __init__(self, request: dict[str, Any]) -> None:
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        if LambdaContext._environment is None:
+            get = os.environ.get
+            LambdaContext._environment = (
+                get("AWS_LAMBDA_FUNCTION_NAME", ""), get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"), get("AWS_LAMBDA_LOG_GROUP_NAME", ""),
+                get("AWS_LAMBDA_LOG_STREAM_NAME", ""))
+        (self.function_name, self.function_version, self.memory_limit_in_mb, self.log_group_name,
+         self.log_stream_name) = LambdaContext._environment
         self.invoked_function_arn = str(request.get("invoked_function_arn", ""))
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         self.aws_request_id = str(request.get("request_id", ""))
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.identity = None
         self.client_context = request.get("client_context")
         self.tenant_id = None

@@ -48,7 +48,9 @@ LAYER_PATHS_VARIABLE = "LM_LOCAL_LAYER_PATHS"
 VERBOSE_VARIABLE = "LM_LOCAL_VERBOSE"
 # One encoder for every message: json.dumps with options builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
 IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git"}
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
 @dataclass
@@ -107,6 +109,23 @@ class Invocation:
 
 class WorkerDied(RuntimeError):
     pass
+
+
+@dataclass
+class Pending:
+    """An invocation sent to a warm environment, its answer not read yet (``FunctionHost.begin``)."""
+
+    host: FunctionHost
+    worker: _Worker
+    result: Invocation
+    started: float  # monotonic, when the message was sent
+    function_deadline: float
+    caller_deadline: float | None
+
+    @property
+    def deadline(self) -> float:
+        """When to stop waiting: the function's timeout, or the caller's when that comes first."""
+        return min(self.function_deadline, self.caller_deadline) if self.caller_deadline else self.function_deadline
 
 
 @dataclass(frozen=True)
@@ -259,8 +278,34 @@ class _Worker:
                 raise WorkerDied(f"exit status {self.process.wait()}")
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        message: dict[str, Any] = json.loads(line)
+        message: dict[str, Any] = _decode(line.decode())
         return message
+
+    @property
+    def answers(self) -> socket.socket:
+        """The socket its answers arrive on (the API server's loop waits for it among its connections)."""
+        return self._answers
+
+    def poll(self) -> dict[str, Any] | None:
+        """The answer, read without waiting: None while it is incomplete (or not there yet). Raises
+        ``WorkerDied`` without a status when the process closed its end (``exited()`` waits for one)."""
+        try:
+            chunk = self._answers.recv(65536, _DONTWAIT)
+        except BlockingIOError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise WorkerDied(f"stopped: {exc}") from exc
+        if not chunk:
+            raise WorkerDied("")
+        self._buffer += chunk
+        if b"\n" not in self._buffer:
+            return None
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        message: dict[str, Any] = _decode(line.decode())  # str: no encoding detection per message
+        return message
+
+    def exited(self) -> WorkerDied:
+        return WorkerDied(f"exit status {self.process.wait()}")
 
     def _set_timeout(self, seconds: float) -> None:
         """Set the receive timeout to at most ``seconds`` (and at least a microsecond: zero means none)."""
@@ -401,12 +446,9 @@ class FunctionHost:
         while True:
             if self._closed:
                 raise WorkerDied("the runner is shutting down")
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.generation == self.generation:
-                    self._busy.add(worker)
-                    return worker
-                threading.Thread(target=worker.stop, daemon=True).start()
+            worker = self._take_idle()
+            if worker is not None:
+                return worker
             if len(self._busy) + self._starting < self.max_concurrency:
                 self._starting += 1
                 return None
@@ -414,6 +456,17 @@ class FunctionHost:
             if remaining <= 0:
                 raise TimeoutError("no execution environment became free in time")
             self._cond.wait(remaining)
+
+    def _take_idle(self) -> ExecutionEnvironment | None:
+        """The most recently used idle worker of the current generation, marked busy (older generations'
+        are stopped on the way); called with the pool's lock held."""
+        while self._idle and not self._closed:
+            worker = self._idle.pop()
+            if worker.generation == self.generation:
+                self._busy.add(worker)
+                return worker
+            threading.Thread(target=worker.stop, daemon=True).start()
+        return None
 
     def _release(self, worker: ExecutionEnvironment, *, reuse: bool) -> None:
         with self._cond:
@@ -479,6 +532,54 @@ class FunctionHost:
         return worker, float(ready.get("init_ms", 0.0)), init_error if isinstance(init_error, dict) else None
 
     # -- invoke -----------------------------------------------------------------------------------------
+    def _message(self, event: Any, request_id: str, client_context: Any, qualifier_arn: str | None) -> dict[str, Any]:
+        self._sequence += 1
+        return {
+            "id": self._sequence,
+            "event": event,
+            "request_id": request_id,
+            "deadline_ms": int((time.time() + self.spec.timeout) * 1000),
+            "invoked_function_arn": qualifier_arn or self.spec.arn,
+            "client_context": client_context,
+            "trace_id": f"Root={trace_id(time.time())};Sampled=0",
+        }
+
+    def begin(self, event: Any, *, caller_timeout: float | None = None,
+              request_id: str | None = None) -> Pending | None:
+        """Send an invocation to an idle warm environment without waiting for its answer, which the caller
+        reads when the environment's socket is readable (``Pending.worker.poll``) and hands to ``conclude``.
+        None, having done nothing, when there is no idle environment (or the function streams or is not
+        Python): then ``invoke`` is the way, since it may have to start one or wait."""
+        if not self.spec.supported or self.streams:
+            return None
+        while True:
+            with self._cond:
+                worker = self._take_idle()
+            if worker is None:
+                return None
+            if not isinstance(worker, _Worker):  # pragma: no cover - only non-streaming functions get here
+                self._release(worker, reuse=True)
+                return None
+            request_id = request_id or uuid4_text()
+            started = time.monotonic()
+            message = self._message(event, request_id, None, None)
+            try:
+                worker.send(message)
+            except WorkerDied:  # it exited while idle: another environment, as in ``invoke``
+                self._discard(worker)
+                continue
+            self.invocations += 1
+            return Pending(self, worker, Invocation(request_id=request_id), started, started + self.spec.timeout,
+                           started + caller_timeout if caller_timeout else None)
+
+    def conclude(self, pending: Pending, answer: dict[str, Any] | WorkerDied | None) -> Invocation:
+        """The outcome of a ``begin``: its answer, the worker's death, or None when ``pending.deadline``
+        passed. May wait for a killed process: not for the server's loop when ``answer`` is not a dict."""
+        if isinstance(answer, WorkerDied) and not str(answer):
+            answer = pending.worker.exited()
+        return self._conclude(pending.worker, pending.result, pending.started, pending.function_deadline,
+                              pending.caller_deadline, answer)
+
     def invoke(self, event: Any, *, caller_timeout: float | None = None, request_id: str | None = None,
                client_context: Any = None, qualifier_arn: str | None = None,
                sink: Callable[[bytes], None] | None = None) -> Invocation:
@@ -516,17 +617,7 @@ class FunctionHost:
                     self._log(result)
                     return result
             invoke_started = time.monotonic()
-            function_deadline = invoke_started + self.spec.timeout
-            self._sequence += 1
-            message: dict[str, Any] = {
-                "id": self._sequence,
-                "event": event,
-                "request_id": request_id,
-                "deadline_ms": int((time.time() + self.spec.timeout) * 1000),
-                "invoked_function_arn": qualifier_arn or self.spec.arn,
-                "client_context": client_context,
-                "trace_id": f"Root={trace_id(time.time())};Sampled=0",
-            }
+            message = self._message(event, request_id, client_context, qualifier_arn)
             if sink is not None and self.streams:
                 message["sink"] = sink
             if not warm or not isinstance(worker, _Worker):
@@ -538,19 +629,31 @@ class FunctionHost:
                 # It exited while idle (its request pipe has no reader): the invocation goes to another
                 # environment, as Lambda replaces an environment whose runtime exited.
                 self._discard(worker)
+        function_deadline = invoke_started + self.spec.timeout
+        answer: dict[str, Any] | WorkerDied | None
         try:
             if not (warm and isinstance(worker, _Worker)):
                 worker.send(message)
             deadline = min(function_deadline, caller_deadline) if caller_deadline else function_deadline
-            response = worker.receive(deadline)
+            answer = worker.receive(deadline)
         except WorkerDied as exc:
+            answer = exc
+        return self._conclude(worker, result, invoke_started, function_deadline, caller_deadline, answer)
+
+    def _conclude(self, worker: ExecutionEnvironment, result: Invocation, invoke_started: float,
+                  function_deadline: float, caller_deadline: float | None,
+                  answer: dict[str, Any] | WorkerDied | None) -> Invocation:
+        """What an answer (or the worker's death, or None: no answer in time) means for the invocation and
+        for the environment, which goes back to the pool or is stopped."""
+        request_id = result.request_id
+        if isinstance(answer, WorkerDied):
             result.error = {"errorType": "Runtime.ExitError",
-                            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {exc}"}
+                            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {answer}"}
             result.duration_ms = (time.monotonic() - invoke_started) * 1000
             self._release(worker, reuse=False)
             self._log(result)
             return result
-        if response is None:
+        if answer is None:
             if caller_deadline and caller_deadline < function_deadline and time.monotonic() < function_deadline:
                 # The caller gave up (API Gateway's integration timeout); the function keeps running.
                 result.caller_timed_out = True
@@ -569,8 +672,8 @@ class FunctionHost:
             self._log(result)
             return result
         result.duration_ms = (time.monotonic() - invoke_started) * 1000
-        self._complete(result, response)
-        self._release(worker, reuse=response.get("ok", False) or worker.process.poll() is None)
+        self._complete(result, answer)
+        self._release(worker, reuse=answer.get("ok", False) or worker.process.poll() is None)
         self._log(result)
         return result
 

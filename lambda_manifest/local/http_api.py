@@ -36,6 +36,7 @@ from lambda_manifest.local.gateway import (
     request_time,
 )
 from lambda_manifest.local.ids import trace_id, uuid4_text
+from lambda_manifest.local.steps import Blocking, Invoke, Steps, run
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MATCH_CACHE_SIZE = 4096  # remembered (method, path) -> route matches
@@ -324,12 +325,16 @@ class HttpApi:
         return None
 
     def handle(self, request: Request) -> Response:
+        """Answer ``request`` on this thread (the server drives ``steps`` instead)."""
+        return run(self.steps(request))
+
+    def steps(self, request: Request) -> Steps[Response]:
         rid = request_id()
-        response = self._handle(request, rid)
+        response = yield from self._handle(request, rid)
         response.headers.append(("apigw-requestid", rid))
         return response
 
-    def _handle(self, request: Request, rid: str) -> Response:
+    def _handle(self, request: Request, rid: str) -> Steps[Response]:
         selected = self._select_stage(request.raw_path)
         if selected is None:
             return Response.message(404, "Not Found")
@@ -345,7 +350,7 @@ class HttpApi:
         if bucket is not None and not bucket.take():
             return self._cors(request, Response.message(429, "Too Many Requests"))
         context = self._context(request, route, stage, path, rid)
-        authorizer_context, denied = self._authorize(request, route, stage, path, path_params, context)
+        authorizer_context, denied = yield from self._authorize(request, route, stage, path, path_params, context)
         if denied is not None:
             return self._cors(request, denied)
         if authorizer_context is not None:
@@ -354,14 +359,14 @@ class HttpApi:
         if integration is None or integration.kind == "unsupported":
             return self._cors(request, Response.message(500, "Internal Server Error"))
         if integration.kind == "sqs":
-            response = self._sqs(request, integration, route, stage, path_params, context)
+            response = yield Blocking(lambda: self._sqs(request, integration, route, stage, path_params, context))
             return self._cors(request, self._map_response(integration, response, context))
         assert integration.function is not None
         if integration.payload_version == "1.0":
             event = self._event_v1(request, route, stage, path, path_params, context)
         else:
             event = self._event_v2(request, route, stage, path_params, context)
-        result = integration.function.invoke(event, caller_timeout=integration.timeout, request_id=uuid4_text())
+        result = yield Invoke(integration.function, event, integration.timeout, uuid4_text())
         response = self._response(result, integration.payload_version)
         if result.ok:
             response = self._map_response(integration, response, context)
@@ -544,7 +549,7 @@ class HttpApi:
         return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{self.api_id}/{stage.name}/{request.method}{path}"
 
     def _authorize(self, request: Request, route: Route, stage: Stage, path: str, path_params: dict[str, str],
-                   context: dict[str, Any]) -> tuple[dict[str, Any] | None, Response | None]:
+                   context: dict[str, Any]) -> Steps[tuple[dict[str, Any] | None, Response | None]]:
         if route.authorization == "AWS_IAM":
             if not (request.header("authorization") or "").startswith("AWS4-HMAC-SHA256"):
                 return None, Response.message(403, "Forbidden")
@@ -559,8 +564,8 @@ class HttpApi:
             return None, Response.message(401, "Unauthorized")
         if authorizer.kind == "JWT":
             return self._jwt(authorizer, route, str(values[0]))
-        return self._lambda_authorizer(authorizer, request, route, stage, path, path_params, context,
-                                       [str(v) for v in values])
+        return (yield from self._lambda_authorizer(authorizer, request, route, stage, path, path_params, context,
+                                                   [str(v) for v in values]))
 
     def _jwt(self, authorizer: Authorizer, route: Route, token: str) -> tuple[dict[str, Any] | None, Response | None]:
         from lambda_manifest.local.tokens import local_jwt_key
@@ -598,7 +603,7 @@ class HttpApi:
 
     def _lambda_authorizer(self, authorizer: Authorizer, request: Request, route: Route, stage: Stage, path: str,
                            path_params: dict[str, str], context: dict[str, Any],
-                           values: list[str]) -> tuple[dict[str, Any] | None, Response | None]:
+                           values: list[str]) -> Steps[tuple[dict[str, Any] | None, Response | None]]:
         if authorizer.function is None:
             return None, Response.message(500, "Internal Server Error")
         route_arn = self.route_arn(request, stage, path)
@@ -613,7 +618,7 @@ class HttpApi:
                 event = {k: v for k, v in self._event_v2(request, route, stage, path_params, context).items()
                          if k not in ("body", "isBase64Encoded")}
                 event.update({"type": "REQUEST", "routeArn": route_arn, "identitySource": values})
-            result = authorizer.function.invoke(event, caller_timeout=10.0)
+            result = yield Invoke(authorizer.function, event, 10.0)
             if not result.ok or not isinstance(result.payload, dict):
                 return None, Response.message(500, "Internal Server Error")
             cached = result.payload

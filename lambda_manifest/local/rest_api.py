@@ -40,6 +40,7 @@ from lambda_manifest.local.gateway import (
 )
 from lambda_manifest.local.http_api import match_template, split_path
 from lambda_manifest.local.rest_stream import streamed_response
+from lambda_manifest.local.steps import Blocking, Invoke, Steps, run
 
 DEFAULT_TIMEOUT_SECONDS = 29.0
 
@@ -292,8 +293,12 @@ class RestApi:
         return (best[1], best[2]) if best else None
 
     def handle(self, request: Request) -> Response:
+        """Answer ``request`` on this thread (the server drives ``steps`` instead)."""
+        return run(self.steps(request))
+
+    def steps(self, request: Request) -> Steps[Response]:
         rid = str(uuid.uuid4())
-        response = self._handle(request, rid)
+        response = yield from self._handle(request, rid)
         response.headers.extend([("x-amzn-RequestId", rid), ("x-amz-apigw-id", request_id()),
                                  ("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}")])
         return response
@@ -317,7 +322,7 @@ class RestApi:
                     .replace("$context.error.message", message or "").encode()
         return Response(status, headers, body)
 
-    def _handle(self, request: Request, rid: str) -> Response:
+    def _handle(self, request: Request, rid: str) -> Steps[Response]:
         segments = split_path(request.raw_path)
         if not segments or segments[0] not in self.stages:
             return self._error("MISSING_AUTHENTICATION_TOKEN", 403, "Forbidden")
@@ -333,7 +338,8 @@ class RestApi:
             return self._error("THROTTLED", 429, "Too Many Requests")
         context = self._request_context(request, method, stage, rid)
         method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{self.api_id}/{stage.name}/{request.method}{path}"
-        authorizer_context, denied = self._authorize(request, method, stage, path_params, context, method_arn)
+        authorizer_context, denied = yield from self._authorize(request, method, stage, path_params, context,
+                                                                method_arn)
         if denied is not None:
             return denied
         if authorizer_context is not None:
@@ -348,8 +354,10 @@ class RestApi:
             return self._error("INTEGRATION_FAILURE", 500, "Internal server error")
         event = self._event(request, method, stage, path, path_params, context)
         if method.stream:
-            return streamed_response(self, method.function, event, method.timeout)
-        result = method.function.invoke(event, caller_timeout=method.timeout, request_id=str(uuid.uuid4()))
+            function = method.function
+            streamed: Response = yield Blocking(lambda: streamed_response(self, function, event, method.timeout))
+            return streamed
+        result = yield Invoke(method.function, event, method.timeout, str(uuid.uuid4()))
         return self._response(request, result)
 
     # -- pieces -----------------------------------------------------------------------------------------
@@ -436,7 +444,7 @@ class RestApi:
         return None
 
     def _authorize(self, request: Request, method: Method, stage: RestStage, path_params: dict[str, str],
-                   context: dict[str, Any], method_arn: str) -> tuple[dict[str, Any] | None, Response | None]:
+                   context: dict[str, Any], method_arn: str) -> Steps[tuple[dict[str, Any] | None, Response | None]]:
         if method.authorization == "AWS_IAM":
             if not (request.header("authorization") or "").startswith("AWS4-HMAC-SHA256"):
                 return None, self._error("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
@@ -464,7 +472,7 @@ class RestApi:
                 event = {"type": "REQUEST", "methodArn": method_arn,
                          **self._common(request, method, stage, "/" + "/".join(split_path(request.raw_path)[1:]),
                                         path_params, context)}
-            result = authorizer.function.invoke(event, caller_timeout=10.0)
+            result = yield Invoke(authorizer.function, event, 10.0)
             if result.error and str(result.error.get("errorMessage")) == "Unauthorized":
                 return None, self._error("UNAUTHORIZED", 401, "Unauthorized")
             if not result.ok or not isinstance(result.payload, dict):

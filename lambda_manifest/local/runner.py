@@ -34,8 +34,9 @@ from lambda_manifest.local.event_sources import (
 from lambda_manifest.local.extra import INSTALL, POWERTOOLS_MODULE, importable, require_runner_packages
 from lambda_manifest.local.functions import CodeWatcher, FunctionHost, FunctionSpec
 from lambda_manifest.local.functions_registry import FunctionRegistry
-from lambda_manifest.local.gateway import ApiServer, Request, Response
+from lambda_manifest.local.gateway import Request, Response
 from lambda_manifest.local.http_api import HttpApi
+from lambda_manifest.local.http_server import ApiServer
 from lambda_manifest.local.llm import BEDROCK_ENDPOINT_ENV, LocalModel, bedrock_providers, point_providers_at
 from lambda_manifest.local.logs import Console
 from lambda_manifest.local.rest_api import RestApi
@@ -184,7 +185,7 @@ class LocalRunner:
             else:
                 api = RestApi(stack, logical, self.resolver, self.registry)
             api.port = server.port
-            server.app = api.handle
+            server.app = api.steps  # a generator: served in the API server's loop
             self.warnings.extend(f"{stack.name}/{api.label}: {p}" for p in api.problems)
             self.apis.append(ApiEntry(kind, api, server))
         self._gateway()

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lambda_manifest.local.gateway import ApiServer, Request, Response, StreamAborted
+from lambda_manifest.local.gateway import Request, Response, StreamAborted
+from lambda_manifest.local.http_server import ApiServer
 from lambda_manifest.local.logs import Console
 
 

@@ -1,0 +1,731 @@
+"""The local APIs' HTTP/1.1 server: one thread serves every connection of an API.
+
+Why one thread: with a thread per connection, ten clients meant ten threads taking turns on the GIL at
+every socket read and write, and the hand-offs (futex calls, wake-ups) cost the runner more CPU than the
+emulation did. Here a selector loop reads requests, sends answers, and waits for the functions' answers
+among them. An emulator is a generator (``steps``): an ``Invoke`` it yields is sent to an idle warm
+execution environment and the loop goes on; the environment's answer resumes it. Whatever would hold the
+loop (a cold start, a wait for a free environment, a call to moto, a streamed answer, an app that is a plain
+function such as the Lambda API's) runs on a thread and comes back to the loop when done.
+
+Why not ``http.server``: it parses headers with the ``email`` package, formats a Date per response and
+writes headers and body in separate system calls. This is the HTTP/1.1 that API Gateway's clients use
+(keep-alive, pipelining, Content-Length or chunked request bodies, ``Expect: 100-continue``, chunked
+streamed responses), parsed from one buffer per connection and answered with one write per response.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import heapq
+import inspect
+import itertools
+import queue
+import select
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from lambda_manifest.local.functions import Pending, WorkerDied
+from lambda_manifest.local.gateway import Request, Response, StreamAborted
+from lambda_manifest.local.logs import Console
+from lambda_manifest.local.steps import Blocking, Invoke, Step, Steps
+
+IDLE_SECONDS = 75  # idle keep-alive connections are closed, as API Gateway does after a while
+MAX_HEAD_BYTES = 65536
+MAX_HEADERS = 100
+SERVER_HEADER = f"Server: {BaseHTTPRequestHandler.server_version} {BaseHTTPRequestHandler.sys_version}\r\n"
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+# Headers the server itself sets from the response it sends.
+OWN_HEADERS = frozenset(("content-length", "connection", "transfer-encoding", "date", "server"))
+# While a request is being answered, bytes the client sends ahead (pipelining) are read up to this much.
+MAX_AHEAD_BYTES = 1 << 20
+READ, WRITE = 1, 2  # what a descriptor is watched for
+THREAD_IDLE_SECONDS = 60  # a thread for blocking steps that had nothing to do this long ends
+
+App = Callable[[Request], Any]  # returns a Response, or is a generator function (``Steps[Response]``)
+_date: tuple[int, str] = (0, "")
+
+
+def _date_header() -> str:
+    """``Date: ...`` for the current second (formatted once a second, not once a response)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, f"Date: {formatdate(now, usegmt=True)}\r\n")
+    return _date[1]
+
+
+class BadRequest(Exception):
+    """A request that is not HTTP/1.x: answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: int = 400) -> None:
+        super().__init__(REASONS[status])
+        self.status = status
+
+
+@dataclass
+class Parsed:
+    """A whole request read from a connection's buffer."""
+
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    keep_alive: bool
+    size: int  # bytes of the buffer it took
+
+
+@dataclass
+class Partial:
+    """Not all of the request is in the buffer yet; ``continue_`` when its head asks for ``100 Continue``;
+    ``need``: the buffer's size before parsing again is worth it (a body of known length)."""
+
+    continue_: bool = False
+    need: int = 0
+
+
+_FRAMING = {"connection", "content-length", "transfer-encoding", "expect"}  # the headers the server reads
+_VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
+
+
+def parse(buffer: bytes) -> Parsed | Partial:
+    """The first request in ``buffer`` (stray empty lines before it are skipped), or what is missing."""
+    start = 0
+    while buffer.startswith((b"\r\n", b"\n"), start):
+        start += 2 if buffer.startswith(b"\r\n", start) else 1
+    end = buffer.find(b"\r\n\r\n", start)
+    # A head may end in a bare "\n\n" too; only the part before a CRLF end needs looking at.
+    bare = buffer.find(b"\n\n", start, end if end >= 0 else len(buffer))
+    if bare >= 0:
+        head, body_at = buffer[start:bare], bare + 2
+    elif end >= 0:
+        head, body_at = buffer[start:end], end + 4
+    else:
+        if len(buffer) - start > MAX_HEAD_BYTES:
+            raise BadRequest(431)
+        return Partial()
+    text = head.decode("iso-8859-1")
+    lines = text.split("\r\n") if "\n" not in text.replace("\r\n", "") else \
+        [line.rstrip("\r") for line in text.split("\n")]
+    if len(head) > MAX_HEAD_BYTES or len(lines) > MAX_HEADERS + 1:
+        raise BadRequest(431)
+    words = lines[0].split()
+    if len(words) != 3 or not words[2].startswith("HTTP/"):
+        raise BadRequest()
+    method, target, version = words
+    known = _VERSIONS.get(version)
+    if known is None:
+        try:
+            major, minor = (int(part) for part in version[5:].split("."))
+        except ValueError:
+            raise BadRequest() from None
+        if major != 1:
+            raise BadRequest(505 if major > 1 else 400)
+    else:
+        minor = known[1]
+    headers: list[tuple[str, str]] = []
+    framing: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name[-1] in " \t" or name[0] in " \t":
+            raise BadRequest()  # includes obsolete line folding
+        value = value.strip(" \t")
+        headers.append((name, value))
+        lower = name.lower()
+        if lower in _FRAMING:
+            framing[lower] = value
+    connection = framing.get("connection", "").lower()
+    length = framing.get("content-length")
+    chunked = "chunked" in framing.get("transfer-encoding", "").lower()
+    # HTTP/1.1 keeps the connection unless asked to close it; HTTP/1.0 only when asked to keep it.
+    keep_alive = "close" not in connection if minor >= 1 else "keep-alive" in connection
+    body = _chunked(buffer, body_at) if chunked else _sized(buffer, body_at, length)
+    if body is None:
+        need = 0 if chunked or length is None else body_at + int(length)
+        return Partial(continue_=framing.get("expect", "").lower() == "100-continue" and minor >= 1, need=need)
+    return Parsed(method, target, version, headers, body[0], keep_alive, body[1])
+
+
+def _sized(buffer: bytes, at: int, length: str | None) -> tuple[bytes, int] | None:
+    if length is None:
+        return b"", at
+    if not length.isdigit():
+        raise BadRequest()
+    end = at + int(length)
+    return (buffer[at:end], end) if len(buffer) >= end else None
+
+
+def _chunked(buffer: bytes, at: int) -> tuple[bytes, int] | None:
+    chunks: list[bytes] = []
+    while True:
+        line_end = buffer.find(b"\n", at)
+        if line_end < 0:
+            return None
+        try:
+            size = int(buffer[at:line_end].rstrip(b"\r").split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            raise BadRequest() from None
+        if size < 0:
+            raise BadRequest()
+        at = line_end + 1
+        if size == 0:
+            while True:  # trailers, up to the empty line
+                line_end = buffer.find(b"\n", at)
+                if line_end < 0:
+                    return None
+                line, at = buffer[at:line_end].rstrip(b"\r"), line_end + 1
+                if not line:
+                    return b"".join(chunks), at
+        if len(buffer) < at + size:
+            return None
+        chunks.append(buffer[at:at + size])
+        line_end = buffer.find(b"\n", at + size)
+        if line_end < 0:
+            return None
+        at = line_end + 1
+
+
+def head_of(response: Response) -> list[str]:
+    parts = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, '')}\r\n", SERVER_HEADER, _date_header()]
+    parts.extend(f"{key}: {value}\r\n" for key, value in response.headers if key.lower() not in OWN_HEADERS)
+    return parts
+
+
+def encode(response: Response, method: str, *, close: bool) -> bytes:
+    parts = head_of(response)
+    parts.append(f"Content-Length: {len(response.body)}\r\n")
+    if close:
+        parts.append("Connection: close\r\n")
+    parts.append("\r\n")
+    head = "".join(parts).encode("iso-8859-1", "replace")
+    return head + response.body if method != "HEAD" and response.body else head
+
+
+def _send_waiting(sock: socket.socket, data: bytes) -> None:
+    """Send all of ``data`` on a non-blocking socket from a thread: wait for room when the buffer is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view):]
+        except BlockingIOError:
+            if not select.select([], [sock], [], IDLE_SECONDS)[1]:
+                raise TimeoutError("the client reads nothing") from None
+
+
+@dataclass
+class _Connection:
+    sock: socket.socket
+    address: str
+    buffer: bytes = b""
+    out: bytes = b""  # the rest of an answer the socket had no room for
+    busy: bool = False  # a request is being answered
+    eof: bool = False  # the client closed its sending side
+    closing: bool = False  # close once ``out`` is sent
+    continued: bool = False  # ``100 Continue`` sent for the request being read
+    need: int = 0  # parse again once the buffer holds this much
+    active: float = field(default_factory=time.monotonic)
+    events: int = READ
+
+
+@dataclass
+class _Exchange:
+    """One request on its way through the app."""
+
+    connection: _Connection
+    request: Request
+    keep_alive: bool
+    target: str
+    started: float
+    steps: Steps[Response] | None = None
+    pending: Pending | None = None
+    number: int = 0  # while ``pending``: its key among the server's waiting invocations
+    status: int = 0
+
+
+class _Threads:
+    """Daemon threads for the steps that block: an idle one takes the next job, a new one starts when none
+    is idle (so a slow cold start never queues behind another), and one idle for a minute ends."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._jobs.put(job)
+        if start:
+            threading.Thread(target=self._work, name=self._name, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=THREAD_IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle == 0:  # a job was handed to this thread just now
+                        continue
+                    self._idle -= 1
+                    return
+            job()
+            with self._lock:
+                self._idle += 1
+
+
+class _Poller:
+    """File descriptors -> callbacks: ``epoll`` where there is one (a change is one system call, a wake-up
+    allocates no key objects), else ``selectors``. Registered objects have ``fileno()``."""
+
+    def __init__(self) -> None:
+        self._registered: dict[int, tuple[Any, Callable[[Any, int], None]]] = {}
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._selector = None if self._epoll is not None else selectors.DefaultSelector()
+
+    @staticmethod
+    def _epoll_events(events: int) -> int:
+        return (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE else 0)
+
+    @staticmethod
+    def _selector_events(events: int) -> int:
+        return (selectors.EVENT_READ if events & READ else 0) | (selectors.EVENT_WRITE if events & WRITE else 0)
+
+    def register(self, obj: Any, events: int, callback: Callable[[Any, int], None]) -> None:
+        fd = obj.fileno()
+        self._registered[fd] = (obj, callback)
+        if self._epoll is not None:
+            self._epoll.register(fd, self._epoll_events(events))
+        else:
+            assert self._selector is not None
+            self._selector.register(fd, self._selector_events(events))
+
+    def modify(self, obj: Any, events: int) -> None:
+        if self._epoll is not None:
+            self._epoll.modify(obj.fileno(), self._epoll_events(events))
+        else:
+            assert self._selector is not None
+            self._selector.modify(obj.fileno(), self._selector_events(events))
+
+    def unregister(self, obj: Any) -> None:
+        fd = obj.fileno()
+        del self._registered[fd]
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        else:
+            assert self._selector is not None
+            self._selector.unregister(fd)
+
+    def poll(self, timeout: float) -> list[tuple[Any, Callable[[Any, int], None], int]]:
+        """(object, callback, READ/WRITE bits) of each ready descriptor."""
+        ready: list[tuple[Any, Callable[[Any, int], None], int]] = []
+        if self._epoll is not None:
+            for fd, events in self._epoll.poll(timeout):
+                entry = self._registered.get(fd)
+                if entry is not None:  # errors and hang-ups count as readable: the read finds them
+                    ready.append((entry[0], entry[1], (READ if events & ~select.EPOLLOUT else 0)
+                                  | (WRITE if events & select.EPOLLOUT else 0)))
+        else:
+            assert self._selector is not None
+            for key, mask in self._selector.select(timeout):
+                entry = self._registered.get(key.fd)
+                if entry is not None:
+                    ready.append((entry[0], entry[1], (READ if mask & selectors.EVENT_READ else 0)
+                                  | (WRITE if mask & selectors.EVENT_WRITE else 0)))
+        return ready
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        elif self._selector is not None:
+            self._selector.close()
+
+
+class ApiServer:
+    """One API's listener on 127.0.0.1 (never any other interface), served by one thread."""
+
+    def __init__(self, port: int, app: App, console: Console, label: str) -> None:
+        self.console = console
+        self.label = label
+        self.app = app
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._listener.bind(("127.0.0.1", port))
+            self._listener.listen(128)
+        except OSError:
+            self._listener.close()
+            raise
+        self._listener.setblocking(False)
+        self.server_address = self._listener.getsockname()
+        self._selector = _Poller()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        # Invocations waiting for their answer, by number, and a heap of their deadlines; an answered one's
+        # entry stays in the heap until it comes up or the heap is rebuilt (it never holds the exchange).
+        self._waiting: dict[int, _Exchange] = {}
+        self._deadlines: list[tuple[float, int]] = []
+        self._sequence = itertools.count()
+        self._connections: dict[int, _Connection] = {}
+        self._threads = _Threads(f"api-{label}-step")
+        self._thread: threading.Thread | None = None
+        self._running = False
+
+    @property
+    def app(self) -> App:
+        return self._app
+
+    @app.setter
+    def app(self, app: App) -> None:
+        self._app = app
+        self._drives = inspect.isgeneratorfunction(app)  # steps run in the loop; a plain function on a thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._selector.register(self._listener, READ, self._accept)
+        self._selector.register(self._wake_read, READ, self._woken)
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, name=f"api-{self.label}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._running = False
+            self._wake()
+            self._thread.join(timeout=5)
+        for connection in list(self._connections.values()):
+            self._close(connection)
+        self._selector.close()
+        for sock in (self._listener, self._wake_read, self._wake_write):
+            sock.close()
+
+    def _serve(self) -> None:
+        swept = time.monotonic()
+        while self._running:
+            now = time.monotonic()
+            timeout = 1.0 if not self._deadlines else min(1.0, max(0.0, self._deadlines[0][0] - now))
+            for obj, callback, mask in self._selector.poll(timeout):
+                try:
+                    callback(obj, mask)
+                except Exception as exc:  # a bug here must not stop the API
+                    self.console.line(self.label, f"emulator error: {type(exc).__name__}: {exc}")
+            now = time.monotonic()
+            while self._deadlines and self._deadlines[0][0] <= now:
+                _, number = heapq.heappop(self._deadlines)
+                exchange = self._waiting.get(number)
+                if exchange is not None:  # not answered yet: no answer in time
+                    self._settle(exchange, None)
+            if now - swept >= 1.0:
+                swept = now
+                for connection in list(self._connections.values()):
+                    if not connection.busy and now - connection.active > IDLE_SECONDS:
+                        self._close(connection)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # BlockingIOError: already woken (its buffer is full)
+            self._wake_write.send(b"\0")
+
+    def _woken(self, sock: Any, _mask: int) -> None:
+        try:
+            while sock.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self._calls:
+            self._calls.popleft()()
+
+    def _in_loop(self, call: Callable[[], None]) -> None:
+        """Run ``call`` in the loop's thread (from another thread)."""
+        self._calls.append(call)
+        self._wake()
+
+    # -- connections ----------------------------------------------------------------------------------------
+    def _accept(self, listener: Any, _mask: int) -> None:
+        while True:
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of file descriptors, or the client gave up already
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small writes: no delayed-ACK stall
+            connection = _Connection(sock, address[0])
+            self._connections[sock.fileno()] = connection
+            self._selector.register(sock, READ, self._readable)
+
+    def _readable(self, sock: Any, mask: int) -> None:
+        connection = self._connections.get(sock.fileno())
+        if connection is None:
+            return
+        if mask & WRITE:
+            self._flush(connection)
+            if connection.sock.fileno() < 0 or not mask & READ:
+                return
+        try:
+            chunk = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(connection)
+            return
+        connection.active = time.monotonic()
+        if chunk:
+            connection.buffer += chunk
+            if connection.busy and len(connection.buffer) > MAX_AHEAD_BYTES:
+                self._watch(connection, connection.events & ~READ)  # read on when answered
+        else:
+            connection.eof = True
+            self._watch(connection, connection.events & ~READ)
+        if not connection.busy and (connection.eof or len(connection.buffer) >= connection.need):
+            self._next(connection)
+
+    def _watch(self, connection: _Connection, events: int) -> None:
+        if events == connection.events:
+            return
+        if connection.events and events:
+            self._selector.modify(connection.sock, events)
+        elif events:
+            self._selector.register(connection.sock, events, self._readable)
+        else:
+            self._selector.unregister(connection.sock)
+        connection.events = events
+
+    def _close(self, connection: _Connection) -> None:
+        if self._connections.pop(connection.sock.fileno(), None) is None:
+            return
+        if connection.events:
+            self._selector.unregister(connection.sock)
+            connection.events = 0
+        connection.sock.close()
+
+    def _next(self, connection: _Connection) -> None:
+        """Answer the next request in the connection's buffer, if all of it is there."""
+        if connection.closing:
+            return
+        if not connection.eof and not connection.events & READ:
+            self._watch(connection, connection.events | READ)  # stopped while ahead
+        try:
+            parsed = parse(connection.buffer) if connection.buffer else Partial()
+        except BadRequest as exc:
+            self._answer_error(connection, exc.status)
+            return
+        if isinstance(parsed, Partial):
+            connection.need = parsed.need
+            if connection.eof:  # the client stopped sending midway (or between requests: a plain close)
+                if connection.buffer.strip(b"\r\n"):
+                    self._answer_error(connection, 400)
+                else:
+                    self._close(connection)
+            elif parsed.continue_ and not connection.continued:
+                connection.continued = True
+                self._send(connection, b"HTTP/1.1 100 Continue\r\n\r\n")
+            return
+        connection.buffer = connection.buffer[parsed.size:]
+        connection.continued = False
+        connection.need = 0
+        connection.busy = True
+        target = parsed.target
+        if target.startswith("//"):  # as http.server: never read as a scheme-relative URL
+            target = "/" + target.lstrip("/")
+        path, _, query = target.partition("?")
+        request = Request(parsed.method.upper(), path, query, parsed.headers, parsed.body, connection.address,
+                          parsed.version)
+        exchange = _Exchange(connection, request, parsed.keep_alive, target, time.monotonic())
+        if self._drives:
+            try:
+                exchange.steps = self._app(request)
+            except Exception as exc:
+                self._finish(exchange, self._emulator_error(exc))
+                return
+            self._advance(exchange, None)
+        else:
+            self._on_thread(exchange, lambda: self._app(request), self._answered)
+
+    def _answer_error(self, connection: _Connection, status: int) -> None:
+        connection.busy = True
+        self._send(connection, encode(Response.message(status, REASONS[status]), "GET", close=True))
+        connection.closing = True
+        self._flush(connection)
+
+    # -- the app's steps ----------------------------------------------------------------------------------
+    def _advance(self, exchange: _Exchange, value: Any, error: BaseException | None = None) -> None:
+        assert exchange.steps is not None
+        try:
+            step: Step = exchange.steps.throw(error) if error is not None else exchange.steps.send(value)
+        except StopIteration as done:
+            self._answered(exchange, done.value)
+            return
+        except Exception as exc:
+            self._finish(exchange, self._emulator_error(exc))
+            return
+        if isinstance(step, Invoke):
+            pending = step.host.begin(step.event, caller_timeout=step.caller_timeout, request_id=step.request_id)
+            if pending is not None:
+                self._wait(exchange, pending)
+                return
+        assert isinstance(step, (Invoke, Blocking))
+        self._on_thread(exchange, step.run, self._advance)
+
+    def _on_thread(self, exchange: _Exchange, call: Callable[[], Any],
+                   then: Callable[[_Exchange, Any, BaseException | None], None]) -> None:
+        def work() -> None:
+            try:
+                value, error = call(), None
+            except Exception as exc:
+                value, error = None, exc
+            self._in_loop(lambda: then(exchange, value, error))
+
+        self._threads.submit(work)
+
+    def _wait(self, exchange: _Exchange, pending: Pending) -> None:
+        exchange.pending, exchange.number = pending, next(self._sequence)
+        self._waiting[exchange.number] = exchange
+        if len(self._deadlines) > 64 + 2 * len(self._waiting):  # mostly answered ones: keep the heap small
+            self._deadlines = [(e.pending.deadline, n) for n, e in self._waiting.items() if e.pending is not None]
+            heapq.heapify(self._deadlines)
+        else:
+            heapq.heappush(self._deadlines, (pending.deadline, exchange.number))
+        self._selector.register(pending.worker.answers, READ,
+                                lambda _sock, _mask: self._answer_arrived(exchange))
+
+    def _unwait(self, exchange: _Exchange) -> Pending:
+        pending = exchange.pending
+        assert pending is not None
+        exchange.pending = None
+        del self._waiting[exchange.number]
+        self._selector.unregister(pending.worker.answers)
+        return pending
+
+    def _answer_arrived(self, exchange: _Exchange) -> None:
+        pending = exchange.pending
+        assert pending is not None
+        try:
+            answer = pending.worker.poll()
+        except WorkerDied as exc:
+            self._settle(exchange, exc)
+            return
+        if answer is not None:
+            self._unwait(exchange)
+            self._advance(exchange, pending.host.conclude(pending, answer))
+
+    def _settle(self, exchange: _Exchange, answer: WorkerDied | None) -> None:
+        """No answer (the deadline passed, or the worker died): concluded on a thread, since that may wait
+        for the environment's process to end."""
+        pending = self._unwait(exchange)
+        self._on_thread(exchange, lambda: pending.host.conclude(pending, answer), self._advance)
+
+    def _answered(self, exchange: _Exchange, response: Any, error: BaseException | None = None) -> None:
+        if error is not None:
+            response = self._emulator_error(error)
+        self._finish(exchange, response)
+
+    def _emulator_error(self, exc: BaseException) -> Response:
+        """A bug in the emulator is a 500, never a dropped connection."""
+        self.console.line(self.label, f"emulator error: {type(exc).__name__}: {exc}")
+        return Response.message(500, "Internal Server Error")
+
+    # -- answers --------------------------------------------------------------------------------------------
+    def _finish(self, exchange: _Exchange, response: Response) -> None:
+        connection, request = exchange.connection, exchange.request
+        if connection.sock.fileno() < 0:  # closed meanwhile (the runner is stopping)
+            return
+        exchange.status = response.status
+        if response.stream is not None:
+            self._on_thread(exchange, lambda: self._send_stream(connection, response), self._streamed)
+            return
+        self._send(connection, encode(response, request.method, close=not exchange.keep_alive))
+        self._log(exchange, response.status)
+        if not exchange.keep_alive:
+            connection.closing = True
+            self._flush(connection)
+            return
+        connection.busy = False
+        if not connection.out:
+            self._next(connection)
+
+    def _streamed(self, exchange: _Exchange, completed: Any, _error: BaseException | None) -> None:
+        self._log(exchange, exchange.status)
+        connection = exchange.connection
+        if not (completed and exchange.keep_alive):
+            self._close(connection)
+            return
+        connection.busy = False
+        self._next(connection)
+
+    def _send_stream(self, connection: _Connection, response: Response) -> bool:
+        """Each piece as one chunk, sent at once; a failure midway cuts the connection without the last chunk,
+        so the client sees an incomplete response. True when the response completed."""
+        assert response.stream is not None
+        parts = head_of(response)
+        parts.append("Transfer-Encoding: chunked\r\n\r\n")
+        try:
+            _send_waiting(connection.sock, "".join(parts).encode("iso-8859-1", "replace"))
+            for piece in response.stream:
+                if piece:
+                    _send_waiting(connection.sock, b"%X\r\n" % len(piece) + piece + b"\r\n")
+            _send_waiting(connection.sock, b"0\r\n\r\n")
+            return True
+        except (StreamAborted, OSError):  # the function failed midway, or the client went away
+            return False
+        finally:
+            close = getattr(response.stream, "close", None)
+            if callable(close):
+                close()
+
+    def _send(self, connection: _Connection, data: bytes) -> None:
+        if connection.out:
+            connection.out += data
+            return
+        try:
+            sent = connection.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._close(connection)
+            return
+        if sent < len(data):
+            connection.out = data[sent:]
+            self._watch(connection, connection.events | WRITE)
+
+    def _flush(self, connection: _Connection) -> None:
+        """Send what is left of an answer; close when asked to; read on when done."""
+        if connection.out:
+            try:
+                sent = connection.sock.send(connection.out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._close(connection)
+                return
+            connection.out = connection.out[sent:]
+            if connection.out:
+                return
+            self._watch(connection, connection.events & ~WRITE)
+        if connection.closing:
+            self._close(connection)
+        elif not connection.busy:
+            self._next(connection)
+
+    def _log(self, exchange: _Exchange, status: int) -> None:
+        if not self.console.quiet:
+            elapsed = (time.monotonic() - exchange.started) * 1000
+            self.console.info(self.label, f"{exchange.request.method} {exchange.target} {status} {elapsed:.0f} ms")
