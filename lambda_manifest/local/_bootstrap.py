@@ -2,8 +2,9 @@
 
 Started by :mod:`lambda_manifest.local.functions` as ``python -I -B -u _bootstrap.py REQ_FD RESP_FD`` with
 the function's environment, its code folder as the working directory and ``_HANDLER`` set. It imports the
-handler once (the init phase of a cold start), then serves invocations one at a time: one JSON line in on
-``REQ_FD``, one JSON line out on ``RESP_FD``. stdout and stderr are the function's log; the parent prefixes
+handler once (the init phase of a cold start), then serves invocations one at a time: one message in on
+``REQ_FD`` (marshal format 4 after its length in 4 little-endian bytes, see ``functions.MARSHAL_VERSION``),
+one JSON line out on ``RESP_FD``. stdout and stderr are the function's log; the parent prefixes
 them with the function's name. It exits when the request pipe closes, so it never outlives the runner.
 ``LM_LOCAL_LAYER_PATHS`` (``os.pathsep``-separated) lists the function's layer folders, which go on
 ``sys.path`` right after the code folder; without ``LM_LOCAL_VERBOSE=1`` the SDK's loggers show warnings only.
@@ -18,6 +19,7 @@ import decimal
 import importlib
 import json
 import logging
+import marshal
 import os
 import sys
 import time
@@ -184,7 +186,7 @@ def main() -> int:
     _write(response_fd, {"ready": True, "init_ms": round((time.perf_counter() - started) * 1000, 1),
                          "init_error": init_error})
 
-    marshal = json.JSONEncoder(default=_decimal).encode  # json.dumps(result, default=...) builds one per call
+    serialize = json.JSONEncoder(default=_decimal).encode  # json.dumps(result, default=...) builds one per call
     with os.fdopen(request_fd, "rb", buffering=0) as requests:
         buffer = b""
         while True:
@@ -192,9 +194,9 @@ def main() -> int:
             if not chunk:
                 return 0
             buffer += chunk
-            while (end := buffer.find(b"\n")) >= 0:
-                line, buffer = buffer[:end], buffer[end + 1:]
-                request = json.loads(line)
+            while len(buffer) >= 4 and len(buffer) >= 4 + (size := int.from_bytes(buffer[:4], "little")):
+                request = marshal.loads(buffer[4:4 + size])
+                buffer = buffer[4 + size:]
                 if init_error:
                     # Lambda resets an environment whose init failed; the runner starts a fresh one next time.
                     _write(response_fd, {"id": request["id"], "ok": False, "error": init_error})
@@ -204,7 +206,7 @@ def main() -> int:
                 context = LambdaContext(request)
                 try:
                     result = handler(request["event"], context)
-                    payload = marshal(result)
+                    payload = serialize(result)
                 except Exception as exc:
                     error = _error(exc)
                     if isinstance(exc, TypeError) and "is not JSON serializable" in str(exc):

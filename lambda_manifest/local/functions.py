@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import marshal
 import os
 import shutil
 import signal
@@ -46,8 +47,11 @@ INIT_TIMEOUT_SECONDS = 10.0
 # folder (the function's layers), and whether SDK logging stays on.
 LAYER_PATHS_VARIABLE = "LM_LOCAL_LAYER_PATHS"
 VERBOSE_VARIABLE = "LM_LOCAL_VERBOSE"
-# One encoder for every message: json.dumps with options builds a new one per call.
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+# Invocations go to a worker in marshal's format 4, each after its length (4 bytes, little-endian): it takes
+# about a quarter of JSON's time to write and half to read, and every Python since 3.4 reads it, whatever
+# the worker's version. Events are built only of JSON's types (dict, list, str, int, float, bool, None),
+# which it carries unchanged. Answers come back as JSON lines: the handler's result must be JSON anyway.
+MARSHAL_VERSION = 4
 _decode = json.JSONDecoder().decode
 IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git"}
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
@@ -251,7 +255,8 @@ class _Worker:
         return self.process.pid
 
     def send(self, message: dict[str, Any]) -> None:
-        data = (_encode(message) + "\n").encode()
+        body = marshal.dumps(message, MARSHAL_VERSION)
+        data = len(body).to_bytes(4, "little") + body
         try:
             view = memoryview(data)
             while view:

@@ -33,7 +33,7 @@ def host_for(tmp_path: Path, runtime: str) -> FunctionHost:
 
 
         def main(event, context):
-            return {"version": platform.python_version(), "executable": sys.executable}
+            return {"version": platform.python_version(), "executable": sys.executable, "event": event}
     """))
     spec = FunctionSpec(stack="S", logical_id="Fn", label="Fn", name="S-Fn",
                         arn="arn:aws:lambda:us-east-1:123456789012:function:S-Fn", handler="handler.main",
@@ -68,10 +68,14 @@ def test_an_interpreter_without_the_sdk_is_not_used(monkeypatch: pytest.MonkeyPa
 @pytest.mark.skipif(not PY314 or OWN == "3.14", reason="needs LM_PYTHON3_14 and a runner on another version")
 def test_a_python3_14_function_runs_on_3_14(tmp_path: Path) -> None:
     host = host_for(tmp_path, "python3.14")
+    # Every JSON type, through the runner's message format (written by this Python, read by 3.14) and back.
+    event = {"text": "héllo ✓ \u0000", "int": 2**70, "float": 0.1, "flags": [True, False, None],
+             "nested": {"list": [1, "two", {"three": 3.5}], "empty": {}}, "": ""}
     try:
-        result = host.invoke({})
+        result = host.invoke(event)
     finally:
         host.stop()
     assert result.ok, result.error
     assert result.payload["version"].startswith("3.14.")
+    assert result.payload["event"] == event
     assert host.interpreter.note == ""
