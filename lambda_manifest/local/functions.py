@@ -292,19 +292,19 @@ class _Worker:
         return self._answers
 
     def poll(self) -> dict[str, Any] | None:
-        """The answer, read without waiting: None while it is incomplete (or not there yet). Raises
-        ``WorkerDied`` without a status when the process closed its end (``exited()`` waits for one)."""
-        try:
-            chunk = self._answers.recv(65536, _DONTWAIT)
-        except BlockingIOError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise WorkerDied(f"stopped: {exc}") from exc
-        if not chunk:
-            raise WorkerDied("")
-        self._buffer += chunk
-        if b"\n" not in self._buffer:
-            return None
+        """The answer, read without waiting: None while it is incomplete (or not there yet). Reads all that
+        has arrived (a caller woken edge-triggered gets no second wake-up for it). Raises ``WorkerDied``
+        without a status when the process closed its end (``exited()`` waits for one)."""
+        while b"\n" not in self._buffer:
+            try:
+                chunk = self._answers.recv(65536, _DONTWAIT)
+            except BlockingIOError:
+                return None
+            except (OSError, ValueError) as exc:
+                raise WorkerDied(f"stopped: {exc}") from exc
+            if not chunk:
+                raise WorkerDied("")
+            self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         message: dict[str, Any] = _decode(line.decode())  # str: no encoding detection per message
         return message

@@ -249,6 +249,7 @@ class _Exchange:
     steps: Steps[Response] | None = None
     pending: Pending | None = None
     number: int = 0  # while ``pending``: its key among the server's waiting invocations
+    fd: int = -1  # while ``pending``: the file descriptor its answer comes on
     status: int = 0
 
 
@@ -312,6 +313,22 @@ class _Poller:
             assert self._selector is not None
             self._selector.register(fd, self._selector_events(events))
 
+    @property
+    def edge(self) -> bool:
+        """Whether ``register_edge`` is there (epoll)."""
+        return self._epoll is not None
+
+    def register_edge(self, obj: Any, callback: Callable[[Any, int], None]) -> None:
+        """Watch ``obj`` for new data, edge-triggered: one wake-up per arrival, and it is never unregistered
+        (closing it ends the watch). Replaces the entry of a closed object that had the same number."""
+        assert self._epoll is not None
+        fd = obj.fileno()
+        self._registered[fd] = (obj, callback)
+        try:
+            self._epoll.register(fd, select.EPOLLIN | select.EPOLLET)
+        except FileExistsError:
+            self._epoll.modify(fd, select.EPOLLIN | select.EPOLLET)
+
     def modify(self, obj: Any, events: int) -> None:
         if self._epoll is not None:
             self._epoll.modify(obj.fileno(), self._epoll_events(events))
@@ -319,14 +336,16 @@ class _Poller:
             assert self._selector is not None
             self._selector.modify(obj.fileno(), self._selector_events(events))
 
-    def unregister(self, obj: Any) -> None:
-        fd = obj.fileno()
-        del self._registered[fd]
-        if self._epoll is not None:
-            self._epoll.unregister(fd)
-        else:
-            assert self._selector is not None
-            self._selector.unregister(fd)
+    def unregister(self, obj: Any, fd: int | None = None) -> None:
+        """Stop watching ``obj`` (``fd``: its number when it may be closed already, which ended the watch)."""
+        fd = obj.fileno() if fd is None else fd
+        self._registered.pop(fd, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            if self._epoll is not None:
+                self._epoll.unregister(fd)
+            else:
+                assert self._selector is not None
+                self._selector.unregister(fd)
 
     def poll(self, timeout: float) -> list[tuple[Any, Callable[[Any, int], None], int]]:
         """(object, callback, READ/WRITE bits) of each ready descriptor."""
@@ -378,6 +397,8 @@ class ApiServer:
         # Invocations waiting for their answer, by number, and a heap of their deadlines; an answered one's
         # entry stays in the heap until it comes up or the heap is rebuilt (it never holds the exchange).
         self._waiting: dict[int, _Exchange] = {}
+        self._answering: dict[int, _Exchange] = {}  # a worker's answer socket (its fd) -> who waits on it
+        self._edges: dict[int, socket.socket] = {}  # answer sockets watched edge-triggered, by fd
         self._deadlines: list[tuple[float, int]] = []
         self._sequence = itertools.count()
         self._connections: dict[int, _Connection] = {}
@@ -432,7 +453,10 @@ class ApiServer:
                 _, number = heapq.heappop(self._deadlines)
                 exchange = self._waiting.get(number)
                 if exchange is not None:  # not answered yet: no answer in time
-                    self._settle(exchange, None)
+                    try:
+                        self._settle(exchange, None)
+                    except Exception as exc:
+                        self.console.line(self.label, f"emulator error: {type(exc).__name__}: {exc}")
             if now - swept >= 1.0:
                 swept = now
                 for connection in list(self._connections.values()):
@@ -604,18 +628,31 @@ class ApiServer:
             heapq.heapify(self._deadlines)
         else:
             heapq.heappush(self._deadlines, (pending.deadline, exchange.number))
-        self._selector.register(pending.worker.answers, READ,
-                                lambda _sock, _mask: self._answer_arrived(exchange))
+        answers = pending.worker.answers
+        exchange.fd = answers.fileno()  # kept: a socket closed meanwhile (the runner stopping) has none
+        self._answering[exchange.fd] = exchange
+        if not self._selector.edge:
+            self._selector.register(answers, READ, self._answer_arrived)
+        elif self._edges.get(answers.fileno()) is not answers:
+            # Watched from its first invocation here on, never unregistered: edge-triggered, so an answer
+            # that belongs to an invocation on another thread only wakes the loop once, and is ignored.
+            self._selector.register_edge(answers, self._answer_arrived)
+            self._edges[answers.fileno()] = answers
 
     def _unwait(self, exchange: _Exchange) -> Pending:
         pending = exchange.pending
         assert pending is not None
         exchange.pending = None
         del self._waiting[exchange.number]
-        self._selector.unregister(pending.worker.answers)
+        del self._answering[exchange.fd]
+        if not self._selector.edge:
+            self._selector.unregister(pending.worker.answers, exchange.fd)
         return pending
 
-    def _answer_arrived(self, exchange: _Exchange) -> None:
+    def _answer_arrived(self, answers: Any, _mask: int) -> None:
+        exchange = self._answering.get(answers.fileno())  # -1 (none) once closed
+        if exchange is None:  # an answer to an invocation made on another thread
+            return
         pending = exchange.pending
         assert pending is not None
         try:
