@@ -362,6 +362,7 @@ class FunctionHost:
         self._idle: list[ExecutionEnvironment] = []
         self._busy: set[ExecutionEnvironment] = set()
         self._starting = 0
+        self._waiters = 0  # callers of ``invoke`` waiting for an environment to become free
         self._cond = threading.Condition()
         self._closed = False
         self._sequence = 0
@@ -460,7 +461,11 @@ class FunctionHost:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("no execution environment became free in time")
-            self._cond.wait(remaining)
+            self._waiters += 1
+            try:
+                self._cond.wait(remaining)
+            finally:
+                self._waiters -= 1
 
     def _take_idle(self) -> ExecutionEnvironment | None:
         """The most recently used idle worker of the current generation, marked busy (older generations'
@@ -559,7 +564,8 @@ class FunctionHost:
             return None
         while True:
             with self._cond:
-                worker = self._take_idle()
+                # Callers already waiting for an environment get the next free one: first come, first served.
+                worker = self._take_idle() if not self._waiters else None
             if worker is None:
                 return None
             if not isinstance(worker, _Worker):  # pragma: no cover - only non-streaming functions get here

@@ -1,19 +1,23 @@
 """The local APIs' HTTP/1.1 front end over real sockets on loopback: keep-alive, request bodies by length and
 chunked, ``Expect: 100-continue``, HEAD, HTTP/1.0, streamed answers, and a JSON 4xx for bytes that are not
-HTTP. The app behind it echoes what it was given, so each test checks what the emulation would receive."""
+HTTP. The app behind it echoes what it was given, so each test checks what the emulation would receive. The
+loop's work with functions' execution environments is in ``test_local_loop``."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 from collections.abc import Iterator
 
 import pytest
 
+from lambda_manifest.local import http_server
 from lambda_manifest.local.gateway import Request, Response, StreamAborted
 from lambda_manifest.local.http_server import ApiServer
 from lambda_manifest.local.logs import Console
+from lambda_manifest.local.steps import Blocking, Steps
 
 
 def echo(request: Request) -> Response:
@@ -34,9 +38,22 @@ def echo(request: Request) -> Response:
                           ("Date", "then")], body)
 
 
-@pytest.fixture
-def server() -> Iterator[ApiServer]:
-    api = ApiServer(0, echo, Console(quiet=True), "test")
+def stepped_echo(request: Request) -> Steps[Response]:
+    """``echo`` as the emulators are written: a generator the server drives in its loop. The step runs on a
+    thread and resumes the generator in the loop, as a call to moto does."""
+    source = yield Blocking(lambda: request.source_ip)
+    assert source == request.source_ip
+    return echo(request)
+
+
+@pytest.fixture(params=["function-epoll", "steps-epoll", "function-selectors", "steps-selectors"])
+def server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiServer]:
+    """Each test runs against an app that is a plain function (run on a thread) and one that is a generator
+    (driven in the loop), over epoll and over the ``selectors`` fallback of systems without it."""
+    app, poller = request.param.split("-")
+    if poller == "selectors":
+        monkeypatch.delattr(select, "epoll", raising=False)
+    api = ApiServer(0, echo if app == "function" else stepped_echo, Console(quiet=True), "test")
     api.start()
     yield api
     api.stop()
@@ -153,3 +170,16 @@ def test_a_body_cut_short_closes_without_calling_the_app(server: ApiServer) -> N
     raw = exchange(server.port, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
     # The client half-closed after 3 of 10 bytes: the request is incomplete, never passed on as complete.
     assert b"201" not in raw
+
+
+def test_an_idle_keep_alive_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_server, "IDLE_SECONDS", 0.1)
+    api = ApiServer(0, echo, Console(quiet=True), "test")
+    api.start()
+    try:
+        with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
+            sock.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 201")
+            assert sock.recv(65536) == b""  # closed by the server once idle (checked once a second)
+    finally:
+        api.stop()
