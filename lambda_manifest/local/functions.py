@@ -19,11 +19,9 @@ manages in different modules.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import marshal
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -32,13 +30,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from lambda_manifest.local.cfn import REGION
 from lambda_manifest.local.ids import trace_id, uuid4_text
+from lambda_manifest.local.interpreters import Interpreter, bytecode_flags, interpreter_for
 from lambda_manifest.local.logs import Console, OutputTail, pump_output
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
@@ -53,7 +52,6 @@ VERBOSE_VARIABLE = "LM_LOCAL_VERBOSE"
 # which it carries unchanged. Answers come back as JSON lines: the handler's result must be JSON anyway.
 MARSHAL_VERSION = 4
 _decode = json.JSONDecoder().decode
-IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git"}
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
@@ -132,63 +130,6 @@ class Pending:
         return min(self.function_deadline, self.caller_deadline) if self.caller_deadline else self.function_deadline
 
 
-@dataclass(frozen=True)
-class Interpreter:
-    """The Python a function's workers run on, and why that one."""
-
-    executable: str
-    version: str
-    note: str = ""  # set when the function's declared runtime could not be matched
-
-
-def _version_of(executable: str) -> str | None:
-    """``3.14`` if ``executable`` runs and has boto3 (the managed runtime's SDK), else None."""
-    probe = "import sys, importlib.util as u; u.find_spec('boto3') and print('%d.%d' % sys.version_info[:2])"
-    try:
-        done = subprocess.run(
-            [executable, "-I", "-c", probe],
-            capture_output=True, text=True, timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _bytecode_flags() -> list[str]:
-    """Workers never write bytecode next to the code (Lambda's folders are read-only), but when the runner
-    keeps its bytecode under a cache prefix (``make`` sets one), workers share it: otherwise every cold start
-    would compile boto3 and Powertools again."""
-    return ["-X", f"pycache_prefix={sys.pycache_prefix}"] if sys.pycache_prefix else ["-B"]
-
-
-_INTERPRETERS: dict[str, Interpreter] = {}
-_INTERPRETERS_LOCK = threading.Lock()
-
-
-def interpreter_for(runtime: str) -> Interpreter:
-    """The interpreter for a ``python3.X`` runtime: ``$LM_PYTHON3_X``, else ``python3.X`` on PATH (either
-    with boto3 importable, as the managed runtime has it), else the runner's own with a note saying so."""
-    with _INTERPRETERS_LOCK:
-        known = _INTERPRETERS.get(runtime)
-        if known is not None:
-            return known
-        own = f"{sys.version_info[0]}.{sys.version_info[1]}"
-        wanted = runtime.removeprefix("python")
-        found = Interpreter(sys.executable, own)
-        if runtime.startswith("python") and wanted != own:
-            variable = f"LM_PYTHON{wanted.replace('.', '_')}"
-            for candidate in (os.environ.get(variable, "").strip(), shutil.which(runtime) or ""):
-                if candidate and _version_of(candidate) == wanted:
-                    found = Interpreter(candidate, wanted)
-                    break
-            else:
-                found = Interpreter(sys.executable, own, f"{runtime} functions run on Python {own}: no Python "
-                                                         f"{wanted} with boto3 found (set {variable} to one, "
-                                                         f"e.g. a venv with this project's requirements)")
-        _INTERPRETERS[runtime] = found
-        return found
-
-
 class ExecutionEnvironment(Protocol):
     """What the pool needs of an execution environment (``_Worker``, or ``runtime_api.RuntimeWorker`` for a
     function started through its exec wrapper)."""
@@ -224,7 +165,7 @@ class _Worker:
         response_write = answers_child.fileno()
         try:
             self.process = subprocess.Popen(
-                [executable, "-I", *_bytecode_flags(), "-u", str(BOOTSTRAP), str(request_read), str(response_write)],
+                [executable, "-I", *bytecode_flags(), "-u", str(BOOTSTRAP), str(request_read), str(response_write)],
                 pass_fds=(request_read, response_write),
                 env=env,
                 cwd=str(spec.code_dir),
@@ -739,53 +680,3 @@ class FunctionHost:
             thread.start()
         for thread in threads:
             thread.join()
-
-
-def fingerprint(directory: Path) -> str:
-    """Names, sizes and modification times of every file under ``directory`` (caches excluded)."""
-    digest = hashlib.sha1()
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
-        for name in sorted(files):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            path = os.path.join(root, name)
-            try:
-                stat = os.stat(path)
-            except OSError:
-                continue
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-class CodeWatcher:
-    """Polls each code folder once a second; a change invalidates every function that runs from it."""
-
-    def __init__(self, hosts: Iterable[FunctionHost], console: Console, interval: float = 1.0) -> None:
-        self.by_dir: dict[Path, list[FunctionHost]] = {}
-        for host in hosts:
-            self.by_dir.setdefault(host.spec.code_dir, []).append(host)
-        self.console = console
-        self.interval = interval
-        self._stop = threading.Event()
-        self._prints = {directory: fingerprint(directory) for directory in self.by_dir}
-        self._thread = threading.Thread(target=self._run, name="code-watcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            for directory, hosts in self.by_dir.items():
-                current = fingerprint(directory)
-                if current != self._prints[directory]:
-                    self._prints[directory] = current
-                    for host in hosts:
-                        host.invalidate()
-                    names = ", ".join(h.spec.label for h in hosts)
-                    self.console.line("local", f"code changed in {directory}: next invocation of {names} is a cold start")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)

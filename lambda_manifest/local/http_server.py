@@ -8,10 +8,8 @@ execution environment and the loop goes on; the environment's answer resumes it.
 loop (a cold start, a wait for a free environment, a call to moto, a streamed answer, an app that is a plain
 function such as the Lambda API's) runs on a thread and comes back to the loop when done.
 
-Why not ``http.server``: it parses headers with the ``email`` package, formats a Date per response and
-writes headers and body in separate system calls. This is the HTTP/1.1 that API Gateway's clients use
-(keep-alive, pipelining, Content-Length or chunked request bodies, ``Expect: 100-continue``, chunked
-streamed responses), parsed from one buffer per connection and answered with one write per response.
+The bytes on the wire (parsing requests, encoding answers) are ``http_wire``; the poller and the threads
+for blocking steps are ``loop``.
 """
 
 from __future__ import annotations
@@ -21,194 +19,26 @@ import contextlib
 import heapq
 import inspect
 import itertools
-import queue
 import select
-import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import formatdate
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from lambda_manifest.local.functions import Pending, WorkerDied
 from lambda_manifest.local.gateway import Request, Response, StreamAborted
+from lambda_manifest.local.http_wire import REASONS, BadRequest, Partial, encode, head_of, parse
 from lambda_manifest.local.logs import Console
+from lambda_manifest.local.loop import READ, WRITE, Poller, Threads
 from lambda_manifest.local.steps import Blocking, Invoke, Step, Steps
 
 IDLE_SECONDS = 75  # idle keep-alive connections are closed, as API Gateway does after a while
-MAX_HEAD_BYTES = 65536
-MAX_HEADERS = 100
-SERVER_HEADER = f"Server: {BaseHTTPRequestHandler.server_version} {BaseHTTPRequestHandler.sys_version}\r\n"
-REASONS = {status.value: status.phrase for status in HTTPStatus}
-# Headers the server itself sets from the response it sends.
-OWN_HEADERS = frozenset(("content-length", "connection", "transfer-encoding", "date", "server"))
 # While a request is being answered, bytes the client sends ahead (pipelining) are read up to this much.
 MAX_AHEAD_BYTES = 1 << 20
-READ, WRITE = 1, 2  # what a descriptor is watched for
-THREAD_IDLE_SECONDS = 60  # a thread for blocking steps that had nothing to do this long ends
 
 App = Callable[[Request], Any]  # returns a Response, or is a generator function (``Steps[Response]``)
-_date: tuple[int, str] = (0, "")
-
-
-def _date_header() -> str:
-    """``Date: ...`` for the current second (formatted once a second, not once a response)."""
-    global _date
-    now = int(time.time())
-    if _date[0] != now:
-        _date = (now, f"Date: {formatdate(now, usegmt=True)}\r\n")
-    return _date[1]
-
-
-class BadRequest(Exception):
-    """A request that is not HTTP/1.x: answered with ``status`` and the connection closed."""
-
-    def __init__(self, status: int = 400) -> None:
-        super().__init__(REASONS[status])
-        self.status = status
-
-
-@dataclass
-class Parsed:
-    """A whole request read from a connection's buffer."""
-
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    keep_alive: bool
-    size: int  # bytes of the buffer it took
-
-
-@dataclass
-class Partial:
-    """Not all of the request is in the buffer yet; ``continue_`` when its head asks for ``100 Continue``;
-    ``need``: the buffer's size before parsing again is worth it (a body of known length)."""
-
-    continue_: bool = False
-    need: int = 0
-
-
-_FRAMING = {"connection", "content-length", "transfer-encoding", "expect"}  # the headers the server reads
-_VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
-
-
-def parse(buffer: bytes) -> Parsed | Partial:
-    """The first request in ``buffer`` (stray empty lines before it are skipped), or what is missing."""
-    start = 0
-    while buffer.startswith((b"\r\n", b"\n"), start):
-        start += 2 if buffer.startswith(b"\r\n", start) else 1
-    end = buffer.find(b"\r\n\r\n", start)
-    # A head may end in a bare "\n\n" too; only the part before a CRLF end needs looking at.
-    bare = buffer.find(b"\n\n", start, end if end >= 0 else len(buffer))
-    if bare >= 0:
-        head, body_at = buffer[start:bare], bare + 2
-    elif end >= 0:
-        head, body_at = buffer[start:end], end + 4
-    else:
-        if len(buffer) - start > MAX_HEAD_BYTES:
-            raise BadRequest(431)
-        return Partial()
-    text = head.decode("iso-8859-1")
-    lines = text.split("\r\n") if "\n" not in text.replace("\r\n", "") else \
-        [line.rstrip("\r") for line in text.split("\n")]
-    if len(head) > MAX_HEAD_BYTES or len(lines) > MAX_HEADERS + 1:
-        raise BadRequest(431)
-    words = lines[0].split()
-    if len(words) != 3 or not words[2].startswith("HTTP/"):
-        raise BadRequest()
-    method, target, version = words
-    known = _VERSIONS.get(version)
-    if known is None:
-        try:
-            major, minor = (int(part) for part in version[5:].split("."))
-        except ValueError:
-            raise BadRequest() from None
-        if major != 1:
-            raise BadRequest(505 if major > 1 else 400)
-    else:
-        minor = known[1]
-    headers: list[tuple[str, str]] = []
-    framing: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not name or name[-1] in " \t" or name[0] in " \t":
-            raise BadRequest()  # includes obsolete line folding
-        value = value.strip(" \t")
-        headers.append((name, value))
-        lower = name.lower()
-        if lower in _FRAMING:
-            framing[lower] = value
-    connection = framing.get("connection", "").lower()
-    length = framing.get("content-length")
-    chunked = "chunked" in framing.get("transfer-encoding", "").lower()
-    # HTTP/1.1 keeps the connection unless asked to close it; HTTP/1.0 only when asked to keep it.
-    keep_alive = "close" not in connection if minor >= 1 else "keep-alive" in connection
-    body = _chunked(buffer, body_at) if chunked else _sized(buffer, body_at, length)
-    if body is None:
-        need = 0 if chunked or length is None else body_at + int(length)
-        return Partial(continue_=framing.get("expect", "").lower() == "100-continue" and minor >= 1, need=need)
-    return Parsed(method, target, version, headers, body[0], keep_alive, body[1])
-
-
-def _sized(buffer: bytes, at: int, length: str | None) -> tuple[bytes, int] | None:
-    if length is None:
-        return b"", at
-    if not length.isdigit():
-        raise BadRequest()
-    end = at + int(length)
-    return (buffer[at:end], end) if len(buffer) >= end else None
-
-
-def _chunked(buffer: bytes, at: int) -> tuple[bytes, int] | None:
-    chunks: list[bytes] = []
-    while True:
-        line_end = buffer.find(b"\n", at)
-        if line_end < 0:
-            return None
-        try:
-            size = int(buffer[at:line_end].rstrip(b"\r").split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            raise BadRequest() from None
-        if size < 0:
-            raise BadRequest()
-        at = line_end + 1
-        if size == 0:
-            while True:  # trailers, up to the empty line
-                line_end = buffer.find(b"\n", at)
-                if line_end < 0:
-                    return None
-                line, at = buffer[at:line_end].rstrip(b"\r"), line_end + 1
-                if not line:
-                    return b"".join(chunks), at
-        if len(buffer) < at + size:
-            return None
-        chunks.append(buffer[at:at + size])
-        line_end = buffer.find(b"\n", at + size)
-        if line_end < 0:
-            return None
-        at = line_end + 1
-
-
-def head_of(response: Response) -> list[str]:
-    parts = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, '')}\r\n", SERVER_HEADER, _date_header()]
-    parts.extend(f"{key}: {value}\r\n" for key, value in response.headers if key.lower() not in OWN_HEADERS)
-    return parts
-
-
-def encode(response: Response, method: str, *, close: bool) -> bytes:
-    parts = head_of(response)
-    parts.append(f"Content-Length: {len(response.body)}\r\n")
-    if close:
-        parts.append("Connection: close\r\n")
-    parts.append("\r\n")
-    head = "".join(parts).encode("iso-8859-1", "replace")
-    return head + response.body if method != "HEAD" and response.body else head
 
 
 def _send_waiting(sock: socket.socket, data: bytes) -> None:
@@ -253,125 +83,6 @@ class _Exchange:
     status: int = 0
 
 
-class _Threads:
-    """Daemon threads for the steps that block: an idle one takes the next job, a new one starts when none
-    is idle (so a slow cold start never queues behind another), and one idle for a minute ends."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._idle = 0
-        self._lock = threading.Lock()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            start = self._idle == 0
-            if not start:
-                self._idle -= 1
-        self._jobs.put(job)
-        if start:
-            threading.Thread(target=self._work, name=self._name, daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            try:
-                job = self._jobs.get(timeout=THREAD_IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:
-                    if self._idle == 0:  # a job was handed to this thread just now
-                        continue
-                    self._idle -= 1
-                    return
-            job()
-            with self._lock:
-                self._idle += 1
-
-
-class _Poller:
-    """File descriptors -> callbacks: ``epoll`` where there is one (a change is one system call, a wake-up
-    allocates no key objects), else ``selectors``. Registered objects have ``fileno()``."""
-
-    def __init__(self) -> None:
-        self._registered: dict[int, tuple[Any, Callable[[Any, int], None]]] = {}
-        self._epoll = select.epoll() if hasattr(select, "epoll") else None
-        self._selector = None if self._epoll is not None else selectors.DefaultSelector()
-
-    @staticmethod
-    def _epoll_events(events: int) -> int:
-        return (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE else 0)
-
-    @staticmethod
-    def _selector_events(events: int) -> int:
-        return (selectors.EVENT_READ if events & READ else 0) | (selectors.EVENT_WRITE if events & WRITE else 0)
-
-    def register(self, obj: Any, events: int, callback: Callable[[Any, int], None]) -> None:
-        fd = obj.fileno()
-        self._registered[fd] = (obj, callback)
-        if self._epoll is not None:
-            self._epoll.register(fd, self._epoll_events(events))
-        else:
-            assert self._selector is not None
-            self._selector.register(fd, self._selector_events(events))
-
-    @property
-    def edge(self) -> bool:
-        """Whether ``register_edge`` is there (epoll)."""
-        return self._epoll is not None
-
-    def register_edge(self, obj: Any, callback: Callable[[Any, int], None]) -> None:
-        """Watch ``obj`` for new data, edge-triggered: one wake-up per arrival, and it is never unregistered
-        (closing it ends the watch). Replaces the entry of a closed object that had the same number."""
-        assert self._epoll is not None
-        fd = obj.fileno()
-        self._registered[fd] = (obj, callback)
-        try:
-            self._epoll.register(fd, select.EPOLLIN | select.EPOLLET)
-        except FileExistsError:
-            self._epoll.modify(fd, select.EPOLLIN | select.EPOLLET)
-
-    def modify(self, obj: Any, events: int) -> None:
-        if self._epoll is not None:
-            self._epoll.modify(obj.fileno(), self._epoll_events(events))
-        else:
-            assert self._selector is not None
-            self._selector.modify(obj.fileno(), self._selector_events(events))
-
-    def unregister(self, obj: Any, fd: int | None = None) -> None:
-        """Stop watching ``obj`` (``fd``: its number when it may be closed already, which ended the watch)."""
-        fd = obj.fileno() if fd is None else fd
-        self._registered.pop(fd, None)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            if self._epoll is not None:
-                self._epoll.unregister(fd)
-            else:
-                assert self._selector is not None
-                self._selector.unregister(fd)
-
-    def poll(self, timeout: float) -> list[tuple[Any, Callable[[Any, int], None], int]]:
-        """(object, callback, READ/WRITE bits) of each ready descriptor."""
-        ready: list[tuple[Any, Callable[[Any, int], None], int]] = []
-        if self._epoll is not None:
-            for fd, events in self._epoll.poll(timeout):
-                entry = self._registered.get(fd)
-                if entry is not None:  # errors and hang-ups count as readable: the read finds them
-                    ready.append((entry[0], entry[1], (READ if events & ~select.EPOLLOUT else 0)
-                                  | (WRITE if events & select.EPOLLOUT else 0)))
-        else:
-            assert self._selector is not None
-            for key, mask in self._selector.select(timeout):
-                entry = self._registered.get(key.fd)
-                if entry is not None:
-                    ready.append((entry[0], entry[1], (READ if mask & selectors.EVENT_READ else 0)
-                                  | (WRITE if mask & selectors.EVENT_WRITE else 0)))
-        return ready
-
-    def close(self) -> None:
-        if self._epoll is not None:
-            self._epoll.close()
-        elif self._selector is not None:
-            self._selector.close()
-
-
 class ApiServer:
     """One API's listener on 127.0.0.1 (never any other interface), served by one thread."""
 
@@ -389,7 +100,7 @@ class ApiServer:
             raise
         self._listener.setblocking(False)
         self.server_address = self._listener.getsockname()
-        self._selector = _Poller()
+        self._selector = Poller()
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
@@ -402,7 +113,7 @@ class ApiServer:
         self._deadlines: list[tuple[float, int]] = []
         self._sequence = itertools.count()
         self._connections: dict[int, _Connection] = {}
-        self._threads = _Threads(f"api-{label}-step")
+        self._threads = Threads(f"api-{label}-step")
         self._thread: threading.Thread | None = None
         self._running = False
 

@@ -32,7 +32,7 @@ from lambda_manifest.local.event_sources import (
     SqsPoller,
 )
 from lambda_manifest.local.extra import INSTALL, POWERTOOLS_MODULE, importable, require_runner_packages
-from lambda_manifest.local.functions import CodeWatcher, FunctionHost, FunctionSpec
+from lambda_manifest.local.functions import FunctionHost, FunctionSpec
 from lambda_manifest.local.functions_registry import FunctionRegistry
 from lambda_manifest.local.gateway import Request, Response
 from lambda_manifest.local.http_api import HttpApi
@@ -48,6 +48,7 @@ from lambda_manifest.local.tokens import (
     lm_api_key_item,
     lm_authorizer_token,
 )
+from lambda_manifest.local.watch import CodeWatcher
 from lambda_manifest.runtime.authorizer import contract as auth_contract
 
 DEFAULT_PORT = 3000

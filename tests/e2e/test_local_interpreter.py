@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lambda_manifest.local import functions
-from lambda_manifest.local.functions import FunctionHost, FunctionSpec, interpreter_for
+from lambda_manifest.local import interpreters
+from lambda_manifest.local.functions import FunctionHost, FunctionSpec
+from lambda_manifest.local.interpreters import interpreter_for
 from lambda_manifest.local.logs import Console
 
 OWN = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -21,7 +22,7 @@ PY314 = os.environ.get("LM_PYTHON3_14", "")
 
 @pytest.fixture(autouse=True)
 def fresh_choices(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(functions, "_INTERPRETERS", {})
+    monkeypatch.setattr(interpreters, "_INTERPRETERS", {})
 
 
 def host_for(tmp_path: Path, runtime: str) -> FunctionHost:
