@@ -2,8 +2,8 @@
 
 Both variants build the same API: an encrypted access-log group, an HTTP API with a throttled ``$default``
 stage and JSON access logs, a JWT authorizer, N routes to one function (one Lambda proxy integration, one
-scoped permission per route), two error-rate alarms and two latency alarms with an SNS action, and a
-dashboard row. The function is the same ``ObservedFunction`` in both, so the ratio measures what
+scoped permission per route), two error-rate alarms and two latency alarms with an SNS action, and the same
+dashboard row (a title, then requests and errors, error rates, latencies). The function is the same ``ObservedFunction`` in both, so the ratio measures what
 ``HttpServerlessApi`` adds (validation, route bookkeeping, acknowledgements), not what it builds.
 
 The two sides are interleaved (see interleave.py: A B A B in every process, half the processes starting with
@@ -70,22 +70,37 @@ def handwritten(stack, fn, n):
         method, path = route.split(" ")
         v2.HttpRoute(api, f"Route{i}", http_api=api, integration=integration, authorizer=authorizer,
                      route_key=v2.HttpRouteKey.with_(path, v2.HttpMethod(method)))
-    count = api.metric_count(period=cdk.Duration.minutes(5))
+    five = cdk.Duration.minutes(5)
+    count = api.metric_count(period=five, statistic="Sum")
+    server_errors = api.metric_server_error(period=five)
+    client_errors = api.metric_client_error(period=five)
+    latency = api.metric_latency(period=five, statistic="p99")
+    integration_latency = api.metric_integration_latency(period=five, statistic="p99")
+
+    def rate(errors, kind, label, least):
+        return cw.MathExpression(expression=f"IF({kind}Requests >= {least}, 100 * {kind}Errors / {kind}Requests, 0)",
+                                 using_metrics={f"{kind}Errors": errors, f"{kind}Requests": count}, period=five,
+                                 label=f"{label} rate (%)")
+
     action = cwa.SnsAction(shared.alarm_topic)
-    for name, errors, threshold in (("Server", api.metric_server_error(), 1), ("Client", api.metric_client_error(), 10)):
-        rate = cw.MathExpression(expression=f"IF(n >= 20, 100 * e / n, 0)", using_metrics={"e": errors, "n": count},
-                                 period=cdk.Duration.minutes(5))
-        alarm = cw.Alarm(stack, f"{name}Rate", metric=rate, threshold=threshold, evaluation_periods=1,
-                         treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
-    for name, metric, threshold in (("Latency", api.metric_latency(statistic="p99"), 3000),
-                                    ("IntegrationLatency", api.metric_integration_latency(statistic="p99"), 2500)):
+    for name, metric, threshold in (("ServerRate", rate(server_errors, "server", "5xx", 20), 1),
+                                    ("ClientRate", rate(client_errors, "client", "4xx", 20), 10),
+                                    ("Latency", latency, 3000), ("IntegrationLatency", integration_latency, 2500)):
         alarm = cw.Alarm(stack, name, metric=metric, threshold=threshold, evaluation_periods=1,
                          treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
-    shared.dashboard.add_widgets(cw.GraphWidget(title="API", left=[count, api.metric_server_error()]))
+    # The same dashboard row as the library's: a title, then requests, error rates and latencies.
+    shared.dashboard.add_widgets(cw.TextWidget(markdown="### API Bench/Api (HTTP)", width=24, height=1))
+    shared.dashboard.add_widgets(
+        cw.GraphWidget(title="Requests and errors", left=[count], right=[client_errors, server_errors], width=8,
+                       height=6),
+        cw.GraphWidget(title="Error rates (%)", left=[rate(server_errors, "server", "5xx", 1),
+                                                      rate(client_errors, "client", "4xx", 1)], width=8, height=6),
+        cw.GraphWidget(title="Latency p50 / p99 / integration p99",
+                       left=[api.metric_latency(period=five, statistic="p50"), latency, integration_latency], width=8,
+                       height=6),
+    )
     cdk.CfnOutput(stack, "Url", value=stage.url)
 
 

@@ -1,7 +1,9 @@
 """Synth cost of N ObservedFunctions against N hand-written aws_lambda.Functions with the same settings.
 
 Both variants build the same resources (function with a KMS-encrypted environment, encrypted log group, role
-with a customer-managed policy, three alarms with an SNS action, the same dashboard row) and carry the same nine
+with a customer-managed policy, three alarms with an SNS action, the same dashboard row, and a stack key whose
+policy lets CloudWatch Logs and CloudWatch alarms use it: without that the hand-written stack's log group could
+not be created and its alarms could not notify) and carry the same nine
 cdk-nag acknowledgements and their Checkov skips a compliant function needs, so the ratio measures what the library adds, not what it builds. The two sides
 are interleaved (see interleave.py): A B A B in every process, half the processes starting with each.
 
@@ -47,6 +49,17 @@ def _add(variant, n, stack, code):
             ObservedFunction(stack, f"Fn{i}", handler="index.main", code=code, powertools=False)
     elif variant == "handwritten":
         key = kms.Key(stack, "Key", enable_key_rotation=True)
+        # What the key needs for this stack to work: CloudWatch Logs encrypts the log groups with it (without
+        # this statement the log group cannot be created), and CloudWatch alarms publish to the encrypted topic.
+        key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                    f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"}}))
+        key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"], conditions={"StringEquals": {"aws:SourceAccount": stack.account}}))
         topic = sns.Topic(stack, "Alarms", master_key=key, enforce_ssl=True)
         dash = cw.Dashboard(stack, "Dash")
         for i in range(n):

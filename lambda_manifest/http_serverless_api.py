@@ -133,7 +133,7 @@ class HttpServerlessApi(ServerlessApiBase):
                                           options_of(HttpApiOptions, locals()))
         problems.raise_if_any()
         super().__init__(scope, id, props)
-        self._integrations: dict[str, apigwv2.HttpRouteIntegration] = {}
+        self._integrations: dict[int, apigwv2.HttpRouteIntegration] = {}  # by id() of the function
         self.api = apigwv2.HttpApi(
             self,
             "Api",
@@ -214,12 +214,13 @@ class HttpServerlessApi(ServerlessApiBase):
         problems.raise_if_any()
         assert parsed is not None and function is not None
         invocable = self._remember(function)
-        integration = self._integrations.get(function.node.addr)
+        # One integration per function, by the Python object (``functions`` keeps it alive, so its id() stays its
+        # own; jsii hands back the same object for the same construct): its address would be two round trips.
+        integration = self._integrations.get(id(function))
         if integration is None:
-            integration = integrations.HttpLambdaIntegration(
-                "LambdaIntegration", invocable, payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
-            )
-            self._integrations[function.node.addr] = integration
+            # Payload format 2.0 is HttpLambdaIntegration's default (naming it is one more round trip).
+            integration = integrations.HttpLambdaIntegration("LambdaIntegration", invocable)
+            self._integrations[id(function)] = integration
         resource = self._http_route(route, parsed, integration, authorization_scopes, public=public_reason is not None)
         return self._register(route, *parsed, function, public_reason, throttle, resource)
 

@@ -7,6 +7,7 @@ description that says what to do, and the same treatment of missing data.
 from __future__ import annotations
 
 import functools
+import weakref
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -15,6 +16,17 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from lambda_manifest import _defaults as defaults
+
+# One SnsAction per topic: an action only names its topic, so every alarm notifying the topic can share it,
+# and each new one is a round trip to Node.
+_ACTIONS: weakref.WeakKeyDictionary[sns.ITopic, cw_actions.SnsAction] = weakref.WeakKeyDictionary()
+
+
+def _action(topic: sns.ITopic) -> cw_actions.SnsAction:
+    action = _ACTIONS.get(topic)
+    if action is None:
+        action = _ACTIONS[topic] = cw_actions.SnsAction(topic)
+    return action
 
 
 def create_alarm(
@@ -42,7 +54,7 @@ def create_alarm(
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         alarm_description=description,
     )
-    action = cw_actions.SnsAction(action_topic)
+    action = _action(action_topic)
     alarm.add_alarm_action(action)
     alarm.add_ok_action(action)
     return alarm

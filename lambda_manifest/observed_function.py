@@ -38,7 +38,7 @@ from lambda_manifest._function_props import (
     check_env_name,
 )
 from lambda_manifest._role import ManagedPolicyRole
-from lambda_manifest._validation import PropsError
+from lambda_manifest._validation import PropsError, seconds
 from lambda_manifest.observation import observe
 from lambda_manifest.runtime import TRACE_AWS_SDK_ENV
 from lambda_manifest.runtime.worker import contract as worker_contract
@@ -223,13 +223,16 @@ class ObservedFunction(lambda_.Function):
             **props.environment,
         }
         for name, secret in props.secrets.items():
-            # jsii interfaces are not runtime-checkable, so tell the two kinds apart by their attributes.
-            if hasattr(secret, "secret_arn"):
-                env[name] = secret.secret_arn
-                _grant_read_secret(role, cast(secretsmanager.ISecret, secret))
+            # jsii interfaces are not runtime-checkable, so tell the two kinds apart by their classes' attributes
+            # (on the instance, hasattr() would read the property: a round trip to Node).
+            if hasattr(type(secret), "secret_arn"):
+                stored = cast(secretsmanager.ISecret, secret)
+                env[name] = stored.secret_arn
+                _grant_read_secret(role, stored)
             else:
-                env[name] = secret.parameter_name
-                secret.grant_read(role)
+                parameter = cast(ssm.IStringParameter, secret)
+                env[name] = parameter.parameter_name
+                parameter.grant_read(role)
 
         # Environment variables are encrypted at rest with a customer-managed key (the stack key unless one is
         # given). Lambda decrypts them once per execution environment, before init, as the execution role, so
@@ -324,6 +327,11 @@ class ObservedFunction(lambda_.Function):
 
         acknowledge_function(self, role.policy, path, async_invocation=props.async_invocation,
                           reserved=props.reserved_concurrent_executions, vpc=props.vpc)
+
+    @property
+    def _timeout_seconds(self) -> float | None:
+        """The timeout in seconds, known in Python (``timeout`` asks Node); None when it is a token."""
+        return seconds(self._function_props.timeout)
 
     # ----------------------------------------------------------------------------------------------
     # Public helpers in the CDK style

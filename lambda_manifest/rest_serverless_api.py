@@ -220,11 +220,11 @@ class RestServerlessApi(ServerlessApiBase):
             )
         if rp.client_certificate:
             certificate = apigateway.CfnClientCertificate(
-                self, "ClientCertificate", description=f"Presented by {self.node.path} to HTTP backends")
+                self, "ClientCertificate", description=f"Presented by {self._path} to HTTP backends")
             cfn_stage.client_certificate_id = certificate.ref
         self.usage_plans, self.api_keys = rest.usage_plans(self, self.api, rp.usage_plans, self.stage)
         self._add_waf(rp.waf)
-        rest.acknowledge_stage(cfn_stage, self.node.path, logging_level=rp.execution_logging_level,
+        rest.acknowledge_stage(cfn_stage, self._path, logging_level=rp.execution_logging_level,
                                client_certificate=rp.client_certificate)
 
     @property
@@ -434,15 +434,17 @@ class RestServerlessApi(ServerlessApiBase):
     def _route_added(self, route: str, throttle: Throttle | None, resource: Construct) -> None:
         self._render_method_settings()
 
-    def _acknowledge_route(self, cfn: IConstruct, route: str, public_reason: str | None) -> None:
-        super()._acknowledge_route(cfn, route, public_reason)
+    def _acknowledge_route(self, resource: IConstruct, route: str, public_reason: str | None) -> None:
+        cfn = resource.node.default_child  # every REST route has an acknowledgement: found once here
+        assert cfn is not None
+        super()._acknowledge_route(resource, route, public_reason)
         if public_reason is not None:
             acknowledge(cfn, Pack.AWS_SOLUTIONS, "AwsSolutions-COG4",
-                        f"{route} of {self.node.path} is public by design: {public_reason.strip()}")
+                        f"{route} of {self._path} is public by design: {public_reason.strip()}")
         elif self.authorizer is not None and self.authorizer.kind is not AuthorizerKind.COGNITO:
             acknowledge(
                 cfn, Pack.AWS_SOLUTIONS, "AwsSolutions-COG4",
-                f"{route} of {self.node.path} is authorized by {self.authorizer.description} instead of a Cognito "
+                f"{route} of {self._path} is authorized by {self.authorizer.description} instead of a Cognito "
                 "user pool: the API's callers are not Cognito users.",
             )
 
@@ -474,7 +476,7 @@ class RestServerlessApi(ServerlessApiBase):
 
     def _add_waf(self, waf: Waf) -> None:
         if waf.mode == "disabled":
-            rest.acknowledge_no_waf(self.stage, self.node.path, waf.reason or "")
+            rest.acknowledge_no_waf(self.stage, self._path, waf.reason or "")
             return
         if waf.mode == "managed":
             self.web_acl, self.waf_log_group = rest.managed_web_acl(

@@ -121,6 +121,12 @@ class RouteGroup(Generic[A]):
         return cast(ApiRoute[Any], api.add_integration_route(self._route(route), integration, **options))
 
 
+def _cfn_of(resource: constructs.IConstruct) -> constructs.IConstruct:
+    cfn = resource.node.default_child
+    assert cfn is not None
+    return cfn
+
+
 class ServerlessApiBase(Construct):
     """The part of :class:`~lambda_manifest.HttpServerlessApi` and :class:`~lambda_manifest.RestServerlessApi`
     that does not depend on the kind: create one of those two."""
@@ -137,7 +143,12 @@ class ServerlessApiBase(Construct):
             raise TypeError("ServerlessApiBase is the shared part of the API constructs: create an "
                             "HttpServerlessApi or a RestServerlessApi")
         super().__init__(scope, id)
-        shared = StackResources.of(self)
+        # Read once: node.id and node.path are a round trip to Node per read, and messages, descriptions and
+        # acknowledgements name the API often.
+        self._id = id
+        self._path: str = self.node.path
+        self._metrics: dict[tuple[str, str], cloudwatch.Metric] = {}
+        shared = self._shared = StackResources.of(scope)  # the scope is usually the stack itself: no lookup
         self._props = props
         self.authorizer: Authorizer | None = props.authorizer
         self.throttle: Throttle = props.throttle
@@ -161,12 +172,12 @@ class ServerlessApiBase(Construct):
         if props.cors is not None and props.cors.any_origin:
             cdk.Annotations.of(self).add_warning_v2(
                 "lambda-manifest:cors-any-origin",
-                f"{self.node.path}: cors allow_origins=['*'] lets every web site call this API from a browser. "
+                f"{self._path}: cors allow_origins=['*'] lets every web site call this API from a browser. "
                 "List the origins that need it unless the API is meant to be public to all sites.",
             )
 
     def _new_problems(self) -> Problems:
-        return Problems(type(self).__name__, self.node.id)
+        return Problems(type(self).__name__, self._id)
 
     def _finish(self) -> None:
         """What follows the kind's own API and stage: domain, alarms, dashboard row, URL output, default route."""
@@ -175,9 +186,9 @@ class ServerlessApiBase(Construct):
             self._add_domain(props.domain)
         self._create_alarms()
         if props.dashboard:
-            self.dashboard = StackResources.of(self).dashboard
+            self.dashboard = self._shared.dashboard
             self._add_dashboard_row(self.dashboard)
-        cdk.CfnOutput(self, "Url", value=self.url, description=f"Base URL of {self.node.path}")
+        cdk.CfnOutput(self, "Url", value=self.url, description=f"Base URL of {self._path}")
         if props.default_handler is not None:
             self.add_default_route(props.default_handler)
         self.node.add_validation(_HasRoutes(self))
@@ -219,10 +230,12 @@ class ServerlessApiBase(Construct):
     def _route_added(self, route: str, throttle: Throttle | None, resource: Construct) -> None:
         """A kind's own bookkeeping once a route exists (stage settings)."""
 
-    def _acknowledge_route(self, cfn: constructs.IConstruct, route: str, public_reason: str | None) -> None:
+    def _acknowledge_route(self, resource: constructs.IConstruct, route: str, public_reason: str | None) -> None:
+        """The route's acknowledgements, on its CloudFormation resource (found only when there are any: two
+        round trips to Node)."""
         if public_reason is not None:
-            reason = f"{route} of {self.node.path} is public by design: {public_reason.strip()}"
-            acknowledge(cfn, Pack.AWS_SOLUTIONS, "AwsSolutions-APIG4", reason)
+            reason = f"{route} of {self._path} is public by design: {public_reason.strip()}"
+            acknowledge(_cfn_of(resource), Pack.AWS_SOLUTIONS, "AwsSolutions-APIG4", reason)
 
     # ----------------------------------------------------------------------------------------------
     # Routes
@@ -274,7 +287,8 @@ class ServerlessApiBase(Construct):
             return function
         if isinstance(handler, Mapping):
             function_options(problems, "handler", handler)
-        elif not (hasattr(handler, "function_arn") and hasattr(handler, "grant_invoke")):
+        # Asked of the class: on the instance, hasattr() reads the property, a round trip to Node.
+        elif not (hasattr(type(handler), "function_arn") and hasattr(type(handler), "grant_invoke")):
             problems.add("handler", "a Lambda function (any IFunction) or FunctionOptions(handler=..., ...)",
                          type(handler).__name__, "pass e.g. an ObservedFunction or FunctionOptions(handler='api.main')")
         else:
@@ -319,7 +333,10 @@ class ServerlessApiBase(Construct):
         return parsed
 
     def _check_timeout(self, problems: Problems, route: str, function: lambda_.IFunction, stream: bool = False) -> None:
-        timeout = seconds(function.timeout) if isinstance(function, lambda_.Function) else None
+        if isinstance(function, ObservedFunction):
+            timeout = function._timeout_seconds  # known in Python: no round trip to Node
+        else:
+            timeout = seconds(function.timeout) if isinstance(function, lambda_.Function) else None
         limit = defaults.STREAM_INTEGRATION_TIMEOUT_SECONDS if stream else self.integration_timeout_seconds
         if timeout is not None and timeout > limit:
             problems.add(f"{route!r} handler timeout", f"at most {limit} seconds, the {self.api_type.value} API "
@@ -337,17 +354,22 @@ class ServerlessApiBase(Construct):
         if throttle is not None:
             self._route_throttles[route] = throttle
         self._route_added(route, throttle, resource)
-        cfn = resource.node.default_child
-        assert cfn is not None
-        self._acknowledge_route(cfn, route, public_reason)
+        self._acknowledge_route(resource, route, public_reason)
         return entry
 
     # ----------------------------------------------------------------------------------------------
     # Metrics
     # ----------------------------------------------------------------------------------------------
     def _metric(self, what: str, statistic: str, options: Mapping[str, Any]) -> cloudwatch.Metric:
-        return self._metric_of(self._metric_names[what], {"period": monitoring.period(), "statistic": statistic,
-                                                          **options})
+        if options:
+            return self._metric_of(self._metric_names[what], {"period": monitoring.period(), "statistic": statistic,
+                                                              **options})
+        # Metrics are immutable: the alarms and the dashboard row share one object per metric and statistic.
+        metric = self._metrics.get((what, statistic))
+        if metric is None:
+            metric = self._metrics[(what, statistic)] = self._metric_of(
+                self._metric_names[what], {"period": monitoring.period(), "statistic": statistic})
+        return metric
 
     def metric_count(self, **options: Any) -> cloudwatch.Metric:
         """Requests. Default: sum over 5 minutes."""
@@ -398,7 +420,7 @@ class ServerlessApiBase(Construct):
         self.domain_url = f"https://{domain.domain_name}/{domain.base_path + '/' if domain.base_path else ''}"
 
     def _create_alarms(self) -> None:
-        path, p = self.node.path, self._props
+        path, p = self._path, self._props
         server, client = p.server_error_rate_alarm_percent, p.client_error_rate_alarm_percent
         self.alarms["ServerErrorRate"] = monitoring.create_alarm(
             self, "ServerErrorRateAlarm", metric=self.metric_server_error_rate(p.alarm_min_requests),
@@ -429,7 +451,7 @@ class ServerlessApiBase(Construct):
         )
 
     def _add_dashboard_row(self, dashboard: cloudwatch.Dashboard) -> None:
-        dashboard.add_widgets(monitoring.header(f"API {self.node.path} ({self.api_type.value})"))
+        dashboard.add_widgets(monitoring.header(f"API {self._path} ({self.api_type.value})"))
         dashboard.add_widgets(
             monitoring.graph("Requests and errors", [self.metric_count()],
                              [self.metric_client_errors(), self.metric_server_errors()]),

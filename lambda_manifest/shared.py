@@ -55,6 +55,7 @@ class StackResources(Construct):
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
         self._key: kms.Key | None = None
+        self._name: str | None = None
         self._topic: sns.ITopic | None = None
         self._dashboard: cloudwatch.Dashboard | None = None
         self._backup_plan: backup.BackupPlan | None = None
@@ -76,6 +77,13 @@ class StackResources(Construct):
         return resources
 
     @property
+    def _stack_name(self) -> str:
+        """The stack's name, read from Node once (the key and the dashboard both name it)."""
+        if self._name is None:
+            self._name = cdk.Stack.of(self).stack_name
+        return self._name
+
+    @property
     def key(self) -> kms.Key:
         """A customer-managed KMS key with rotation, usable by CloudWatch Logs, SNS, SQS and CloudWatch."""
         if self._key is None:
@@ -83,41 +91,33 @@ class StackResources(Construct):
             key = kms.Key(
                 self,
                 "Key",
-                description=f"Encrypts the logs, queues, topics and tables of {stack.stack_name}",
+                description=f"Encrypts the logs, queues, topics and tables of {self._stack_name}",
                 enable_key_rotation=True,
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )
+            # Both statements are given as IAM JSON: one round trip to Node each, where principal and statement
+            # objects would take eight more.
+            region, account = stack.region, stack.account
             # CloudWatch Logs encrypts with the key itself, so its regional principal needs the key, scoped to
             # log groups of this account and region.
-            key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                    actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    resources=["*"],
-                    conditions={
-                        "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": (
-                                f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
-                            )
-                        }
-                    },
-                )
-            )
+            key.add_to_resource_policy(iam.PolicyStatement.from_json({
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:{stack.partition}:logs:{region}:{account}:*"}},
+            }))
             # CloudWatch alarms publish to the encrypted alarm topic, and EventBridge/SNS deliver to encrypted
             # queues: those services must be able to use the key to write.
-            key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    principals=[
-                        iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                        iam.ServicePrincipal("events.amazonaws.com"),
-                        iam.ServicePrincipal("sns.amazonaws.com"),
-                        iam.ServicePrincipal("s3.amazonaws.com"),
-                    ],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-                )
-            )
+            key.add_to_resource_policy(iam.PolicyStatement.from_json({
+                "Effect": "Allow",
+                "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com",
+                                          "s3.amazonaws.com"]},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            }))
             self._key = key
         return self._key
 
@@ -222,11 +222,11 @@ class StackResources(Construct):
     def dashboard(self) -> cloudwatch.Dashboard:
         """The stack's dashboard; each construct adds one row of widgets."""
         if self._dashboard is None:
-            stack = cdk.Stack.of(self)
+            name = self._stack_name
             self._dashboard = cloudwatch.Dashboard(
                 self,
                 "Dashboard",
-                dashboard_name=None if cdk.Token.is_unresolved(stack.stack_name) else f"{stack.stack_name}-service",
+                dashboard_name=None if cdk.Token.is_unresolved(name) else f"{name}-service",
                 period_override=cloudwatch.PeriodOverride.AUTO,
             )
         return self._dashboard
