@@ -37,6 +37,7 @@ from lambda_manifest._function_props import (
     FunctionProps,
     check_env_name,
 )
+from lambda_manifest._paths import child_path
 from lambda_manifest._role import ManagedPolicyRole
 from lambda_manifest._validation import PropsError, seconds
 from lambda_manifest.observation import observe
@@ -193,8 +194,7 @@ class ObservedFunction(lambda_.Function):
         arguments = locals()
         given = {name: value for name, value in arguments.items() if name in FIELDS}
         props = FunctionProps.resolve(id, FunctionOptions(**given))
-        scope_path = scope.node.path  # read once: every jsii read is a round trip to Node
-        path = f"{scope_path}/{id}" if scope_path else id
+        path = child_path(scope, id)  # known in Python: every jsii read is a round trip to Node
 
         shared = StackResources.of(scope)
         # What the function needs before it exists: where its logs go and who it is.

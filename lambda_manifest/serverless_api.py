@@ -40,6 +40,7 @@ from lambda_manifest._api_options import (
 )
 from lambda_manifest._api_props import ApiOptions, ApiProps
 from lambda_manifest._function_props import FunctionOptions, function_options
+from lambda_manifest._paths import child_path
 from lambda_manifest._validation import Problems, PropsError, seconds
 from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.observed_function import ObservedFunction
@@ -146,7 +147,7 @@ class ServerlessApiBase(Construct):
         # Read once: node.id and node.path are a round trip to Node per read, and messages, descriptions and
         # acknowledgements name the API often.
         self._id = id
-        self._path: str = self.node.path
+        self._path = child_path(scope, id)
         self._metrics: dict[tuple[str, str], cloudwatch.Metric] = {}
         shared = self._shared = StackResources.of(scope)  # the scope is usually the stack itself: no lookup
         self._props = props
