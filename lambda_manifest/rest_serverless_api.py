@@ -37,7 +37,7 @@ from lambda_manifest._api_options import (
 )
 from lambda_manifest._api_props import RestApiOptions, RestProps
 from lambda_manifest._function_props import FunctionOptions
-from lambda_manifest._validation import Problems, seconds
+from lambda_manifest._validation import Problems, known_seconds, seconds
 from lambda_manifest.compliance import Pack, acknowledge
 from lambda_manifest.serverless_api import ApiRoute, ServerlessApiBase, options_of, resolve_options
 
@@ -142,7 +142,11 @@ class RestServerlessApi(ServerlessApiBase):
         self.waf_log_group: logs.LogGroup | None = None
         self.execution_log_group: logs.LogGroup | None = None
         self._route_caches: dict[str, tuple[str, str, int]] = {}
-        self._streaming: dict[str, bool] = {}  # function node address -> whether its routes stream
+        # id() of a function (kept alive by ``functions``) -> whether its routes stream; its node address would
+        # be two round trips to Node per route.
+        self._streaming: dict[int, bool] = {}
+        self._route_timeout_duration: cdk.Duration | None = None
+        self._lambda_integrations: dict[tuple[int, tuple[str, ...], bool], apigateway.LambdaIntegration] = {}
         self._cache_ttl = rest_props.cache.ttl_seconds if rest_props.cache is not None \
             else defaults.REST_CACHE_TTL_SECONDS.value
         self._build()
@@ -287,14 +291,14 @@ class RestServerlessApi(ServerlessApiBase):
         if stream:
             rest.check_stream(problems, handler, cache)
         # ObservedFunction's 30 s default is one second past the REST integration timeout.
-        default_timeout = None if stream else cdk.Duration.seconds(self.integration_timeout_seconds)
+        default_timeout = None if stream else self._route_timeout
         function = self._route_function(problems, route, handler, default_timeout=default_timeout, stream=stream)
         if function is not None and not isinstance(handler, FunctionOptions):
             self._check_stream_mode(problems, function, stream)
         problems.raise_if_any()
         assert parsed is not None and function is not None
         method, path = parsed
-        self._streaming[function.node.addr] = stream
+        self._streaming[id(function)] = stream
         if stream:
             rest.enable_streaming(function)
         invocable = self._remember(function)
@@ -307,10 +311,14 @@ class RestServerlessApi(ServerlessApiBase):
             timeout_s = seconds(function.timeout) if isinstance(function, lambda_.Function) else None
             stream_options = {"response_transfer_mode": apigateway.ResponseTransferMode.STREAM,
                               "timeout": cdk.Duration.seconds(min(timeout_s or limit, limit))}
-        integration = apigateway.LambdaIntegration(
-            invocable, proxy=True, allow_test_invoke=False, cache_key_parameters=list(cache_keys) or None,
-            **stream_options,
-        )
+        # Routes with the same function and options share one integration (it binds a permission per method).
+        shared_key = (id(function), tuple(cache_keys), stream)
+        integration = self._lambda_integrations.get(shared_key)
+        if integration is None:
+            integration = self._lambda_integrations[shared_key] = apigateway.LambdaIntegration(
+                invocable, proxy=True, allow_test_invoke=False, cache_key_parameters=list(cache_keys) or None,
+                **stream_options,
+            )
         resource = self._method(route, parsed, integration, authorization_scopes, public=public_reason is not None,
                                 request_model=request_model, cache_keys=cache_keys)
         if route_cache is not None:
@@ -431,8 +439,16 @@ class RestServerlessApi(ServerlessApiBase):
             rest_method.node.add_dependency(model)
         return rest_method
 
+    @property
+    def _route_timeout(self) -> cdk.Duration:
+        """The timeout of functions created for routes (``FunctionOptions`` without one): one Duration per API."""
+        if self._route_timeout_duration is None:
+            self._route_timeout_duration = known_seconds(self.integration_timeout_seconds)
+        return self._route_timeout_duration
+
     def _route_added(self, route: str, throttle: Throttle | None, resource: Construct) -> None:
-        self._render_method_settings()
+        if throttle is not None or route in self._route_caches:  # the only per-route method settings
+            self._render_method_settings()
 
     def _acknowledge_route(self, resource: IConstruct, route: str, public_reason: str | None) -> None:
         cfn = resource.node.default_child  # every REST route has an acknowledgement: found once here
@@ -505,7 +521,7 @@ class RestServerlessApi(ServerlessApiBase):
                                  "pass e.g. RouteCache(ttl=Duration.minutes(5))")
 
     def _check_stream_mode(self, problems: Problems, function: lambda_.IFunction, stream: bool) -> None:
-        previous = self._streaming.get(function.node.addr)
+        previous = self._streaming.get(id(function))
         if previous is not None and previous != stream:
             problems.add("stream", f"{previous} like the function's other routes", stream,
                          "a function that streams answers every request in the streaming format: give all its "

@@ -14,12 +14,15 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from jsii._kernel.providers import process
 
-from lambda_manifest import Authorizer, HttpServerlessApi, ObservedFunction
+from lambda_manifest import Authorizer, HttpServerlessApi, ObservedFunction, RestServerlessApi, Waf
 
 # Measured 47 per function with aws-cdk-lib 2.275 (hand-written code with the same resources: 57).
 LIMIT_PER_FUNCTION = 49
 # Per route of an HttpServerlessApi: the route and its key, as plain aws-cdk-lib code makes them (2).
 LIMIT_PER_ROUTE = 2
+# Per route of a RestServerlessApi (measured 11): its resource, method, and the method's acknowledgement
+# (a non-Cognito authorizer: AwsSolutions-COG4 with its Checkov counterpart).
+LIMIT_PER_REST_ROUTE = 11
 
 
 @pytest.fixture
@@ -72,3 +75,24 @@ def test_each_further_route_stays_within_its_round_trip_budget(count_calls: list
     _api(11)
     per_route = (count_calls[0] - one) / 10
     assert 1 <= per_route <= LIMIT_PER_ROUTE, per_route
+
+
+def _rest_api(routes: int) -> None:
+    stack = cdk.Stack(cdk.App(), "RestTrips")
+    function = ObservedFunction(stack, "Fn", handler="index.main", powertools=False, timeout=cdk.Duration.seconds(29),
+                                code=lambda_.Code.from_inline("def main(event, context):\n    return event\n"))
+    api = RestServerlessApi(stack, "Api", authorizer=Authorizer.iam(),
+                            waf=Waf.disabled("counting synth round trips, never deployed"))
+    for index in range(routes):
+        api.add_route(f"GET /r{index}/{{id}}", function)
+
+
+def test_each_further_rest_route_stays_within_its_round_trip_budget(count_calls: list[int]) -> None:
+    _rest_api(2)
+    count_calls[0] = 0
+    _rest_api(1)
+    one = count_calls[0]
+    count_calls[0] = 0
+    _rest_api(11)
+    per_route = (count_calls[0] - one) / 10
+    assert 3 <= per_route <= LIMIT_PER_REST_ROUTE, per_route
