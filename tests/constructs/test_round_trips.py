@@ -7,7 +7,7 @@ reads across the bridge fails here instead of showing up as noise in the benchma
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import aws_cdk as cdk
 import pytest
@@ -38,61 +38,55 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield calls
 
 
-def _build(functions: int) -> None:
+CODE = "def main(event, context):\n    return event\n"
+
+
+def per_unit(calls: list[int], build: Callable[[int], None]) -> float:
+    """Round trips each further unit adds: ``build(11)`` against ``build(1)``, after ``build(2)`` has loaded every
+    module and jsii type involved (as the first stack of a synth does)."""
+    build(2)
+    calls[0] = 0
+    build(1)
+    one = calls[0]
+    calls[0] = 0
+    build(11)
+    return (calls[0] - one) / 10
+
+
+def _functions(functions: int) -> None:
     stack = cdk.Stack(cdk.App(), "RoundTrips")
-    code = lambda_.Code.from_inline("def main(event, context):\n    return event\n")
+    code = lambda_.Code.from_inline(CODE)
     for index in range(functions):
         ObservedFunction(stack, f"Fn{index}", handler="index.main", code=code, powertools=False)
 
 
-def test_each_further_function_stays_within_its_round_trip_budget(count_calls: list[int]) -> None:
-    _build(2)  # loads every module and jsii type involved, as the first stack of a synth does
-    count_calls[0] = 0
-    _build(1)
-    one = count_calls[0]
-    count_calls[0] = 0
-    _build(11)
-    per_function = (count_calls[0] - one) / 10
-    assert 40 <= per_function <= LIMIT_PER_FUNCTION, per_function
-
-
-def _api(routes: int) -> None:
+def _http_routes(routes: int) -> None:
     stack = cdk.Stack(cdk.App(), "RouteTrips")
     function = ObservedFunction(stack, "Fn", handler="index.main", powertools=False,
-                                code=lambda_.Code.from_inline("def main(event, context):\n    return event\n"))
+                                code=lambda_.Code.from_inline(CODE))
     api = HttpServerlessApi(stack, "Api", authorizer=Authorizer.jwt(issuer="https://issuer.example.com/",
                                                                      audience=["bench"]))
     for index in range(routes):
         api.add_route(f"GET /r{index}/{{id}}", function)
 
 
-def test_each_further_route_stays_within_its_round_trip_budget(count_calls: list[int]) -> None:
-    _api(2)
-    count_calls[0] = 0
-    _api(1)
-    one = count_calls[0]
-    count_calls[0] = 0
-    _api(11)
-    per_route = (count_calls[0] - one) / 10
-    assert 1 <= per_route <= LIMIT_PER_ROUTE, per_route
-
-
-def _rest_api(routes: int) -> None:
+def _rest_routes(routes: int) -> None:
     stack = cdk.Stack(cdk.App(), "RestTrips")
     function = ObservedFunction(stack, "Fn", handler="index.main", powertools=False, timeout=cdk.Duration.seconds(29),
-                                code=lambda_.Code.from_inline("def main(event, context):\n    return event\n"))
+                                code=lambda_.Code.from_inline(CODE))
     api = RestServerlessApi(stack, "Api", authorizer=Authorizer.iam(),
                             waf=Waf.disabled("counting synth round trips, never deployed"))
     for index in range(routes):
         api.add_route(f"GET /r{index}/{{id}}", function)
 
 
+def test_each_further_function_stays_within_its_round_trip_budget(count_calls: list[int]) -> None:
+    assert 40 <= per_unit(count_calls, _functions) <= LIMIT_PER_FUNCTION
+
+
+def test_each_further_route_stays_within_its_round_trip_budget(count_calls: list[int]) -> None:
+    assert 1 <= per_unit(count_calls, _http_routes) <= LIMIT_PER_ROUTE
+
+
 def test_each_further_rest_route_stays_within_its_round_trip_budget(count_calls: list[int]) -> None:
-    _rest_api(2)
-    count_calls[0] = 0
-    _rest_api(1)
-    one = count_calls[0]
-    count_calls[0] = 0
-    _rest_api(11)
-    per_route = (count_calls[0] - one) / 10
-    assert 3 <= per_route <= LIMIT_PER_REST_ROUTE, per_route
+    assert 3 <= per_unit(count_calls, _rest_routes) <= LIMIT_PER_REST_ROUTE
