@@ -39,7 +39,13 @@ from lambda_manifest._api_props import RestApiOptions, RestProps
 from lambda_manifest._function_props import FunctionOptions
 from lambda_manifest._validation import Problems, known_seconds, seconds
 from lambda_manifest.compliance import Pack, acknowledge
-from lambda_manifest.serverless_api import ApiRoute, ServerlessApiBase, options_of, resolve_options
+from lambda_manifest.serverless_api import (
+    ApiRoute,
+    ServerlessApiBase,
+    options_of,
+    resolve_options,
+    timeout_seconds,
+)
 
 __all__ = ["RestServerlessApi"]
 
@@ -308,7 +314,7 @@ class RestServerlessApi(ServerlessApiBase):
         if stream:
             # API Gateway waits as long as the function may run (up to 15 minutes for a streamed answer).
             limit = defaults.STREAM_INTEGRATION_TIMEOUT_SECONDS
-            timeout_s = seconds(function.timeout) if isinstance(function, lambda_.Function) else None
+            timeout_s = timeout_seconds(function)
             stream_options = {"response_transfer_mode": apigateway.ResponseTransferMode.STREAM,
                               "timeout": cdk.Duration.seconds(min(timeout_s or limit, limit))}
         # Routes with the same function and options share one integration (it binds a permission per method).
@@ -453,10 +459,8 @@ class RestServerlessApi(ServerlessApiBase):
     def _acknowledge_route(self, resource: IConstruct, route: str, public_reason: str | None) -> None:
         cfn = resource.node.default_child  # every REST route has an acknowledgement: found once here
         assert cfn is not None
-        super()._acknowledge_route(resource, route, public_reason)
         if public_reason is not None:
-            acknowledge(cfn, Pack.AWS_SOLUTIONS, "AwsSolutions-COG4",
-                        f"{route} of {self._path} is public by design: {public_reason.strip()}")
+            self._acknowledge_public(cfn, route, public_reason, ("AwsSolutions-APIG4", "AwsSolutions-COG4"))
         elif self.authorizer is not None and self.authorizer.kind is not AuthorizerKind.COGNITO:
             acknowledge(
                 cfn, Pack.AWS_SOLUTIONS, "AwsSolutions-COG4",

@@ -122,6 +122,13 @@ class RouteGroup(Generic[A]):
         return cast(ApiRoute[Any], api.add_integration_route(self._route(route), integration, **options))
 
 
+def timeout_seconds(function: lambda_.IFunction) -> float | None:
+    """A route function's timeout in seconds; None when unknown (an imported function) or a token."""
+    if isinstance(function, ObservedFunction):
+        return function._timeout_seconds  # known in Python: no round trip to Node
+    return seconds(function.timeout) if isinstance(function, lambda_.Function) else None
+
+
 def _cfn_of(resource: constructs.IConstruct) -> constructs.IConstruct:
     cfn = resource.node.default_child
     assert cfn is not None
@@ -235,8 +242,13 @@ class ServerlessApiBase(Construct):
         """The route's acknowledgements, on its CloudFormation resource (found only when there are any: two
         round trips to Node)."""
         if public_reason is not None:
-            reason = f"{route} of {self._path} is public by design: {public_reason.strip()}"
-            acknowledge(_cfn_of(resource), Pack.AWS_SOLUTIONS, "AwsSolutions-APIG4", reason)
+            self._acknowledge_public(_cfn_of(resource), route, public_reason)
+
+    def _acknowledge_public(self, cfn: constructs.IConstruct, route: str, public_reason: str,
+                            rules: Sequence[str] = ("AwsSolutions-APIG4",)) -> None:
+        reason = f"{route} of {self._path} is public by design: {public_reason.strip()}"
+        for rule in rules:
+            acknowledge(cfn, Pack.AWS_SOLUTIONS, rule, reason)
 
     # ----------------------------------------------------------------------------------------------
     # Routes
@@ -334,10 +346,7 @@ class ServerlessApiBase(Construct):
         return parsed
 
     def _check_timeout(self, problems: Problems, route: str, function: lambda_.IFunction, stream: bool = False) -> None:
-        if isinstance(function, ObservedFunction):
-            timeout = function._timeout_seconds  # known in Python: no round trip to Node
-        else:
-            timeout = seconds(function.timeout) if isinstance(function, lambda_.Function) else None
+        timeout = timeout_seconds(function)
         limit = defaults.STREAM_INTEGRATION_TIMEOUT_SECONDS if stream else self.integration_timeout_seconds
         if timeout is not None and timeout > limit:
             problems.add(f"{route!r} handler timeout", f"at most {limit} seconds, the {self.api_type.value} API "
@@ -362,14 +371,13 @@ class ServerlessApiBase(Construct):
     # Metrics
     # ----------------------------------------------------------------------------------------------
     def _metric(self, what: str, statistic: str, options: Mapping[str, Any]) -> cloudwatch.Metric:
-        if options:
-            return self._metric_of(self._metric_names[what], {"period": monitoring.period(), "statistic": statistic,
-                                                              **options})
         # Metrics are immutable: the alarms and the dashboard row share one object per metric and statistic.
-        metric = self._metrics.get((what, statistic))
+        metric = None if options else self._metrics.get((what, statistic))
         if metric is None:
-            metric = self._metrics[(what, statistic)] = self._metric_of(
-                self._metric_names[what], {"period": monitoring.period(), "statistic": statistic})
+            metric = self._metric_of(self._metric_names[what], {"period": monitoring.period(), "statistic": statistic,
+                                                                **options})
+            if not options:
+                self._metrics[(what, statistic)] = metric
         return metric
 
     def metric_count(self, **options: Any) -> cloudwatch.Metric:

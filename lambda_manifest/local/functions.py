@@ -126,8 +126,12 @@ class Pending:
 
     @property
     def deadline(self) -> float:
-        """When to stop waiting: the function's timeout, or the caller's when that comes first."""
-        return min(self.function_deadline, self.caller_deadline) if self.caller_deadline else self.function_deadline
+        return earliest(self.function_deadline, self.caller_deadline)
+
+
+def earliest(function_deadline: float, caller_deadline: float | None) -> float:
+    """When to stop waiting for an answer: the function's timeout, or the caller's when that comes first."""
+    return min(function_deadline, caller_deadline) if caller_deadline else function_deadline
 
 
 class ExecutionEnvironment(Protocol):
@@ -223,6 +227,10 @@ class _Worker:
             if not chunk:
                 raise WorkerDied(f"exit status {self.process.wait()}")
             self._buffer += chunk
+        return self._take_message()
+
+    def _take_message(self) -> dict[str, Any]:
+        """The first line of the buffer (there is one), decoded: a str, so no encoding detection per message."""
         line, self._buffer = self._buffer.split(b"\n", 1)
         message: dict[str, Any] = _decode(line.decode())
         return message
@@ -246,9 +254,7 @@ class _Worker:
             if not chunk:
                 raise WorkerDied("")
             self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        message: dict[str, Any] = _decode(line.decode())  # str: no encoding detection per message
-        return message
+        return self._take_message()
 
     def exited(self) -> WorkerDied:
         return WorkerDied(f"exit status {self.process.wait()}")
@@ -586,8 +592,7 @@ class FunctionHost:
         try:
             if not (warm and isinstance(worker, _Worker)):
                 worker.send(message)
-            deadline = min(function_deadline, caller_deadline) if caller_deadline else function_deadline
-            answer = worker.receive(deadline)
+            answer = worker.receive(earliest(function_deadline, caller_deadline))
         except WorkerDied as exc:
             answer = exc
         return self._conclude(worker, result, invoke_started, function_deadline, caller_deadline, answer)

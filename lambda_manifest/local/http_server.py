@@ -32,7 +32,7 @@ from lambda_manifest.local.gateway import Request, Response, StreamAborted
 from lambda_manifest.local.http_wire import REASONS, BadRequest, Partial, encode, head_of, parse
 from lambda_manifest.local.logs import Console
 from lambda_manifest.local.loop import READ, WRITE, Poller, Threads
-from lambda_manifest.local.steps import Blocking, Invoke, Step, Steps
+from lambda_manifest.local.steps import Blocking, Done, Invoke, Steps, advance
 
 IDLE_SECONDS = 75  # idle keep-alive connections are closed, as API Gateway does after a while
 # While a request is being answered, bytes the client sends ahead (pipelining) are read up to this much.
@@ -109,7 +109,6 @@ class ApiServer:
         # entry stays in the heap until it comes up or the heap is rebuilt (it never holds the exchange).
         self._waiting: dict[int, _Exchange] = {}
         self._answering: dict[int, _Exchange] = {}  # a worker's answer socket (its fd) -> who waits on it
-        self._edges: dict[int, socket.socket] = {}  # answer sockets watched edge-triggered, by fd
         self._deadlines: list[tuple[float, int]] = []
         self._sequence = itertools.count()
         self._connections: dict[int, _Connection] = {}
@@ -158,7 +157,7 @@ class ApiServer:
                 try:
                     callback(obj, mask)
                 except Exception as exc:  # a bug here must not stop the API
-                    self.console.line(self.label, f"emulator error: {type(exc).__name__}: {exc}")
+                    self._report(exc)
             now = time.monotonic()
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, number = heapq.heappop(self._deadlines)
@@ -167,7 +166,7 @@ class ApiServer:
                     try:
                         self._settle(exchange, None)
                     except Exception as exc:
-                        self.console.line(self.label, f"emulator error: {type(exc).__name__}: {exc}")
+                        self._report(exc)
             if now - swept >= 1.0:
                 swept = now
                 for connection in list(self._connections.values()):
@@ -305,12 +304,12 @@ class ApiServer:
     def _advance(self, exchange: _Exchange, value: Any, error: BaseException | None = None) -> None:
         assert exchange.steps is not None
         try:
-            step: Step = exchange.steps.throw(error) if error is not None else exchange.steps.send(value)
-        except StopIteration as done:
-            self._answered(exchange, done.value)
-            return
+            step = advance(exchange.steps, value, error)
         except Exception as exc:
             self._finish(exchange, self._emulator_error(exc))
+            return
+        if isinstance(step, Done):
+            self._finish(exchange, step.result)
             return
         if isinstance(step, Invoke):
             pending = step.host.begin(step.event, caller_timeout=step.caller_timeout, request_id=step.request_id)
@@ -342,13 +341,12 @@ class ApiServer:
         answers = pending.worker.answers
         exchange.fd = answers.fileno()  # kept: a socket closed meanwhile (the runner stopping) has none
         self._answering[exchange.fd] = exchange
-        if not self._selector.edge:
-            self._selector.register(answers, READ, self._answer_arrived)
-        elif self._edges.get(answers.fileno()) is not answers:
+        if self._selector.edge:
             # Watched from its first invocation here on, never unregistered: edge-triggered, so an answer
             # that belongs to an invocation on another thread only wakes the loop once, and is ignored.
             self._selector.register_edge(answers, self._answer_arrived)
-            self._edges[answers.fileno()] = answers
+        else:
+            self._selector.register(answers, READ, self._answer_arrived)
 
     def _unwait(self, exchange: _Exchange) -> Pending:
         pending = exchange.pending
@@ -386,9 +384,12 @@ class ApiServer:
             response = self._emulator_error(error)
         self._finish(exchange, response)
 
+    def _report(self, exc: BaseException) -> None:
+        self.console.line(self.label, f"emulator error: {type(exc).__name__}: {exc}")
+
     def _emulator_error(self, exc: BaseException) -> Response:
         """A bug in the emulator is a 500, never a dropped connection."""
-        self.console.line(self.label, f"emulator error: {type(exc).__name__}: {exc}")
+        self._report(exc)
         return Response.message(500, "Internal Server Error")
 
     # -- answers --------------------------------------------------------------------------------------------

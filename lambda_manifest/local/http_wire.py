@@ -66,7 +66,7 @@ class Partial:
 
 
 _FRAMING = {"connection", "content-length", "transfer-encoding", "expect"}  # the headers the server reads
-_VERSIONS = {"HTTP/1.1": (1, 1), "HTTP/1.0": (1, 0)}
+_MINOR = {"HTTP/1.1": 1, "HTTP/1.0": 0}  # the usual versions, without parsing them
 
 
 def parse(buffer: bytes) -> Parsed | Partial:
@@ -94,16 +94,14 @@ def parse(buffer: bytes) -> Parsed | Partial:
     if len(words) != 3 or not words[2].startswith("HTTP/"):
         raise BadRequest()
     method, target, version = words
-    known = _VERSIONS.get(version)
-    if known is None:
+    minor = _MINOR.get(version, -1)
+    if minor < 0:
         try:
             major, minor = (int(part) for part in version[5:].split("."))
         except ValueError:
             raise BadRequest() from None
         if major != 1:
             raise BadRequest(505 if major > 1 else 400)
-    else:
-        minor = known[1]
     headers: list[tuple[str, str]] = []
     framing: dict[str, str] = {}
     for line in lines[1:]:

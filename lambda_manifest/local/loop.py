@@ -81,9 +81,13 @@ class Poller:
 
     def register_edge(self, obj: Any, callback: Callable[[Any, int], None]) -> None:
         """Watch ``obj`` for new data, edge-triggered: one wake-up per arrival, and it is never unregistered
-        (closing it ends the watch). Replaces the entry of a closed object that had the same number."""
+        (closing it ends the watch). Nothing to do when ``obj`` is watched already; replaces the entry of a
+        closed object that had the same number."""
         assert self._epoll is not None
         fd = obj.fileno()
+        known = self._registered.get(fd)
+        if known is not None and known[0] is obj:
+            return
         self._registered[fd] = (obj, callback)
         try:
             self._epoll.register(fd, select.EPOLLIN | select.EPOLLET)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from lambda_manifest.local.functions import FunctionHost, Invocation
@@ -48,26 +48,29 @@ Step = Invoke | Blocking
 Steps = Generator[Step, Any, T]
 
 
+@dataclass
+class Done(Generic[T]):
+    """What ``advance`` gives when the steps have finished: their result."""
+
+    result: T
+
+
+def advance(steps: Steps[T], value: Any, error: BaseException | None = None) -> Step | Done[T]:
+    """Resume ``steps`` with the last step's value (or raise its ``error`` inside them, where the emulator's
+    own ``try`` sees it as it would see a direct call's): the next step, or ``Done``."""
+    try:
+        return steps.throw(error) if error is not None else steps.send(value)
+    except StopIteration as done:
+        return Done(done.value)
+
+
 def run(steps: Steps[T]) -> T:
-    """Drive ``steps`` to the end on this thread; a step's exception is raised inside the generator, where
-    the emulator's own ``try`` sees it as it would see a direct call's."""
+    """Drive ``steps`` to the end on this thread."""
     value: Any = None
     error: BaseException | None = None
-    while True:
-        try:
-            step = steps.throw(error) if error is not None else steps.send(value)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    while not isinstance(step := advance(steps, value, error), Done):
         try:
             value, error = step.run(), None
         except Exception as exc:
             value, error = None, exc
-
-
-def resume(steps: Steps[T], value: Any, error: BaseException | None = None) -> tuple[Step | None, T | None]:
-    """Advance ``steps`` one step: (the next step, None), or (None, the result) when it finished."""
-    try:
-        return (steps.throw(error) if error is not None else steps.send(value)), None
-    except StopIteration as done:
-        return None, done.value
+    return step.result
